@@ -1,0 +1,262 @@
+//! SVDF: a rank-limited recurrent filter with a persistent memory (the state tensor).
+//!
+//! Each inference shifts the whole state left by one element, writes the feature projection of
+//! the new input into the last slot of every filter's memory, filters each memory with the time
+//! weights, sums `rank` filters per unit, adds the bias and (float) applies the activation or
+//! (integer) requantizes. This follows TFLite Micro's `EvalIntegerSvdfReference`, including its
+//! scale products computed in float.
+
+use super::{operand_type, output_type, Buffer, Kernel};
+use crate::fixedpoint::{multiply_by_quantized_multiplier, quantize_multiplier};
+use crate::graph::{Graph, Node};
+use crate::op::Op;
+use crate::qparams;
+use crate::types::DType;
+
+struct Dims {
+    batches: usize,
+    input: usize,
+    filters: usize,
+    memory: usize,
+    rank: usize,
+}
+
+enum SvdfKernel {
+    Quantized {
+        dims: Dims,
+        feature: Vec<i32>,
+        time: Vec<i32>,
+        bias: Vec<i32>,
+        input_zp: i32,
+        state_zp: i32,
+        output_zp: i32,
+        scale_1: (i32, i32),
+        scale_2: (i32, i32),
+        state_range: (i64, i64),
+    },
+    Float {
+        dims: Dims,
+        feature: Vec<f32>,
+        time: Vec<f32>,
+        bias: Vec<f32>,
+        range: (f32, f32),
+    },
+}
+
+/// Prepares an SVDF kernel.
+pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String> {
+    let Op::Svdf { rank, activation } = node.op else {
+        unreachable!("svdf::prepare called for {}", node.op.name())
+    };
+    let (input, wf, wt, state) = (
+        operand_type(g, node, 0),
+        operand_type(g, node, 1),
+        operand_type(g, node, 2),
+        operand_type(g, node, 4),
+    );
+    let output = output_type(g, node);
+    let dims = Dims {
+        batches: input.shape[0],
+        input: input.shape[1],
+        filters: wf.shape[0],
+        memory: wt.shape[1],
+        rank,
+    };
+    let constant = |i: usize, what: &str| -> Result<Buffer, String> {
+        let t = g.tensor(node.inputs[i].ok_or(format!("the {what} is missing"))?);
+        Ok(Buffer::from_le_bytes(
+            t.ty.dtype,
+            t.data
+                .as_deref()
+                .ok_or(format!("the {what} must be a constant"))?,
+        ))
+    };
+    let bias = match node.inputs[3] {
+        Some(_) => Some(constant(3, "bias")?),
+        None => None,
+    };
+    let units = dims.filters / rank;
+    if input.dtype == DType::F32 {
+        let float = |b: Buffer| {
+            b.as_f32()
+                .map(<[f32]>::to_vec)
+                .ok_or("a float SVDF needs float weights")
+        };
+        return Ok(Box::new(SvdfKernel::Float {
+            feature: float(constant(1, "feature weights")?)?,
+            time: float(constant(2, "time weights")?)?,
+            bias: match bias {
+                Some(b) => float(b)?,
+                None => vec![0.0; units],
+            },
+            range: qparams::activation_range_f32(activation),
+            dims,
+        }));
+    }
+    if input.dtype != DType::I8
+        || output.dtype != DType::I8
+        || !matches!(state.dtype, DType::I8 | DType::I16)
+    {
+        return Err(format!(
+            "{} input with {} state is not supported (int8 input, int8 or int16 state)",
+            input.dtype, state.dtype
+        ));
+    }
+    let ((si, input_zp), (sf, _), (st, _), (ss, state_zp), (so, output_zp)) = (
+        qparams::per_tensor(input, "input")?,
+        qparams::per_tensor(wf, "feature weights")?,
+        qparams::per_tensor(wt, "time weights")?,
+        qparams::per_tensor(state, "state")?,
+        qparams::per_tensor(output, "output")?,
+    );
+    let ints = |b: Buffer| {
+        b.to_i64()
+            .map(|v| v.into_iter().map(|x| x as i32).collect::<Vec<i32>>())
+            .ok_or("integer weights expected")
+    };
+    // Integer SVDF clamps to int8 only: TFLite Micro ignores the fused activation there.
+    Ok(Box::new(SvdfKernel::Quantized {
+        feature: ints(constant(1, "feature weights")?)?,
+        time: ints(constant(2, "time weights")?)?,
+        bias: match bias {
+            Some(b) => ints(b)?,
+            None => vec![0; units],
+        },
+        input_zp,
+        state_zp,
+        output_zp,
+        scale_1: quantize_multiplier((si * sf / ss) as f64),
+        scale_2: quantize_multiplier((ss * st / so) as f64),
+        state_range: state.dtype.int_range().expect("integer state"),
+        dims,
+    }))
+}
+
+impl Kernel for SvdfKernel {
+    fn run(&self, inputs: &[Option<&Buffer>], output: &mut Buffer, state: Option<&mut Buffer>) {
+        let input = inputs[0].expect("verified");
+        let state = state.expect("SVDF has a state operand");
+        match self {
+            SvdfKernel::Float {
+                dims,
+                feature,
+                time,
+                bias,
+                range,
+            } => {
+                let Buffer::F32(s) = state else {
+                    unreachable!("float state")
+                };
+                let x = input.as_f32().expect("float input");
+                let (m, f) = (dims.memory, dims.filters);
+                s.copy_within(1.., 0);
+                for b in 0..dims.batches {
+                    for r in 0..f {
+                        let row = &feature[r * dims.input..][..dims.input];
+                        let v: f32 = row
+                            .iter()
+                            .zip(&x[b * dims.input..])
+                            .fold(0.0, |acc, (w, x)| acc + w * x);
+                        s[(b * f + r) * m + m - 1] = v;
+                    }
+                }
+                let filtered = |b: usize, i: usize| -> f32 {
+                    time[i * m..][..m]
+                        .iter()
+                        .zip(&s[(b * f + i) * m..])
+                        .fold(0.0, |acc, (w, v)| acc + w * v)
+                };
+                *output = Buffer::F32(
+                    combine(dims, bias, filtered)
+                        .into_iter()
+                        .map(|v| v.clamp(range.0, range.1))
+                        .collect(),
+                );
+            }
+            SvdfKernel::Quantized {
+                dims,
+                feature,
+                time,
+                bias,
+                input_zp,
+                state_zp,
+                output_zp,
+                scale_1,
+                scale_2,
+                state_range,
+            } => {
+                let x = input.to_i64().expect("integer input");
+                let mut s = state.to_i64().expect("integer state");
+                let (m, f) = (dims.memory, dims.filters);
+                s.copy_within(1.., 0);
+                for b in 0..dims.batches {
+                    for r in 0..f {
+                        let row = &feature[r * dims.input..][..dims.input];
+                        let dot = row
+                            .iter()
+                            .zip(&x[b * dims.input..])
+                            .fold(0i32, |acc, (w, v)| {
+                                acc.wrapping_add(w.wrapping_mul(*v as i32 - input_zp))
+                            });
+                        let dot =
+                            multiply_by_quantized_multiplier(dot, scale_1.0, scale_1.1) as i64;
+                        s[(b * f + r) * m + m - 1] =
+                            *state_zp as i64 + dot.clamp(state_range.0, state_range.1);
+                    }
+                }
+                let filtered = |b: usize, i: usize| -> i32 {
+                    time[i * m..][..m]
+                        .iter()
+                        .zip(&s[(b * f + i) * m..])
+                        .fold(0i32, |acc, (w, v)| {
+                            acc.wrapping_add(w.wrapping_mul(*v as i32 - state_zp))
+                        })
+                };
+                let out = combine(dims, bias, filtered).into_iter().map(|v| {
+                    let scaled = multiply_by_quantized_multiplier(v, scale_2.0, scale_2.1);
+                    scaled.saturating_add(*output_zp).clamp(-128, 127) as i64
+                });
+                *output = Buffer::I8(out.map(|v| v as i8).collect());
+                *state = Buffer::from_i64(state.dtype(), s.into_iter());
+            }
+        }
+    }
+}
+
+/// `bias[u] + Σ_{j < rank} filtered(b, u * rank + j)` for every batch and unit, summed in the
+/// reference kernels' order.
+fn combine<T: Copy + std::ops::Add<Output = T> + WrappingAdd>(
+    dims: &Dims,
+    bias: &[T],
+    filtered: impl Fn(usize, usize) -> T,
+) -> Vec<T> {
+    let units = dims.filters / dims.rank;
+    let mut out = Vec::with_capacity(dims.batches * units);
+    for b in 0..dims.batches {
+        for u in 0..units {
+            let mut v = bias[u];
+            for j in 0..dims.rank {
+                v = v.wrapping_add_(filtered(b, u * dims.rank + j));
+            }
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// Addition that wraps for integers (int32 arithmetic in the reference) and is plain for floats.
+trait WrappingAdd {
+    fn wrapping_add_(self, other: Self) -> Self;
+}
+
+impl WrappingAdd for i32 {
+    fn wrapping_add_(self, other: Self) -> Self {
+        self.wrapping_add(other)
+    }
+}
+
+impl WrappingAdd for f32 {
+    fn wrapping_add_(self, other: Self) -> Self {
+        self + other
+    }
+}

@@ -1,0 +1,479 @@
+//! Operators of the graph IR and their attributes.
+//!
+//! An [`Op`] is plain data: the operator kind and every attribute that changes its result.
+//! Operand tensors are not stored here but on the graph node ([`crate::graph::Node`]), in the
+//! order documented on each variant. Attributes that TFLite passes as constant tensors (pad
+//! amounts, mean axes, transpose permutations) are attributes here, so later passes never chase
+//! constants to learn what an op does.
+
+use serde::Serialize;
+use std::fmt;
+
+/// A fused activation applied to an op's result before it is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// No activation.
+    None,
+    /// `max(x, 0)`.
+    Relu,
+    /// `clamp(x, -1, 1)`.
+    ReluN1To1,
+    /// `clamp(x, 0, 6)`.
+    Relu6,
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Activation::None => "none",
+            Activation::Relu => "relu",
+            Activation::ReluN1To1 => "relu_n1_to_1",
+            Activation::Relu6 => "relu6",
+        })
+    }
+}
+
+/// How a windowed op (convolution, pooling) pads its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Padding {
+    /// Output size `ceil(in / stride)`; padding split with the extra row/column at the end.
+    Same,
+    /// No padding: output size `ceil((in - effective_filter + 1) / stride)`.
+    Valid,
+    /// Explicit amounts before and after, per spatial dimension (after folding a PAD).
+    Explicit {
+        /// Rows added above.
+        top: usize,
+        /// Rows added below.
+        bottom: usize,
+        /// Columns added on the left.
+        left: usize,
+        /// Columns added on the right.
+        right: usize,
+    },
+}
+
+/// The geometry of a 2-D window over an NHWC tensor: strides, dilation and padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Window {
+    /// Vertical stride.
+    pub stride_h: usize,
+    /// Horizontal stride.
+    pub stride_w: usize,
+    /// Vertical dilation (1 for pooling).
+    pub dilation_h: usize,
+    /// Horizontal dilation (1 for pooling).
+    pub dilation_w: usize,
+    /// Padding mode.
+    pub padding: Padding,
+}
+
+/// One spatial axis of a resolved window: output size and the padding before the first input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AxisGeometry {
+    /// Number of output positions.
+    pub out: usize,
+    /// Input positions skipped before the first element (the `pad_height`/`pad_width` of TFLite).
+    pub pad_before: usize,
+}
+
+impl Window {
+    /// Output size and leading padding along the height axis, exactly as TFLite computes them.
+    pub fn resolve_h(&self, input: usize, filter: usize) -> Option<AxisGeometry> {
+        let explicit = match self.padding {
+            Padding::Explicit { top, bottom, .. } => Some((top, bottom)),
+            _ => None,
+        };
+        resolve_axis(
+            self.padding,
+            explicit,
+            input,
+            filter,
+            self.stride_h,
+            self.dilation_h,
+        )
+    }
+
+    /// Output size and leading padding along the width axis.
+    pub fn resolve_w(&self, input: usize, filter: usize) -> Option<AxisGeometry> {
+        let explicit = match self.padding {
+            Padding::Explicit { left, right, .. } => Some((left, right)),
+            _ => None,
+        };
+        resolve_axis(
+            self.padding,
+            explicit,
+            input,
+            filter,
+            self.stride_w,
+            self.dilation_w,
+        )
+    }
+}
+
+/// TFLite's `ComputeOutSize` and `ComputePaddingWithOffset` for one axis. `None` when the window
+/// does not fit (zero stride, filter larger than the padded input).
+fn resolve_axis(
+    padding: Padding,
+    explicit: Option<(usize, usize)>,
+    input: usize,
+    filter: usize,
+    stride: usize,
+    dilation: usize,
+) -> Option<AxisGeometry> {
+    if stride == 0 || dilation == 0 || filter == 0 {
+        return None;
+    }
+    let effective = (filter - 1).checked_mul(dilation)? + 1;
+    let out = match (padding, explicit) {
+        (Padding::Same, _) => input.div_ceil(stride),
+        (Padding::Valid, _) => (input + stride).checked_sub(effective)? / stride,
+        (Padding::Explicit { .. }, Some((before, after))) => {
+            let padded = input + before + after;
+            (padded.checked_sub(effective)? / stride) + 1
+        }
+        (Padding::Explicit { .. }, None) => return None,
+    };
+    if out == 0 {
+        return None;
+    }
+    let pad_before = match explicit {
+        Some((before, _)) => before,
+        None => {
+            let total = ((out - 1) * stride + effective).saturating_sub(input);
+            total / 2
+        }
+    };
+    Some(AxisGeometry { out, pad_before })
+}
+
+/// An operator with its attributes. Operand order is given per variant.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// 2-D convolution. Inputs: `[input NHWC, filter OHWI, bias O?]`.
+    Conv2d {
+        /// Strides, dilation, padding.
+        window: Window,
+        /// Fused activation.
+        activation: Activation,
+    },
+    /// Depthwise 2-D convolution. Inputs: `[input NHWC, filter 1HW(C*M), bias (C*M)?]`.
+    DepthwiseConv2d {
+        /// Strides, dilation, padding.
+        window: Window,
+        /// Output channels per input channel.
+        depth_multiplier: usize,
+        /// Fused activation.
+        activation: Activation,
+    },
+    /// Fully connected (dense). Inputs: `[input (.., K), weights (N, K), bias N?]`.
+    FullyConnected {
+        /// Fused activation.
+        activation: Activation,
+        /// Keep the input's leading dimensions instead of flattening them to a batch.
+        keep_num_dims: bool,
+    },
+    /// Element-wise addition with broadcasting. Inputs: `[a, b]`.
+    Add {
+        /// Fused activation.
+        activation: Activation,
+    },
+    /// Element-wise multiplication with broadcasting. Inputs: `[a, b]`.
+    Mul {
+        /// Fused activation.
+        activation: Activation,
+    },
+    /// Average pooling over NHWC. Inputs: `[input]`.
+    AvgPool2d {
+        /// Window height.
+        filter_h: usize,
+        /// Window width.
+        filter_w: usize,
+        /// Strides and padding (dilation is 1).
+        window: Window,
+        /// Fused activation.
+        activation: Activation,
+    },
+    /// Max pooling over NHWC. Inputs: `[input]`.
+    MaxPool2d {
+        /// Window height.
+        filter_h: usize,
+        /// Window width.
+        filter_w: usize,
+        /// Strides and padding (dilation is 1).
+        window: Window,
+        /// Fused activation.
+        activation: Activation,
+    },
+    /// Same bytes, new shape (the output tensor's). Inputs: `[input]`.
+    Reshape,
+    /// Softmax over the last dimension. Inputs: `[input]`.
+    Softmax {
+        /// Inverse temperature.
+        beta: f32,
+    },
+    /// Float to integer, or integer requantization. Inputs: `[input]`.
+    Quantize,
+    /// Integer to float. Inputs: `[input]`.
+    Dequantize,
+    /// Singular value decomposition filter (a rank-limited recurrent layer).
+    /// Inputs: `[input (B, I), weights_feature (F, I), weights_time (F, M), bias U?, state (B, F*M)]`.
+    Svdf {
+        /// Rank of the decomposition (`F = units * rank`).
+        rank: usize,
+        /// Fused activation (float models only; TFLM ignores it for integer models).
+        activation: Activation,
+    },
+    /// Constant padding. Inputs: `[input]`; the pad value is the output's zero point (0.0 for float).
+    Pad {
+        /// `(before, after)` per dimension.
+        pads: Vec<(usize, usize)>,
+    },
+    /// Concatenation along `axis`. Inputs: any number, same rank.
+    Concat {
+        /// The dimension joined.
+        axis: usize,
+        /// Fused activation.
+        activation: Activation,
+    },
+    /// Mean over `axes`. Inputs: `[input]`.
+    Mean {
+        /// Dimensions reduced, sorted and unique.
+        axes: Vec<usize>,
+        /// Keep reduced dimensions as size 1.
+        keep_dims: bool,
+    },
+    /// Dimension permutation: output dim `i` is input dim `perm[i]`. Inputs: `[input]`.
+    Transpose {
+        /// The permutation.
+        perm: Vec<usize>,
+    },
+    /// `max(x, 0)`, with requantization. Inputs: `[input]`.
+    Relu,
+    /// `clamp(x, 0, 6)` in the input's quantization. Inputs: `[input]`.
+    Relu6,
+    /// Sigmoid. Inputs: `[input]`.
+    Logistic,
+    /// Hyperbolic tangent. Inputs: `[input]`.
+    Tanh,
+}
+
+impl Op {
+    /// Short lowercase name used in dumps and op counts (`conv2d`, `fully_connected`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Conv2d { .. } => "conv2d",
+            Op::DepthwiseConv2d { .. } => "depthwise_conv2d",
+            Op::FullyConnected { .. } => "fully_connected",
+            Op::Add { .. } => "add",
+            Op::Mul { .. } => "mul",
+            Op::AvgPool2d { .. } => "avg_pool2d",
+            Op::MaxPool2d { .. } => "max_pool2d",
+            Op::Reshape => "reshape",
+            Op::Softmax { .. } => "softmax",
+            Op::Quantize => "quantize",
+            Op::Dequantize => "dequantize",
+            Op::Svdf { .. } => "svdf",
+            Op::Pad { .. } => "pad",
+            Op::Concat { .. } => "concat",
+            Op::Mean { .. } => "mean",
+            Op::Transpose { .. } => "transpose",
+            Op::Relu => "relu",
+            Op::Relu6 => "relu6",
+            Op::Logistic => "logistic",
+            Op::Tanh => "tanh",
+        }
+    }
+
+    /// The TFLite builtin name of the op (`CONV_2D`, ...), used by `inspect` so its op counts
+    /// read the same as TFLite's tools.
+    pub fn tflite_name(&self) -> &'static str {
+        match self {
+            Op::Conv2d { .. } => "CONV_2D",
+            Op::DepthwiseConv2d { .. } => "DEPTHWISE_CONV_2D",
+            Op::FullyConnected { .. } => "FULLY_CONNECTED",
+            Op::Add { .. } => "ADD",
+            Op::Mul { .. } => "MUL",
+            Op::AvgPool2d { .. } => "AVERAGE_POOL_2D",
+            Op::MaxPool2d { .. } => "MAX_POOL_2D",
+            Op::Reshape => "RESHAPE",
+            Op::Softmax { .. } => "SOFTMAX",
+            Op::Quantize => "QUANTIZE",
+            Op::Dequantize => "DEQUANTIZE",
+            Op::Svdf { .. } => "SVDF",
+            Op::Pad { .. } => "PAD",
+            Op::Concat { .. } => "CONCATENATION",
+            Op::Mean { .. } => "MEAN",
+            Op::Transpose { .. } => "TRANSPOSE",
+            Op::Relu => "RELU",
+            Op::Relu6 => "RELU6",
+            Op::Logistic => "LOGISTIC",
+            Op::Tanh => "TANH",
+        }
+    }
+
+    /// The attributes in the stable text form (`stride=2x2 padding=same act=relu`).
+    pub fn attrs(&self) -> String {
+        fn window(w: &Window) -> String {
+            let pad = match w.padding {
+                Padding::Same => "same".to_string(),
+                Padding::Valid => "valid".to_string(),
+                Padding::Explicit {
+                    top,
+                    bottom,
+                    left,
+                    right,
+                } => {
+                    format!("explicit({top},{bottom},{left},{right})")
+                }
+            };
+            let mut s = format!("stride={}x{} padding={pad}", w.stride_h, w.stride_w);
+            if w.dilation_h != 1 || w.dilation_w != 1 {
+                s += &format!(" dilation={}x{}", w.dilation_h, w.dilation_w);
+            }
+            s
+        }
+        match self {
+            Op::Conv2d {
+                window: w,
+                activation,
+            } => format!("{} act={activation}", window(w)),
+            Op::DepthwiseConv2d {
+                window: w,
+                depth_multiplier,
+                activation,
+            } => {
+                format!(
+                    "{} multiplier={depth_multiplier} act={activation}",
+                    window(w)
+                )
+            }
+            Op::FullyConnected {
+                activation,
+                keep_num_dims,
+            } => {
+                format!("act={activation} keep_num_dims={keep_num_dims}")
+            }
+            Op::Add { activation } | Op::Mul { activation } => format!("act={activation}"),
+            Op::AvgPool2d {
+                filter_h,
+                filter_w,
+                window: w,
+                activation,
+            }
+            | Op::MaxPool2d {
+                filter_h,
+                filter_w,
+                window: w,
+                activation,
+            } => {
+                format!(
+                    "filter={filter_h}x{filter_w} {} act={activation}",
+                    window(w)
+                )
+            }
+            Op::Softmax { beta } => format!("beta={beta}"),
+            Op::Svdf { rank, activation } => format!("rank={rank} act={activation}"),
+            Op::Pad { pads } => format!("pads={pads:?}"),
+            Op::Concat { axis, activation } => format!("axis={axis} act={activation}"),
+            Op::Mean { axes, keep_dims } => format!("axes={axes:?} keep_dims={keep_dims}"),
+            Op::Transpose { perm } => format!("perm={perm:?}"),
+            Op::Reshape
+            | Op::Quantize
+            | Op::Dequantize
+            | Op::Relu
+            | Op::Relu6
+            | Op::Logistic
+            | Op::Tanh => String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn win(stride: usize, padding: Padding) -> Window {
+        Window {
+            stride_h: stride,
+            stride_w: stride,
+            dilation_h: 1,
+            dilation_w: 1,
+            padding,
+        }
+    }
+
+    #[test]
+    fn same_padding_stride_2_puts_the_extra_row_after() {
+        // in 10, filter 3, stride 2: out 5, total pad (4*2+3-10)=1, before 0.
+        let g = win(2, Padding::Same).resolve_h(10, 3).unwrap();
+        assert_eq!(
+            g,
+            AxisGeometry {
+                out: 5,
+                pad_before: 0
+            }
+        );
+        // in 49, filter 10, stride 2: out 25, total pad 24*2+10-49=9, before 4.
+        let g = win(2, Padding::Same).resolve_h(49, 10).unwrap();
+        assert_eq!(
+            g,
+            AxisGeometry {
+                out: 25,
+                pad_before: 4
+            }
+        );
+    }
+
+    #[test]
+    fn valid_padding_stride_2() {
+        let g = win(2, Padding::Valid).resolve_w(10, 3).unwrap();
+        assert_eq!(
+            g,
+            AxisGeometry {
+                out: 4,
+                pad_before: 0
+            }
+        );
+        assert!(win(1, Padding::Valid).resolve_w(2, 3).is_none());
+    }
+
+    #[test]
+    fn dilation_widens_the_window() {
+        let w = Window {
+            dilation_h: 2,
+            ..win(1, Padding::Valid)
+        };
+        assert_eq!(w.resolve_h(7, 3).unwrap().out, 3);
+    }
+
+    #[test]
+    fn explicit_padding() {
+        let w = win(
+            1,
+            Padding::Explicit {
+                top: 1,
+                bottom: 1,
+                left: 2,
+                right: 0,
+            },
+        );
+        assert_eq!(
+            w.resolve_h(5, 3).unwrap(),
+            AxisGeometry {
+                out: 5,
+                pad_before: 1
+            }
+        );
+        assert_eq!(
+            w.resolve_w(5, 3).unwrap(),
+            AxisGeometry {
+                out: 5,
+                pad_before: 2
+            }
+        );
+    }
+}
