@@ -251,7 +251,7 @@ impl Graph {
     /// the one added first goes first, so the order is stable and follows the model file.
     /// A cyclic graph yields only the ops outside the cycle ([`Graph::verify`] reports cycles).
     pub fn execution_order(&self) -> Vec<OpId> {
-        let mut indegree: Vec<usize> = vec![0; (&self.dag).node_bound()];
+        let mut indegree: Vec<usize> = vec![0; self.dag.node_bound()];
         for n in self.dag.node_indices() {
             indegree[n.index()] = self.dag.neighbors_directed(n, Direction::Incoming).count();
         }

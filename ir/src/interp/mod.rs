@@ -15,6 +15,8 @@ mod layout;
 mod pool;
 mod softmax;
 mod svdf;
+#[cfg(test)]
+mod tests;
 
 pub use buffer::Buffer;
 

@@ -233,8 +233,8 @@ fn combine<T: Copy + std::ops::Add<Output = T> + WrappingAdd>(
     let units = dims.filters / dims.rank;
     let mut out = Vec::with_capacity(dims.batches * units);
     for b in 0..dims.batches {
-        for u in 0..units {
-            let mut v = bias[u];
+        for (u, bias) in bias.iter().enumerate().take(units) {
+            let mut v = *bias;
             for j in 0..dims.rank {
                 v = v.wrapping_add_(filtered(b, u * dims.rank + j));
             }

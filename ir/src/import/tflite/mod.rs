@@ -38,6 +38,10 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "TRANSPOSE",
 ];
 
+/// The largest tensor the importer accepts (1 GiB): anything larger is a corrupt shape on a
+/// microcontroller model.
+pub const MAX_TENSOR_BYTES: usize = 1 << 30;
+
 /// Imports a TFLite model from its bytes. `name` names the graph and appears in errors (pass the
 /// file path or the model's name).
 pub fn import(bytes: &[u8], name: &str) -> Result<Graph, Error> {
@@ -185,6 +189,13 @@ impl<'a> ImportCx<'a> {
                 )));
             }
             shape.push(d as usize);
+        }
+        let too_big = shape
+            .iter()
+            .try_fold(dtype.size(), |acc, d| acc.checked_mul(*d))
+            .is_none_or(|b| b > MAX_TENSOR_BYTES);
+        if too_big {
+            return Err(self.malformed(format!("tensor {index} \"{name}\" has shape {shape:?}, larger than {MAX_TENSOR_BYTES} bytes")));
         }
         let quant = self.quantization(&t, &shape, &name)?;
         let ty = TensorType {

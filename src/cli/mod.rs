@@ -1,0 +1,52 @@
+//! Argument definitions and dispatch for the `minnow` subcommands.
+
+mod inspect;
+mod run;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use minnow_ir::Graph;
+use std::path::Path;
+
+/// A tensor compiler for microcontrollers.
+#[derive(Parser, Debug)]
+#[command(name = "minnow", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show a model's inputs, outputs, operators, MACs and weight bytes.
+    Inspect(inspect::InspectArgs),
+    /// Run one inference on input files and write the outputs.
+    Run(run::RunArgs),
+}
+
+/// Runs the parsed command.
+pub fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Inspect(args) => inspect::inspect(&args),
+        Command::Run(args) => run::run(&args),
+    }
+}
+
+/// Reads and imports a model file, choosing the importer by content.
+pub fn load_model(path: &Path) -> Result<Graph> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read the model {}", path.display()))?;
+    let name = path.display().to_string();
+    Ok(minnow_ir::import::tflite::import(&bytes, &name)?)
+}
+
+/// Writes `text` to standard output. A reader that closed the pipe early (`minnow inspect | head`)
+/// is not an error.
+pub fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other.context("cannot write to standard output")?),
+    }
+}
