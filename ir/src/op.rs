@@ -80,6 +80,17 @@ pub struct AxisGeometry {
 }
 
 impl Window {
+    /// The same stride on both axes, no dilation.
+    pub fn square(stride: usize, padding: Padding) -> Window {
+        Window {
+            stride_h: stride,
+            stride_w: stride,
+            dilation_h: 1,
+            dilation_w: 1,
+            padding,
+        }
+    }
+
     /// Output size and leading padding along the height axis, exactly as TFLite computes them.
     pub fn resolve_h(&self, input: usize, filter: usize) -> Option<AxisGeometry> {
         let explicit = match self.padding {
@@ -396,20 +407,10 @@ impl Op {
 mod tests {
     use super::*;
 
-    fn win(stride: usize, padding: Padding) -> Window {
-        Window {
-            stride_h: stride,
-            stride_w: stride,
-            dilation_h: 1,
-            dilation_w: 1,
-            padding,
-        }
-    }
-
     #[test]
     fn same_padding_stride_2_puts_the_extra_row_after() {
         // in 10, filter 3, stride 2: out 5, total pad (4*2+3-10)=1, before 0.
-        let g = win(2, Padding::Same).resolve_h(10, 3).unwrap();
+        let g = Window::square(2, Padding::Same).resolve_h(10, 3).unwrap();
         assert_eq!(
             g,
             AxisGeometry {
@@ -418,7 +419,7 @@ mod tests {
             }
         );
         // in 49, filter 10, stride 2: out 25, total pad 24*2+10-49=9, before 4.
-        let g = win(2, Padding::Same).resolve_h(49, 10).unwrap();
+        let g = Window::square(2, Padding::Same).resolve_h(49, 10).unwrap();
         assert_eq!(
             g,
             AxisGeometry {
@@ -430,7 +431,7 @@ mod tests {
 
     #[test]
     fn valid_padding_stride_2() {
-        let g = win(2, Padding::Valid).resolve_w(10, 3).unwrap();
+        let g = Window::square(2, Padding::Valid).resolve_w(10, 3).unwrap();
         assert_eq!(
             g,
             AxisGeometry {
@@ -438,21 +439,21 @@ mod tests {
                 pad_before: 0
             }
         );
-        assert!(win(1, Padding::Valid).resolve_w(2, 3).is_none());
+        assert!(Window::square(1, Padding::Valid).resolve_w(2, 3).is_none());
     }
 
     #[test]
     fn dilation_widens_the_window() {
         let w = Window {
             dilation_h: 2,
-            ..win(1, Padding::Valid)
+            ..Window::square(1, Padding::Valid)
         };
         assert_eq!(w.resolve_h(7, 3).unwrap().out, 3);
     }
 
     #[test]
     fn explicit_padding() {
-        let w = win(
+        let w = Window::square(
             1,
             Padding::Explicit {
                 top: 1,

@@ -65,16 +65,6 @@ fn run_op(
         .remove(0)
 }
 
-fn window(stride: usize, padding: Padding) -> Window {
-    Window {
-        stride_h: stride,
-        stride_w: stride,
-        dilation_h: 1,
-        dilation_w: 1,
-        padding,
-    }
-}
-
 /// Direct convolution with exact per-channel scales, the expected-value oracle.
 #[allow(clippy::too_many_arguments)]
 fn conv_oracle(
@@ -126,7 +116,7 @@ fn conv_same_stride_2_per_channel_with_negative_zero_points() {
     for (padding, out_hw, pad) in [(Padding::Same, 2, 0), (Padding::Valid, 1, 0)] {
         let got = run_op(
             Op::Conv2d {
-                window: window(2, padding),
+                window: Window::square(2, padding),
                 activation: Activation::None,
             },
             ty(&[1, 4, 4, 1], DType::I8, q(1.0, -3)),
@@ -165,7 +155,7 @@ fn conv_saturates_at_both_ends_and_relu_clamps_at_the_zero_point() {
     let run = |activation| {
         run_op(
             Op::Conv2d {
-                window: window(1, Padding::Valid),
+                window: Window::square(1, Padding::Valid),
                 activation,
             },
             ty(&[1, 3, 3, 1], DType::I8, q(1.0, -128)),
@@ -187,7 +177,7 @@ fn depthwise_with_multiplier_2_and_same_padding() {
     let f: Vec<i8> = (0..36).map(|i| (i % 7) as i8 - 3).collect(); // 1x3x3x4
     let got = run_op(
         Op::DepthwiseConv2d {
-            window: window(2, Padding::Same),
+            window: Window::square(2, Padding::Same),
             depth_multiplier: 2,
             activation: Activation::None,
         },
@@ -255,7 +245,7 @@ fn average_pool_rounds_away_from_zero_and_ignores_padding() {
             Op::AvgPool2d {
                 filter_h: 2,
                 filter_w: 2,
-                window: window(2, Padding::Same),
+                window: Window::square(2, Padding::Same),
                 activation: Activation::None,
             },
             ty(&[1, 2, 2, 1], DType::I8, q(1.0, 0)),
@@ -272,7 +262,7 @@ fn average_pool_rounds_away_from_zero_and_ignores_padding() {
         Op::AvgPool2d {
             filter_h: 3,
             filter_w: 3,
-            window: window(1, Padding::Same),
+            window: Window::square(1, Padding::Same),
             activation: Activation::None,
         },
         ty(&[1, 2, 2, 1], DType::I8, q(1.0, 0)),
@@ -285,7 +275,7 @@ fn average_pool_rounds_away_from_zero_and_ignores_padding() {
         Op::MaxPool2d {
             filter_h: 2,
             filter_w: 2,
-            window: window(2, Padding::Valid),
+            window: Window::square(2, Padding::Valid),
             activation: Activation::Relu,
         },
         ty(&[1, 2, 2, 1], DType::I8, q(1.0, 10)),
