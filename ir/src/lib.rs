@@ -19,6 +19,8 @@ pub mod fixedpoint;
 pub mod graph;
 pub mod import;
 pub mod interp;
+pub mod loops;
+pub mod lower;
 pub mod op;
 pub mod qparams;
 pub mod shape;

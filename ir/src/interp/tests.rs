@@ -40,7 +40,7 @@ fn requant_pot(acc: i64, scale: f64) -> i64 {
 }
 
 /// Builds `op` over one graph input (`x`) and constant operands, runs it on `input`, returns the
-/// output bytes.
+/// output bytes. Integer ops are also lowered to the loop IR and must give the same bytes there.
 fn run_op(
     op: Op,
     x: TensorType,
@@ -58,11 +58,25 @@ fn run_op(
     g.add_op(op, inputs, vec![y]).unwrap();
     g.outputs.push(y);
     g.verify().unwrap();
-    Interpreter::new(&g)
+    let want = Interpreter::new(&g)
         .unwrap()
-        .run(&[input])
+        .run(std::slice::from_ref(&input))
         .unwrap()
-        .remove(0)
+        .remove(0);
+    match crate::lower::lower(&g) {
+        Ok(program) => {
+            let mut loops = crate::loops::interp::ProgramInterp::new(&program).unwrap();
+            let got = loops.run(&[input]).unwrap().remove(0);
+            assert_eq!(
+                got,
+                want,
+                "the lowered {} differs from the interpreter",
+                g.node(crate::graph::OpId(0)).op.name()
+            );
+        }
+        Err(e) => assert!(e.to_string().contains("not lowered yet"), "{e}"),
+    }
+    want
 }
 
 /// Direct convolution with exact per-channel scales, the expected-value oracle.

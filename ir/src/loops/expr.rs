@@ -1,0 +1,305 @@
+//! Pure expressions of the loop IR and the helpers that build them.
+//!
+//! Arithmetic is defined on `i32`, `i64` and `f32` only; narrow integers are widened by a
+//! [`Expr::cast`] first. Integer arithmetic wraps at the type's width (what the reference
+//! kernels' `int32_t` arithmetic does on every target minnow supports); division truncates
+//! toward zero and `>>` is arithmetic, as in C.
+
+use super::{BufId, Intrinsic, ScalarType, VarId};
+use std::ops;
+
+/// A unary operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnOp {
+    /// Arithmetic negation.
+    Neg,
+    /// Logical negation of a `bool`.
+    Not,
+}
+
+/// A binary operator. Operands have one type; comparisons give `bool`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`, truncating toward zero for integers.
+    Div,
+    /// `%`, with the sign of the dividend.
+    Rem,
+    /// The smaller operand.
+    Min,
+    /// The larger operand.
+    Max,
+    /// `<<` (integers; the shift amount is in `0..width`).
+    Shl,
+    /// Arithmetic `>>`.
+    Shr,
+    /// Bitwise and.
+    BitAnd,
+    /// Bitwise or.
+    BitOr,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// Logical and of `bool`s.
+    And,
+    /// Logical or of `bool`s.
+    Or,
+}
+
+impl BinOp {
+    /// Whether the result is a `bool` computed from two operands of another type.
+    pub fn is_comparison(self) -> bool {
+        matches!(self, BinOp::Lt | BinOp::Le | BinOp::Eq | BinOp::Ne)
+    }
+
+    /// Whether operands and result are `bool`.
+    pub fn is_logical(self) -> bool {
+        matches!(self, BinOp::And | BinOp::Or)
+    }
+
+    /// The operator's symbol in the text form (`min`/`max` are printed as calls).
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Rem => "%",
+            BinOp::Min => "min",
+            BinOp::Max => "max",
+            BinOp::Shl => "<<",
+            BinOp::Shr => ">>",
+            BinOp::BitAnd => "&",
+            BinOp::BitOr => "|",
+            BinOp::Lt => "<",
+            BinOp::Le => "<=",
+            BinOp::Eq => "==",
+            BinOp::Ne => "!=",
+            BinOp::And => "&&",
+            BinOp::Or => "||",
+        }
+    }
+}
+
+/// A pure expression.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    /// An integer or `bool` constant of type `ty` (the value fits the type).
+    Int {
+        /// The value.
+        value: i64,
+        /// Its type.
+        ty: ScalarType,
+    },
+    /// A float constant.
+    Float(f32),
+    /// The value of a variable.
+    Var(VarId),
+    /// `buf[index]`.
+    Load {
+        /// Source buffer.
+        buf: BufId,
+        /// Element index (`i32`).
+        index: Box<Expr>,
+    },
+    /// A unary operation.
+    Unary {
+        /// The operator.
+        op: UnOp,
+        /// The operand.
+        arg: Box<Expr>,
+    },
+    /// A binary operation.
+    Binary {
+        /// The operator.
+        op: BinOp,
+        /// Left operand.
+        lhs: Box<Expr>,
+        /// Right operand.
+        rhs: Box<Expr>,
+    },
+    /// Conversion to `ty`: integer truncation or sign extension, int to float, or float to int
+    /// truncating toward zero.
+    Cast {
+        /// The target type.
+        ty: ScalarType,
+        /// The converted value.
+        arg: Box<Expr>,
+    },
+    /// `cond ? then : otherwise`; both arms are evaluated (they are pure).
+    Select {
+        /// A `bool`.
+        cond: Box<Expr>,
+        /// Value when `cond` holds.
+        then: Box<Expr>,
+        /// Value otherwise.
+        otherwise: Box<Expr>,
+    },
+    /// A call of a target intrinsic.
+    Call {
+        /// The intrinsic.
+        intrinsic: Intrinsic,
+        /// Its arguments, typed as [`Intrinsic::signature`] says.
+        args: Vec<Expr>,
+    },
+}
+
+impl Expr {
+    /// An `i32` constant.
+    pub fn i32(v: i32) -> Expr {
+        Expr::Int {
+            value: v as i64,
+            ty: ScalarType::I32,
+        }
+    }
+
+    /// An `i32` constant from an index or a size. Panics above `i32::MAX`: lowering checks
+    /// tensor sizes before it builds expressions.
+    pub fn idx(v: usize) -> Expr {
+        Expr::i32(i32::try_from(v).expect("index fits i32"))
+    }
+
+    /// An `i64` constant.
+    pub fn i64(v: i64) -> Expr {
+        Expr::Int {
+            value: v,
+            ty: ScalarType::I64,
+        }
+    }
+
+    /// A `bool` constant.
+    pub fn bool(v: bool) -> Expr {
+        Expr::Int {
+            value: v as i64,
+            ty: ScalarType::Bool,
+        }
+    }
+
+    /// An `f32` constant.
+    pub fn f32(v: f32) -> Expr {
+        Expr::Float(v)
+    }
+
+    /// `buf[index]`.
+    pub fn load(buf: BufId, index: Expr) -> Expr {
+        Expr::Load {
+            buf,
+            index: Box::new(index),
+        }
+    }
+
+    /// `self` converted to `ty`.
+    pub fn cast(self, ty: ScalarType) -> Expr {
+        Expr::Cast {
+            ty,
+            arg: Box::new(self),
+        }
+    }
+
+    /// A binary operation.
+    pub fn binary(op: BinOp, lhs: Expr, rhs: Expr) -> Expr {
+        Expr::Binary {
+            op,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+        }
+    }
+
+    /// The smaller of `self` and `other`.
+    pub fn min(self, other: Expr) -> Expr {
+        Expr::binary(BinOp::Min, self, other)
+    }
+
+    /// The larger of `self` and `other`.
+    pub fn max(self, other: Expr) -> Expr {
+        Expr::binary(BinOp::Max, self, other)
+    }
+
+    /// `self` clamped to `[lo, hi]`.
+    pub fn clamp(self, lo: Expr, hi: Expr) -> Expr {
+        self.max(lo).min(hi)
+    }
+
+    /// `self < other`.
+    pub fn lt(self, other: Expr) -> Expr {
+        Expr::binary(BinOp::Lt, self, other)
+    }
+
+    /// `self <= other`.
+    pub fn le(self, other: Expr) -> Expr {
+        Expr::binary(BinOp::Le, self, other)
+    }
+
+    /// `self == other`.
+    pub fn eq(self, other: Expr) -> Expr {
+        Expr::binary(BinOp::Eq, self, other)
+    }
+
+    /// `self && other`.
+    pub fn and(self, other: Expr) -> Expr {
+        Expr::binary(BinOp::And, self, other)
+    }
+
+    /// `cond ? then : otherwise`.
+    pub fn select(cond: Expr, then: Expr, otherwise: Expr) -> Expr {
+        Expr::Select {
+            cond: Box::new(cond),
+            then: Box::new(then),
+            otherwise: Box::new(otherwise),
+        }
+    }
+
+    /// A call of `intrinsic`.
+    pub fn call(intrinsic: Intrinsic, args: Vec<Expr>) -> Expr {
+        Expr::Call { intrinsic, args }
+    }
+
+    /// The value if this is an integer constant.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Expr::Int { value, .. } => Some(*value),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! binary_operator {
+    ($trait:ident, $method:ident, $op:ident) => {
+        impl ops::$trait for Expr {
+            type Output = Expr;
+            fn $method(self, rhs: Expr) -> Expr {
+                Expr::binary(BinOp::$op, self, rhs)
+            }
+        }
+    };
+}
+
+binary_operator!(Add, add, Add);
+binary_operator!(Sub, sub, Sub);
+binary_operator!(Mul, mul, Mul);
+binary_operator!(Div, div, Div);
+binary_operator!(Rem, rem, Rem);
+binary_operator!(Shl, shl, Shl);
+binary_operator!(Shr, shr, Shr);
+binary_operator!(BitAnd, bitand, BitAnd);
+binary_operator!(BitOr, bitor, BitOr);
+
+impl ops::Neg for Expr {
+    type Output = Expr;
+    fn neg(self) -> Expr {
+        Expr::Unary {
+            op: UnOp::Neg,
+            arg: Box::new(self),
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Target intrinsics: named calls with a portable definition.
+//!
+//! The portable definition of every intrinsic here is the function of [`crate::fixedpoint`]
+//! it names: the loop interpreter calls exactly that function, and each backend emits a
+//! definition that is tested against it (the C backend's runtime helpers are compared with
+//! these on random and edge-case inputs). A backend for a target with a matching instruction
+//! may emit that instruction instead.
+
+use super::interp::Value;
+use super::ScalarType;
+use crate::fixedpoint as fp;
+
+/// A named call. All current intrinsics are the fixed-point helpers of TFLite's reference
+/// kernels on `i32` (and one on `i64`) values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Intrinsic {
+    /// [`fp::saturating_rounding_doubling_high_mul`]`(a, b)`.
+    SaturatingRoundingDoublingHighMul,
+    /// [`fp::rounding_divide_by_pot`]`(x, exponent)`.
+    RoundingDivideByPot,
+    /// [`fp::multiply_by_quantized_multiplier`]`(x, multiplier, shift)`.
+    MultiplyByQuantizedMultiplier,
+    /// [`fp::multiply_by_quantized_multiplier_i64`]`(x: i64, multiplier, shift)`.
+    MultiplyByQuantizedMultiplierWide,
+    /// [`fp::multiply_by_quantized_multiplier_smaller_than_one_exp`]`(x, multiplier, shift)`.
+    MultiplyByQuantizedMultiplierSmallerThanOneExp,
+    /// [`fp::multiply_by_quantized_multiplier_greater_than_one`]`(x, multiplier, left_shift)`.
+    MultiplyByQuantizedMultiplierGreaterThanOne,
+    /// [`fp::exp_on_negative_values`]`(a, integer_bits)`.
+    ExpOnNegativeValues,
+    /// [`fp::one_over_one_plus_x_for_x_in_0_1`]`(a)`.
+    OneOverOnePlusX,
+    /// Number of leading zero bits of `x` read as unsigned (32 for zero).
+    CountLeadingZeros,
+    /// [`fp::logistic`]`(a, integer_bits)`.
+    Logistic,
+    /// [`fp::tanh`]`(a, integer_bits)`.
+    Tanh,
+}
+
+impl Intrinsic {
+    /// Every intrinsic, for tests and for backends that emit all definitions.
+    pub const ALL: [Intrinsic; 11] = [
+        Intrinsic::SaturatingRoundingDoublingHighMul,
+        Intrinsic::RoundingDivideByPot,
+        Intrinsic::MultiplyByQuantizedMultiplier,
+        Intrinsic::MultiplyByQuantizedMultiplierWide,
+        Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp,
+        Intrinsic::MultiplyByQuantizedMultiplierGreaterThanOne,
+        Intrinsic::ExpOnNegativeValues,
+        Intrinsic::OneOverOnePlusX,
+        Intrinsic::CountLeadingZeros,
+        Intrinsic::Logistic,
+        Intrinsic::Tanh,
+    ];
+
+    /// The name in the text form; backends prefix it (`minnow_` in C).
+    pub fn name(self) -> &'static str {
+        match self {
+            Intrinsic::SaturatingRoundingDoublingHighMul => "srdhm",
+            Intrinsic::RoundingDivideByPot => "rounding_divide_by_pot",
+            Intrinsic::MultiplyByQuantizedMultiplier => "mbqm",
+            Intrinsic::MultiplyByQuantizedMultiplierWide => "mbqm_wide",
+            Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp => "mbqm_smaller_than_one",
+            Intrinsic::MultiplyByQuantizedMultiplierGreaterThanOne => "mbqm_greater_than_one",
+            Intrinsic::ExpOnNegativeValues => "exp_on_negative_values",
+            Intrinsic::OneOverOnePlusX => "one_over_one_plus_x",
+            Intrinsic::CountLeadingZeros => "clz",
+            Intrinsic::Logistic => "logistic",
+            Intrinsic::Tanh => "tanh",
+        }
+    }
+
+    /// Argument types and result type.
+    pub fn signature(self) -> (&'static [ScalarType], ScalarType) {
+        use ScalarType::{I32, I64};
+        let args: &'static [ScalarType] = match self {
+            Intrinsic::OneOverOnePlusX | Intrinsic::CountLeadingZeros => &[I32],
+            Intrinsic::SaturatingRoundingDoublingHighMul
+            | Intrinsic::RoundingDivideByPot
+            | Intrinsic::ExpOnNegativeValues
+            | Intrinsic::Logistic
+            | Intrinsic::Tanh => &[I32, I32],
+            Intrinsic::MultiplyByQuantizedMultiplierWide => &[I64, I32, I32],
+            Intrinsic::MultiplyByQuantizedMultiplier
+            | Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp
+            | Intrinsic::MultiplyByQuantizedMultiplierGreaterThanOne => &[I32, I32, I32],
+        };
+        (args, I32)
+    }
+
+    /// The portable definition, on arguments of the types [`Intrinsic::signature`] gives.
+    pub fn eval(self, args: &[Value]) -> Value {
+        let a = |i: usize| args[i].as_int() as i32;
+        let r = match self {
+            Intrinsic::SaturatingRoundingDoublingHighMul => {
+                fp::saturating_rounding_doubling_high_mul(a(0), a(1))
+            }
+            Intrinsic::RoundingDivideByPot => fp::rounding_divide_by_pot(a(0), a(1)),
+            Intrinsic::MultiplyByQuantizedMultiplier => {
+                fp::multiply_by_quantized_multiplier(a(0), a(1), a(2))
+            }
+            Intrinsic::MultiplyByQuantizedMultiplierWide => {
+                fp::multiply_by_quantized_multiplier_i64(args[0].as_int(), a(1), a(2))
+            }
+            Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp => {
+                fp::multiply_by_quantized_multiplier_smaller_than_one_exp(a(0), a(1), a(2))
+            }
+            Intrinsic::MultiplyByQuantizedMultiplierGreaterThanOne => {
+                fp::multiply_by_quantized_multiplier_greater_than_one(a(0), a(1), a(2))
+            }
+            Intrinsic::ExpOnNegativeValues => fp::exp_on_negative_values(a(0), a(1)),
+            Intrinsic::OneOverOnePlusX => fp::one_over_one_plus_x_for_x_in_0_1(a(0)),
+            Intrinsic::CountLeadingZeros => (a(0) as u32).leading_zeros() as i32,
+            Intrinsic::Logistic => fp::logistic(a(0), a(1)),
+            Intrinsic::Tanh => fp::tanh(a(0), a(1)),
+        };
+        Value::Int(r as i64, ScalarType::I32)
+    }
+}

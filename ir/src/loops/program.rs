@@ -1,0 +1,146 @@
+//! [`Program`]: a whole model in the loop IR — its tensors as slots and one call per op.
+
+use super::{Access, BufferKind, Func, ScalarType};
+
+/// A tensor of the program, by index into [`Program::slots`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SlotId(pub usize);
+
+/// Where a slot's data comes from and lives.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SlotKind {
+    /// Model input number `n`, provided by the caller and only read.
+    Input(usize),
+    /// Model output number `n`, written into the caller's buffer.
+    Output(usize),
+    /// An intermediate tensor: lives in the arena between its producer and its last consumer.
+    Activation,
+    /// Read-only data (weights, biases, derived multipliers) as little-endian bytes: flash.
+    Constant(Vec<u8>),
+    /// Persistent state (SVDF memory) with its initial bytes (zeros when `None`): kept in the
+    /// arena for the whole program and across runs.
+    State(Option<Vec<u8>>),
+}
+
+/// One tensor of the program.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Slot {
+    /// The tensor's name in the model (or a derived name for lowering's constants).
+    pub name: String,
+    /// Element type.
+    pub elem: ScalarType,
+    /// Number of elements.
+    pub len: usize,
+    /// Where it lives.
+    pub kind: SlotKind,
+}
+
+impl Slot {
+    /// Size in bytes.
+    pub fn bytes(&self) -> usize {
+        self.len * self.elem.size()
+    }
+}
+
+/// One call: `funcs[func](args...)`, for one op of the model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// The op's output tensor name, which names the layer in reports.
+    pub name: String,
+    /// The op's TFLite name (`CONV_2D`, ...).
+    pub op: String,
+    /// Index into [`Program::funcs`].
+    pub func: usize,
+    /// The slot bound to each parameter of the function.
+    pub args: Vec<SlotId>,
+    /// Parameter indices `(input, output)` that may share memory: the function reads each
+    /// element of that input only before it writes the same element of the output.
+    pub in_place: Option<(usize, usize)>,
+}
+
+/// A model lowered to loop functions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    /// The model's name (a C identifier).
+    pub name: String,
+    /// Every tensor.
+    pub slots: Vec<Slot>,
+    /// Every function.
+    pub funcs: Vec<Func>,
+    /// The calls, in execution order.
+    pub steps: Vec<Step>,
+    /// The model's inputs, in order.
+    pub inputs: Vec<SlotId>,
+    /// The model's outputs, in order.
+    pub outputs: Vec<SlotId>,
+}
+
+impl Program {
+    /// The slot `id`.
+    pub fn slot(&self, id: SlotId) -> &Slot {
+        &self.slots[id.0]
+    }
+
+    /// Bytes of constant data (flash).
+    pub fn constant_bytes(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| matches!(s.kind, SlotKind::Constant(_)))
+            .map(Slot::bytes)
+            .sum()
+    }
+
+    /// Checks every function and that each step binds slots of the right type and size, and
+    /// writes no input or constant.
+    pub fn verify(&self) -> Result<(), String> {
+        for f in &self.funcs {
+            f.verify().map_err(|e| e.to_string())?;
+        }
+        for (k, step) in self.steps.iter().enumerate() {
+            let func = self
+                .funcs
+                .get(step.func)
+                .ok_or(format!("step {k} calls a missing function"))?;
+            if func.param_count() != step.args.len() {
+                return Err(format!(
+                    "step {k} passes {} arguments to {} which takes {}",
+                    step.args.len(),
+                    func.name,
+                    func.param_count()
+                ));
+            }
+            for ((_, param), arg) in func.params().zip(&step.args) {
+                let slot = self
+                    .slots
+                    .get(arg.0)
+                    .ok_or(format!("step {k}: no slot {}", arg.0))?;
+                if slot.elem != param.elem || slot.len < param.len {
+                    return Err(format!(
+                        "step {k}: slot {} ({}[{}]) does not fit parameter {} of {} ({}[{}])",
+                        slot.name,
+                        slot.elem.name(),
+                        slot.len,
+                        param.name,
+                        func.name,
+                        param.elem.name(),
+                        param.len
+                    ));
+                }
+                let writes = matches!(
+                    param.kind,
+                    BufferKind::Param {
+                        access: Access::Write | Access::ReadWrite,
+                        ..
+                    }
+                );
+                if writes && matches!(slot.kind, SlotKind::Input(_) | SlotKind::Constant(_)) {
+                    return Err(format!(
+                        "step {k}: {} writes read-only slot {}",
+                        func.name, slot.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}

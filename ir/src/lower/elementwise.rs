@@ -1,0 +1,258 @@
+//! Element-wise integer ops: ADD and MUL (with broadcasting), QUANTIZE (requantization),
+//! DEQUANTIZE (int8 to float through a 256-entry table), RELU, RELU6, LOGISTIC and TANH, each
+//! following its TFLite Micro kernel.
+
+use super::{
+    clamp_to, for_each_coord, int_range, integer_only, linear_index, load_i32, strides, Kernel,
+};
+use crate::fixedpoint::{calculate_input_radius, frexp, quantize_multiplier};
+use crate::loops::{BufId, Expr, Intrinsic, ScalarType};
+use crate::op::Op;
+use crate::qparams;
+use crate::types::{DType, TensorType};
+
+/// Lowers an element-wise op.
+pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
+    let (input, output) = (k.operand(0).clone(), k.output_type().clone());
+    integer_only(&input)?;
+    match k.node.op.clone() {
+        Op::Add { activation } | Op::Mul { activation } => {
+            let other = k.operand(1).clone();
+            let (lo, hi) = qparams::activation_range(activation, &output)?;
+            let combine: Box<dyn Fn(Expr, Expr) -> Expr> = if matches!(k.node.op, Op::Add { .. }) {
+                add(qparams::add_params(&input, &other, &output, activation)?)
+            } else {
+                mul(&input, &other, &output)?
+            };
+            binary(k, &input, &other, &output, &|a, b| {
+                clamp_to(
+                    combine(a, b),
+                    lo as i64,
+                    hi as i64,
+                    ScalarType::of(output.dtype),
+                )
+            });
+        }
+        Op::Quantize => {
+            let (si, zi) = qparams::per_tensor(&input, "input")?;
+            let (so, zo) = qparams::per_tensor(&output, "output")?;
+            let (m, s) = qparams::ratio(si as f64, so as f64);
+            let (lo, hi) = int_range(output.dtype)?;
+            unary(k, &output, &move |v| {
+                let x = Expr::call(
+                    Intrinsic::MultiplyByQuantizedMultiplier,
+                    vec![v - Expr::i32(zi), Expr::i32(m), Expr::i32(s)],
+                );
+                clamp_to(x + Expr::i32(zo), lo, hi, ScalarType::of(output.dtype))
+            });
+        }
+        Op::Dequantize => dequantize(k, &input)?,
+        Op::Relu => {
+            let ((si, zi), (so, zo)) = (
+                qparams::per_tensor(&input, "input")?,
+                qparams::per_tensor(&output, "output")?,
+            );
+            let (m, s) = quantize_multiplier((si / so) as f64);
+            let (qmin, qmax) = int_range(output.dtype)?;
+            unary(k, &output, &move |v| {
+                let x = Expr::call(
+                    Intrinsic::MultiplyByQuantizedMultiplier,
+                    vec![v - Expr::i32(zi), Expr::i32(m), Expr::i32(s)],
+                );
+                clamp_to(
+                    x + Expr::i32(zo),
+                    qmin.max(zo as i64),
+                    qmax,
+                    ScalarType::of(output.dtype),
+                )
+            });
+        }
+        Op::Relu6 => {
+            let (scale, zp) = qparams::per_tensor(&input, "input")?;
+            let (qmin, qmax) = int_range(input.dtype)?;
+            let six = ((6.0f32 / scale).round() as i64 + zp as i64).clamp(qmin, qmax);
+            unary(k, &output, &move |v| {
+                clamp_to(v, zp as i64, six, ScalarType::of(output.dtype))
+            });
+        }
+        Op::Logistic | Op::Tanh => sigmoid_like(k, &input)?,
+        other => unreachable!("elementwise::lower called for {}", other.name()),
+    }
+    Ok(())
+}
+
+/// `output[i] = value(input[i] as i32)` over every element; safe in place.
+fn unary(k: &mut Kernel, output: &TensorType, value: &dyn Fn(Expr) -> Expr) {
+    let x = k.input("input", 0);
+    let out = k.output("output");
+    if output.dtype.size() == k.operand(0).dtype.size() {
+        k.allow_in_place(0, 1);
+    }
+    k.f.for_loop("i", output.elements(), |f, i| {
+        f.store(out, i.clone(), value(load_i32(x, i)));
+    });
+}
+
+/// `output[c] = value(a[broadcast c], b[broadcast c])` over every output coordinate.
+fn binary(
+    k: &mut Kernel,
+    a: &TensorType,
+    b: &TensorType,
+    output: &TensorType,
+    value: &dyn Fn(Expr, Expr) -> Expr,
+) {
+    let (xa, xb) = (k.input("input1", 0), k.input("input2", 1));
+    let out = k.output("output");
+    if a.shape == output.shape && b.shape == output.shape {
+        k.allow_in_place(0, 2);
+        k.f.for_loop("i", output.elements(), |f, i| {
+            f.store(
+                out,
+                i.clone(),
+                value(load_i32(xa, i.clone()), load_i32(xb, i)),
+            );
+        });
+        return;
+    }
+    let (sa, sb, so) = (
+        broadcast_strides(&a.shape, &output.shape),
+        broadcast_strides(&b.shape, &output.shape),
+        strides(&output.shape),
+    );
+    for_each_coord(&mut k.f, &output.shape, "d", &mut |f, c| {
+        let v = value(
+            load_i32(xa, linear_index(c, &sa)),
+            load_i32(xb, linear_index(c, &sb)),
+        );
+        f.store(out, linear_index(c, &so), v);
+    });
+}
+
+/// Strides of `shape` seen through an output of shape `out` (numpy broadcasting): zero along
+/// broadcast dimensions.
+fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
+    let rank = out.len();
+    let dims: Vec<usize> = (0..rank)
+        .map(|i| {
+            if i + shape.len() >= rank {
+                shape[i + shape.len() - rank]
+            } else {
+                1
+            }
+        })
+        .collect();
+    strides(&dims)
+        .into_iter()
+        .zip(&dims)
+        .map(|(s, d)| if *d == 1 { 0 } else { s })
+        .collect()
+}
+
+/// TFLite's integer `AddFunc`.
+fn add(p: qparams::AddParams) -> Box<dyn Fn(Expr, Expr) -> Expr> {
+    Box::new(move |a, b| {
+        let scale = |v: Expr, k: usize| {
+            let shifted = (v + Expr::i32(p.input_offsets[k])) * Expr::i32(1 << p.left_shift);
+            Expr::call(
+                Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp,
+                vec![
+                    shifted,
+                    Expr::i32(p.input_scales[k].0),
+                    Expr::i32(p.input_scales[k].1),
+                ],
+            )
+        };
+        let sum = scale(a, 0) + scale(b, 1);
+        let out = Expr::call(
+            Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp,
+            vec![
+                sum,
+                Expr::i32(p.output_scale.0),
+                Expr::i32(p.output_scale.1),
+            ],
+        );
+        out + Expr::i32(p.output_offset)
+    })
+}
+
+/// TFLite's integer `MulElementwise`.
+fn mul(
+    a: &TensorType,
+    b: &TensorType,
+    out: &TensorType,
+) -> Result<Box<dyn Fn(Expr, Expr) -> Expr>, String> {
+    let ((sa, za), (sb, zb), (so, zo)) = (
+        qparams::per_tensor(a, "first input")?,
+        qparams::per_tensor(b, "second input")?,
+        qparams::per_tensor(out, "output")?,
+    );
+    let (m, s) = qparams::ratio(sa as f64 * sb as f64, so as f64);
+    Ok(Box::new(move |x, y| {
+        let product = (x - Expr::i32(za)) * (y - Expr::i32(zb));
+        Expr::call(
+            Intrinsic::MultiplyByQuantizedMultiplier,
+            vec![product, Expr::i32(m), Expr::i32(s)],
+        ) + Expr::i32(zo)
+    }))
+}
+
+/// DEQUANTIZE of int8: `float(scale * (v - zero_point))` computed in double at compile time
+/// for all 256 values, then a table lookup.
+fn dequantize(k: &mut Kernel, input: &TensorType) -> Result<(), String> {
+    if input.dtype != DType::I8 {
+        return Err(format!(
+            "{} DEQUANTIZE is not lowered yet (int8 only)",
+            input.dtype
+        ));
+    }
+    let (scale, zp) = qparams::per_tensor(input, "input")?;
+    let table: Vec<u8> = (-128i64..128)
+        .flat_map(|v| ((scale as f64 * (v - zp as i64) as f64) as f32).to_le_bytes())
+        .collect();
+    let x = k.input("input", 0);
+    let out = k.output("output");
+    let lut = k.constant("table", ScalarType::F32, 256, table);
+    k.f.for_loop("i", input.elements(), |f, i| {
+        f.store(
+            out,
+            i.clone(),
+            Expr::load(lut, load_i32(x, i) + Expr::i32(128)),
+        );
+    });
+    Ok(())
+}
+
+/// int8 LOGISTIC and TANH: the input scaled into Q4.27, gemmlowp's function, saturation beyond
+/// the input radius.
+fn sigmoid_like(k: &mut Kernel, input: &TensorType) -> Result<(), String> {
+    const INPUT_INTEGER_BITS: i32 = 4;
+    let is_logistic = k.node.op == Op::Logistic;
+    let (scale, zp) = qparams::per_tensor(input, "input")?;
+    let (q, left_shift) = frexp(scale as f64 * (1i64 << (31 - INPUT_INTEGER_BITS)) as f64);
+    let multiplier = (q * (1i64 << 31) as f64).round() as i32;
+    let radius = calculate_input_radius(INPUT_INTEGER_BITS, left_shift, 31);
+    let x = k.input("input", 0);
+    let out: BufId = k.output("output");
+    k.allow_in_place(0, 1);
+    k.f.for_loop("i", input.elements(), |f, i| {
+        let v = f.let_("x", ScalarType::I32, load_i32(x, i.clone()) - Expr::i32(zp));
+        let q4 = Expr::call(
+            Intrinsic::MultiplyByQuantizedMultiplier,
+            vec![v.clone(), Expr::i32(multiplier), Expr::i32(left_shift)],
+        );
+        let inner = if is_logistic {
+            let l = Expr::call(Intrinsic::Logistic, vec![q4, Expr::i32(INPUT_INTEGER_BITS)]);
+            Expr::call(Intrinsic::RoundingDivideByPot, vec![l, Expr::i32(23)]) - Expr::i32(128)
+        } else {
+            let t = Expr::call(Intrinsic::Tanh, vec![q4, Expr::i32(INPUT_INTEGER_BITS)]);
+            Expr::call(Intrinsic::RoundingDivideByPot, vec![t, Expr::i32(24)])
+        };
+        let saturated = Expr::select(
+            v.clone().le(Expr::i32(-radius)),
+            Expr::i32(-128),
+            Expr::select(Expr::i32(radius).le(v), Expr::i32(127), inner),
+        );
+        f.store(out, i, clamp_to(saturated, -128, 127, ScalarType::I8));
+    });
+    Ok(())
+}

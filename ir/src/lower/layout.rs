@@ -1,0 +1,144 @@
+//! Data movement — RESHAPE (as a copy, when its output is a model output), PAD, CONCATENATION,
+//! TRANSPOSE — which copies raw elements of any type, and the integer MEAN reduction.
+
+use super::{clamp_to, for_each_coord, int_range, integer_only, linear_index, strides, Kernel};
+use crate::fixedpoint::quantize_multiplier;
+use crate::loops::{Expr, Intrinsic, ScalarType};
+use crate::op::Op;
+use crate::qparams;
+
+/// Lowers a data-movement op.
+pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
+    let output = k.output_type().clone();
+    match k.node.op.clone() {
+        Op::Reshape => {
+            let x = k.input("input", 0);
+            let out = k.output("output");
+            k.allow_in_place(0, 1);
+            k.f.for_loop("i", output.elements(), |f, i| {
+                f.store(out, i.clone(), Expr::load(x, i))
+            });
+        }
+        Op::Transpose { perm } => {
+            let input = k.operand(0).clone();
+            let x = k.input("input", 0);
+            let out = k.output("output");
+            let in_strides = strides(&input.shape);
+            let through: Vec<usize> = perm.iter().map(|p| in_strides[*p]).collect();
+            let out_strides = strides(&output.shape);
+            for_each_coord(&mut k.f, &output.shape, "d", &mut |f, c| {
+                f.store(
+                    out,
+                    linear_index(c, &out_strides),
+                    Expr::load(x, linear_index(c, &through)),
+                );
+            });
+        }
+        Op::Pad { pads } => {
+            let input = k.operand(0).clone();
+            let x = k.input("input", 0);
+            let out = k.output("output");
+            let elem = ScalarType::of(output.dtype);
+            let fill = match input.per_tensor() {
+                _ if elem == ScalarType::F32 => Expr::f32(0.0),
+                Some((_, zp)) => Expr::i32(zp).cast(elem),
+                None => Expr::i32(0).cast(elem),
+            };
+            k.f.for_loop("i", output.elements(), |f, i| f.store(out, i, fill.clone()));
+            let out_strides = strides(&output.shape);
+            let in_strides = strides(&input.shape);
+            for_each_coord(&mut k.f, &input.shape, "d", &mut |f, c| {
+                let shifted: Vec<Expr> = c
+                    .iter()
+                    .zip(&pads)
+                    .map(|(x, (before, _))| x.clone() + Expr::idx(*before))
+                    .collect();
+                f.store(
+                    out,
+                    linear_index(&shifted, &out_strides),
+                    Expr::load(x, linear_index(c, &in_strides)),
+                );
+            });
+        }
+        Op::Concat { axis, .. } => {
+            let out_inner: usize = output.shape[axis..].iter().product();
+            let outer: usize = output.shape[..axis].iter().product();
+            let mut offset = 0;
+            let out_buf_inputs: Vec<_> = (0..k.node.inputs.len())
+                .map(|i| {
+                    (
+                        k.input(&format!("input{i}"), i),
+                        k.operand(i).shape[axis..].iter().product::<usize>(),
+                    )
+                })
+                .collect();
+            let out = k.output("output");
+            for (x, inner) in out_buf_inputs {
+                k.f.for_loop("o", outer, |f, o| {
+                    f.for_loop("i", inner, |f, i| {
+                        let dst = o.clone() * Expr::idx(out_inner) + Expr::idx(offset) + i.clone();
+                        f.store(out, dst, Expr::load(x, o * Expr::idx(inner) + i));
+                    });
+                });
+                offset += inner;
+            }
+        }
+        other => unreachable!("layout::lower called for {}", other.name()),
+    }
+    Ok(())
+}
+
+/// Integer MEAN (TFLite's `QuantizedMeanOrSum`): an `i32` sum of raw values per output, the
+/// input zero point removed, and the division by the count folded into the multiplier.
+pub(super) fn lower_mean(k: &mut Kernel) -> Result<(), String> {
+    let Op::Mean { axes, .. } = k.node.op.clone() else {
+        unreachable!("lower_mean called for {}", k.node.op.name())
+    };
+    let (input, output) = (k.operand(0).clone(), k.output_type().clone());
+    integer_only(&input)?;
+    let ((si, zi), (so, zo)) = (
+        qparams::per_tensor(&input, "input")?,
+        qparams::per_tensor(&output, "output")?,
+    );
+    let count: usize = axes.iter().map(|a| input.shape[*a]).product();
+    let (m, s) = quantize_multiplier(si as f64 / so as f64);
+    let shift = (63 - (count as u64).leading_zeros() as i32)
+        .min(32)
+        .min(31 + s);
+    let multiplier = (((m as i64) << shift) / count.max(1) as i64) as i32;
+    let (lo, hi) = int_range(output.dtype)?;
+    let kept: Vec<usize> = (0..input.shape.len())
+        .filter(|d| !axes.contains(d))
+        .collect();
+    let kept_shape: Vec<usize> = kept.iter().map(|d| input.shape[*d]).collect();
+    let reduced_shape: Vec<usize> = axes.iter().map(|d| input.shape[*d]).collect();
+    let in_strides = strides(&input.shape);
+    let kept_strides: Vec<usize> = kept.iter().map(|d| in_strides[*d]).collect();
+    let reduced_strides: Vec<usize> = axes.iter().map(|d| in_strides[*d]).collect();
+    let out_strides = strides(&kept_shape);
+    let x = k.input("input", 0);
+    let out = k.output("output");
+    let elem = ScalarType::of(output.dtype);
+    let offset = (zi as i64 * count as i64) as i32;
+    for_each_coord(&mut k.f, &kept_shape, "o", &mut |f, c| {
+        let base = f.let_("base", ScalarType::I32, linear_index(c, &kept_strides));
+        let sum = f.local("sum", ScalarType::I32, 1);
+        f.store(sum, Expr::i32(0), Expr::i32(0));
+        for_each_coord(f, &reduced_shape, "r", &mut |f, r| {
+            let v = Expr::load(x, base.clone() + linear_index(r, &reduced_strides))
+                .cast(ScalarType::I32);
+            f.store(sum, Expr::i32(0), Expr::load(sum, Expr::i32(0)) + v);
+        });
+        let shifted = Expr::load(sum, Expr::i32(0)) - Expr::i32(offset);
+        let scaled = Expr::call(
+            Intrinsic::MultiplyByQuantizedMultiplier,
+            vec![shifted, Expr::i32(multiplier), Expr::i32(s - shift)],
+        );
+        f.store(
+            out,
+            linear_index(c, &out_strides),
+            clamp_to(scaled + Expr::i32(zo), lo, hi, elem),
+        );
+    });
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! Lowered programs against the graph interpreter on random inputs, for op configurations the
+//! shared models do not cover (dilation, groups, depth multipliers, 16x8, broadcasting, the
+//! activation functions). The interpreter's own edge-case tests also check the lowering.
+
+use super::lower;
+use crate::graph::Graph;
+use crate::interp::Interpreter;
+use crate::loops::interp::ProgramInterp;
+use crate::op::{Activation, Op, Padding, Window};
+use crate::types::{DType, Quant, TensorType};
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+fn ty(shape: &[usize], dtype: DType, scale: f32, zero_point: i32) -> TensorType {
+    TensorType {
+        shape: shape.to_vec(),
+        dtype,
+        quant: Some(Quant::PerTensor { scale, zero_point }),
+    }
+}
+
+fn per_channel(shape: &[usize], scales: Vec<f32>, axis: usize) -> TensorType {
+    let n = scales.len();
+    TensorType {
+        shape: shape.to_vec(),
+        dtype: DType::I8,
+        quant: Some(Quant::PerChannel {
+            scales,
+            zero_points: vec![0; n],
+            axis,
+        }),
+    }
+}
+
+/// Pseudo-random constant bytes (weights), reproducible.
+fn bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn i32_bytes(values: impl Iterator<Item = i32>) -> Vec<u8> {
+    values.flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// One op over graph inputs `xs` (random data) and constants; asserts the lowered program
+/// gives the interpreter's bytes.
+fn check(
+    op: Op,
+    xs: Vec<TensorType>,
+    constants: Vec<(TensorType, Vec<u8>)>,
+    out: TensorType,
+    data: &[u8],
+) {
+    let mut g = Graph::new("t");
+    let mut inputs = Vec::new();
+    let mut feeds = Vec::new();
+    let mut offset = 0;
+    for (k, t) in xs.into_iter().enumerate() {
+        let n = t.bytes();
+        feeds.push(
+            (0..n)
+                .map(|i| data[(offset + i) % data.len()])
+                .collect::<Vec<u8>>(),
+        );
+        offset += n;
+        inputs.push(Some(g.add_input(format!("x{k}"), t)));
+    }
+    for (k, (t, d)) in constants.into_iter().enumerate() {
+        inputs.push(Some(g.add_constant(format!("c{k}"), t, d)));
+    }
+    let y = g.add_tensor("y", out);
+    g.add_op(op, inputs, vec![y]).unwrap();
+    g.outputs.push(y);
+    let want = Interpreter::new(&g).unwrap().run(&feeds).unwrap();
+    let program = lower(&g).unwrap();
+    program.verify().unwrap();
+    let got = ProgramInterp::new(&program).unwrap().run(&feeds).unwrap();
+    assert_eq!(got, want);
+}
+
+fn conv_case(dtype: DType, window: Window, groups: usize, data: &[u8]) {
+    let (in_c, out_c, k) = (4, 6, 3);
+    let k_c = in_c / groups;
+    let wide = dtype == DType::I16;
+    let bias = if wide {
+        (
+            ty(&[out_c], DType::I64, 1.0, 0),
+            (0..out_c as i64)
+                .flat_map(|v| (v * 977 - 2000).to_le_bytes())
+                .collect(),
+        )
+    } else {
+        (
+            ty(&[out_c], DType::I32, 1.0, 0),
+            i32_bytes((0..out_c as i32).map(|v| v * 311 - 900)),
+        )
+    };
+    let out_hw = match window.padding {
+        Padding::Same => 7usize.div_ceil(window.stride_h),
+        _ => (7 - (k - 1) * window.dilation_h - 1) / window.stride_h + 1,
+    };
+    let zp = if wide { 0 } else { -3 };
+    check(
+        Op::Conv2d {
+            window,
+            activation: Activation::Relu6,
+        },
+        vec![ty(&[1, 7, 7, in_c], dtype, 0.05, zp)],
+        vec![
+            (
+                per_channel(
+                    &[out_c, k, k, k_c],
+                    (0..out_c).map(|c| 0.01 + 0.003 * c as f32).collect(),
+                    0,
+                ),
+                bytes(out_c * k * k * k_c, 3),
+            ),
+            bias,
+        ],
+        ty(
+            &[1, out_hw, out_hw, out_c],
+            dtype,
+            0.04,
+            if wide { 0 } else { 5 },
+        ),
+        data,
+    );
+}
+
+fn window(stride: usize, dilation: usize, padding: Padding) -> Window {
+    Window {
+        stride_h: stride,
+        stride_w: stride,
+        dilation_h: dilation,
+        dilation_w: dilation,
+        padding,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn conv_with_dilation_groups_and_16x8(data in vec(any::<u8>(), 64..512)) {
+        conv_case(DType::I8, window(1, 2, Padding::Same), 1, &data);
+        conv_case(DType::I8, window(2, 1, Padding::Valid), 2, &data);
+        conv_case(DType::I16, window(2, 1, Padding::Same), 1, &data);
+    }
+
+    #[test]
+    fn depthwise_with_multiplier_and_stride(data in vec(any::<u8>(), 64..512)) {
+        let (c, m) = (3, 2);
+        check(
+            Op::DepthwiseConv2d { window: window(2, 1, Padding::Same), depth_multiplier: m, activation: Activation::None },
+            vec![ty(&[1, 6, 5, c], DType::I8, 0.1, 7)],
+            vec![
+                (per_channel(&[1, 3, 3, c * m], vec![0.02, 0.03, 0.01, 0.05, 0.04, 0.02], 3), bytes(9 * c * m, 5)),
+                (ty(&[c * m], DType::I32, 1.0, 0), i32_bytes((0..6).map(|v| 100 * v - 250))),
+            ],
+            ty(&[1, 3, 3, c * m], DType::I8, 0.08, -2),
+            &data,
+        );
+    }
+
+    #[test]
+    fn pooling_and_broadcast_binary_ops(data in vec(any::<u8>(), 64..512)) {
+        let pool = Op::MaxPool2d { filter_h: 3, filter_w: 2, window: window(2, 1, Padding::Same), activation: Activation::Relu };
+        check(pool, vec![ty(&[1, 5, 5, 2], DType::I8, 0.1, -4)], vec![], ty(&[1, 3, 3, 2], DType::I8, 0.1, -4), &data);
+        let mul = Op::Mul { activation: Activation::None };
+        check(mul, vec![ty(&[1, 3, 4], DType::I8, 0.1, 3), ty(&[4], DType::I8, 0.05, -1)], vec![], ty(&[1, 3, 4], DType::I8, 0.02, 2), &data);
+        let add = Op::Add { activation: Activation::None };
+        check(add, vec![ty(&[2, 1, 3], DType::I16, 0.001, 0), ty(&[1, 4, 3], DType::I16, 0.002, 0)], vec![], ty(&[2, 4, 3], DType::I16, 0.003, 0), &data);
+    }
+
+    #[test]
+    fn activations_and_requantization(data in vec(any::<u8>(), 64..512)) {
+        let x = ty(&[2, 20], DType::I8, 0.07, -9);
+        for op in [Op::Relu, Op::Relu6, Op::Logistic, Op::Tanh] {
+            let out = match op {
+                Op::Logistic => ty(&[2, 20], DType::I8, 1.0 / 256.0, -128),
+                Op::Tanh => ty(&[2, 20], DType::I8, 1.0 / 128.0, 0),
+                Op::Relu6 => x.clone(),
+                _ => ty(&[2, 20], DType::I8, 0.05, -128),
+            };
+            check(op, vec![x.clone()], vec![], out, &data);
+        }
+        check(Op::Quantize, vec![x.clone()], vec![], ty(&[2, 20], DType::I16, 0.0003, 0), &data);
+        check(Op::Softmax { beta: 1.0 }, vec![x.clone()], vec![], ty(&[2, 20], DType::I16, 1.0 / 65536.0, -32768), &data);
+        check(Op::Mean { axes: vec![1, 2], keep_dims: true }, vec![ty(&[1, 3, 5, 4], DType::I8, 0.1, 6)], vec![], ty(&[1, 1, 1, 4], DType::I8, 0.05, -1), &data);
+    }
+}
