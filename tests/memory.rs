@@ -21,7 +21,10 @@ fn every_shared_model_fits_in_no_more_than_tflite_micros_arena() {
         let plan = MemoryPlanner::default().run(&program);
         check(&program, &plan).unwrap_or_else(|e| panic!("{model}: {e}"));
         let tflm = baseline(model);
-        eprintln!("{model}: arena {} bytes, TFLite Micro {tflm}", plan.arena_bytes);
+        eprintln!(
+            "{model}: arena {} bytes, TFLite Micro {tflm}",
+            plan.arena_bytes
+        );
         assert!(
             plan.arena_bytes as u64 <= tflm,
             "{model}: arena {} > TFLite Micro's {tflm}",

@@ -1,4 +1,8 @@
-//! The autotuner: search over schedule knobs, a learned cost model, measurers (host, QEMU,
-//! probe-rs) and the tuning database (SQLite, PostgreSQL for farms).
+//! Autotuning: search over schedule knobs, a learned cost model, measurement runners and the
+//! tuning database.
 //!
-//! Nothing lives here yet (issues 5 and 6).
+//! [`measure`] builds generated code for a target and runs it: natively on the host, or on an
+//! emulated board under QEMU with a deterministic instruction count. The search, the cost
+//! model and the database arrive with issue 5; probe-rs boards with issue 6.
+
+pub mod measure;

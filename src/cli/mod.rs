@@ -1,7 +1,11 @@
 //! Argument definitions and dispatch for the `minnow` subcommands.
 
+mod bench;
+mod compile;
 mod inspect;
+mod pipeline;
 mod run;
+mod targets;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -22,6 +26,12 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Run one inference on input files and write the outputs.
     Run(run::RunArgs),
+    /// Compile a model into C sources for a target.
+    Compile(compile::CompileArgs),
+    /// Build and run a model on a board with the timing harness.
+    Bench(bench::BenchArgs),
+    /// List the targets minnow compiles for.
+    Targets(targets::TargetsArgs),
 }
 
 /// Runs the parsed command.
@@ -29,6 +39,9 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Inspect(args) => inspect::inspect(&args),
         Command::Run(args) => run::run(&args),
+        Command::Compile(args) => compile::compile(&args),
+        Command::Bench(args) => bench::bench(&args),
+        Command::Targets(args) => targets::targets(&args),
     }
 }
 

@@ -1,5 +1,6 @@
 //! `minnow run MODEL --input F.. --output F.. [--target T] [--engine E] [--json]`.
 
+use super::pipeline;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use minnow_ir::interp::Interpreter;
@@ -30,30 +31,54 @@ pub struct RunArgs {
     /// Where to write each output tensor, one per model output, in order.
     #[arg(long = "output", required = true)]
     outputs: Vec<PathBuf>,
-    /// Where to run: `host` (this machine).
+    /// Where to run: `host` (this machine) or a microcontroller target, run on its emulated
+    /// board (see `minnow targets`).
     #[arg(long, default_value = "host")]
     target: String,
-    /// How to run on the host.
-    #[arg(long, value_enum, default_value_t = Engine::Interp)]
-    engine: Engine,
+    /// How to run on the host (default `interp`; other targets always run the generated C).
+    #[arg(long, value_enum)]
+    engine: Option<Engine>,
+    /// The board: `qemu` (the target's emulated board, the default) or `probe[:SELECTOR]`.
+    #[arg(long)]
+    board: Option<String>,
+    /// Tuning records to apply.
+    #[arg(long)]
+    tuning_db: Option<PathBuf>,
     /// Print one JSON object describing the run.
     #[arg(long)]
     json: bool,
 }
 
+impl Engine {
+    fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    }
+}
+
 /// Runs `minnow run`.
 pub fn run(args: &RunArgs) -> Result<()> {
-    if args.target != "host" {
-        bail!(
-            "target '{}' cannot run yet: this build of minnow runs models on the host only (emulated \
-             Cortex-M and RISC-V boards are not implemented yet); use --target host",
-            args.target
-        );
+    let target = minnow_targets::find(&args.target).map_err(anyhow::Error::msg)?;
+    pipeline::refuse_tuning_db(&args.tuning_db)?;
+    pipeline::check_board(args.board.as_deref(), &target)?;
+    let engine = args.engine.unwrap_or(if target.is_host() {
+        Engine::Interp
+    } else {
+        Engine::C
+    });
+    match engine {
+        Engine::Interp | Engine::C => {}
+        Engine::Rust | Engine::Jit => bail!(
+            "engine '{}' is not implemented yet in this build of minnow; use --engine interp or c",
+            engine.name()
+        ),
     }
-    if args.engine != Engine::Interp {
+    if !target.is_host() && engine != Engine::C {
         bail!(
-            "engine '{}' is not implemented yet in this build of minnow; use --engine interp",
-            format!("{:?}", args.engine).to_lowercase()
+            "target {} runs the generated C on its board; --engine {} applies to --target host only",
+            target.name,
+            engine.name()
         );
     }
     let graph = super::load_model(&args.model)?;
@@ -71,23 +96,39 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 .with_context(|| format!("cannot read the input {}", path.display()))?,
         );
     }
-    let mut interp = Interpreter::new(&graph)?;
-    let outputs = interp
-        .run(&inputs)
-        .context("the inputs do not fit the model")?;
+    pipeline::check_inputs(&graph, &inputs)?;
+    let (outputs, instructions, arena, flash) = if engine == Engine::Interp {
+        let mut interp = Interpreter::new(&graph)?;
+        let outputs = interp
+            .run(&inputs)
+            .context("the inputs do not fit the model")?;
+        (outputs, None, None, None)
+    } else {
+        let name = pipeline::model_name(&args.model, None);
+        let compiled = pipeline::compile(&graph, &name)?;
+        let m = pipeline::measure(&target, &compiled, &[inputs], false)?;
+        let outputs = m.outputs.into_iter().next().unwrap_or_default();
+        let instructions = m.instructions.and_then(|v| v.first().copied());
+        (
+            outputs,
+            instructions,
+            Some(compiled.plan.arena_bytes),
+            Some(m.sections.flash()),
+        )
+    };
     for (path, bytes) in args.outputs.iter().zip(&outputs) {
         std::fs::write(path, bytes)
             .with_context(|| format!("cannot write the output {}", path.display()))?;
     }
     if args.json {
         let report = json!({
-            "target": "host",
-            "engine": "interp",
-            "board": null,
-            "instructions": null,
+            "target": target.name,
+            "engine": engine.name(),
+            "board": target.board.as_ref().map(|b| b.machine),
+            "instructions": instructions,
             "cycles": null,
-            "arena_bytes": null,
-            "flash_bytes": null,
+            "arena_bytes": arena,
+            "flash_bytes": flash,
             "outputs": args.outputs,
         });
         super::emit(&format!("{report}\n"))?;

@@ -1,4 +1,265 @@
-//! Target descriptions: a `target_lexicon::Triple`, the CPU and its features, memory sizes, the
-//! cross toolchain, startup code, linker scripts and the boards (emulated or real) that run it.
+//! Targets: what minnow compiles for and where it runs the result.
 //!
-//! Nothing lives here yet (issue 3); `minnow run` only supports the host today.
+//! A [`Target`] is a `target_lexicon::Triple` plus the CPU, its [`Features`], default memory
+//! sizes, the [`Toolchain`] that builds C for it and the emulated [`Board`] (a QEMU machine)
+//! that runs it with a deterministic instruction count. The board support code (start-up,
+//! linker scripts, timer, output) and the timing harness generator ([`harness`]) live here too.
+//!
+//! ```
+//! let m4 = minnow_targets::find("cortex-m4").unwrap();
+//! assert!(m4.features.dsp);
+//! assert_eq!(m4.board.as_ref().unwrap().machine, "mps2-an386");
+//! ```
+
+pub mod board;
+pub mod harness;
+
+pub use board::{Board, BoardKind};
+
+use serde::Serialize;
+use std::str::FromStr;
+use target_lexicon::Triple;
+
+/// CPU features the code generator may use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Features {
+    /// Arm DSP extension (SMLAD, SXTB16: two 16-bit MACs per instruction).
+    pub dsp: bool,
+    /// Hardware single-precision floating point.
+    pub fpu: bool,
+    /// Arm Helium (M-profile vector extension).
+    pub mve: bool,
+    /// Compressed instructions (RISC-V C extension; Thumb is always compact).
+    pub compressed: bool,
+}
+
+/// The C toolchain of a target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Toolchain {
+    /// The compiler driver (`arm-none-eabi-gcc`, `riscv64-unknown-elf-gcc`, `cc`).
+    pub cc: &'static str,
+    /// Code generation flags (CPU, ABI).
+    pub flags: Vec<&'static str>,
+    /// Debian packages that provide the compiler and its C library.
+    pub packages: &'static str,
+}
+
+impl Toolchain {
+    /// Whether the compiler is on `PATH`.
+    pub fn installed(&self) -> bool {
+        which::which(self.cc).is_ok()
+    }
+
+    /// The error to show when the compiler is missing.
+    pub fn missing_message(&self, target: &str) -> String {
+        format!(
+            "{} is not installed, and target {target} needs it to build C. Install it with \
+             `sudo apt-get install {}`",
+            self.cc, self.packages
+        )
+    }
+}
+
+/// A compilation target.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Target {
+    /// The name users type (`cortex-m4`, `rv32imac`, `host`).
+    pub name: &'static str,
+    /// The target triple.
+    #[serde(serialize_with = "serialize_triple")]
+    pub triple: Triple,
+    /// The CPU name (as gcc's `-mcpu` knows it, or the ISA string for RISC-V).
+    pub cpu: &'static str,
+    /// CPU features.
+    pub features: Features,
+    /// Default RAM of a typical part, in bytes.
+    pub ram_bytes: u64,
+    /// Default flash of a typical part, in bytes.
+    pub flash_bytes: u64,
+    /// How to build C for it.
+    pub toolchain: Toolchain,
+    /// The emulated board that runs it (`None` for the host, which runs natively).
+    pub board: Option<Board>,
+}
+
+fn serialize_triple<S: serde::Serializer>(t: &Triple, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_string())
+}
+
+impl Target {
+    /// Whether this is the machine minnow runs on.
+    pub fn is_host(&self) -> bool {
+        self.name == "host"
+    }
+}
+
+/// Every target minnow knows, host first.
+pub fn all() -> Vec<Target> {
+    let arm = |name, triple, cpu, features, flags: Vec<&'static str>, ram, flash, board| Target {
+        name,
+        triple: Triple::from_str(triple).expect("known triple"),
+        cpu,
+        features,
+        ram_bytes: ram,
+        flash_bytes: flash,
+        toolchain: Toolchain {
+            cc: "arm-none-eabi-gcc",
+            flags,
+            packages: "gcc-arm-none-eabi libnewlib-arm-none-eabi",
+        },
+        board: Some(board),
+    };
+    let riscv = |name, triple, cpu, features, march| Target {
+        name,
+        triple: Triple::from_str(triple).expect("known triple"),
+        cpu,
+        features,
+        ram_bytes: 64 * 1024,
+        flash_bytes: 512 * 1024,
+        toolchain: Toolchain {
+            cc: "riscv64-unknown-elf-gcc",
+            flags: vec![march, "-mabi=ilp32", "-mcmodel=medany"],
+            packages: "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
+        },
+        board: Some(board::riscv_virt()),
+    };
+    let f = |dsp, fpu, mve, compressed| Features {
+        dsp,
+        fpu,
+        mve,
+        compressed,
+    };
+    let thumb = ["-mthumb"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        extra.iter().chain(&thumb).copied().collect()
+    };
+    vec![
+        Target {
+            name: "host",
+            triple: Triple::host(),
+            cpu: "native",
+            features: Features::default(),
+            ram_bytes: 0,
+            flash_bytes: 0,
+            toolchain: Toolchain {
+                cc: "cc",
+                flags: vec![],
+                packages: "gcc",
+            },
+            board: None,
+        },
+        arm(
+            "cortex-m0plus",
+            "thumbv6m-none-eabi",
+            "cortex-m0plus",
+            f(false, false, false, false),
+            with(&["-mcpu=cortex-m0plus", "-mfloat-abi=soft"]),
+            32 * 1024,
+            256 * 1024,
+            board::mps2("mps2-an385", "cortex-m3"),
+        ),
+        arm(
+            "cortex-m3",
+            "thumbv7m-none-eabi",
+            "cortex-m3",
+            f(false, false, false, false),
+            with(&["-mcpu=cortex-m3", "-mfloat-abi=soft"]),
+            64 * 1024,
+            512 * 1024,
+            board::mps2("mps2-an385", "cortex-m3"),
+        ),
+        arm(
+            "cortex-m4",
+            "thumbv7em-none-eabihf",
+            "cortex-m4",
+            f(true, true, false, false),
+            with(&["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]),
+            128 * 1024,
+            1024 * 1024,
+            board::mps2("mps2-an386", "cortex-m4"),
+        ),
+        arm(
+            "cortex-m7",
+            "thumbv7em-none-eabihf",
+            "cortex-m7",
+            f(true, true, false, false),
+            with(&["-mcpu=cortex-m7", "-mfloat-abi=hard", "-mfpu=fpv5-d16"]),
+            512 * 1024,
+            2048 * 1024,
+            board::mps2("mps2-an500", "cortex-m7"),
+        ),
+        arm(
+            "cortex-m33",
+            "thumbv8m.main-none-eabihf",
+            "cortex-m33",
+            f(true, true, false, false),
+            with(&["-mcpu=cortex-m33", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"]),
+            256 * 1024,
+            1024 * 1024,
+            board::an505(),
+        ),
+        arm(
+            "cortex-m55",
+            "thumbv8m.main-none-eabihf",
+            "cortex-m55",
+            f(true, true, true, false),
+            with(&["-mcpu=cortex-m55", "-mfloat-abi=hard"]),
+            512 * 1024,
+            2048 * 1024,
+            board::an547(),
+        ),
+        riscv(
+            "rv32imc",
+            "riscv32imc-unknown-none-elf",
+            "rv32imc",
+            f(false, false, false, true),
+            "-march=rv32imc_zicsr",
+        ),
+        riscv(
+            "rv32imac",
+            "riscv32imac-unknown-none-elf",
+            "rv32imac",
+            f(false, false, false, true),
+            "-march=rv32imac_zicsr",
+        ),
+    ]
+}
+
+/// The target called `name`, or an error listing the known names.
+pub fn find(name: &str) -> Result<Target, String> {
+    all().into_iter().find(|t| t.name == name).ok_or_else(|| {
+        let names: Vec<&str> = all().iter().map(|t| t.name).collect();
+        format!(
+            "unknown target `{name}`; known targets: {} (see `minnow targets`)",
+            names.join(", ")
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_contracts_targets_exist_with_their_boards() {
+        for name in [
+            "host",
+            "cortex-m0plus",
+            "cortex-m3",
+            "cortex-m4",
+            "cortex-m7",
+            "cortex-m33",
+            "cortex-m55",
+            "rv32imc",
+            "rv32imac",
+        ] {
+            let t = find(name).unwrap();
+            assert_eq!(t.board.is_none(), t.is_host(), "{name}");
+        }
+        assert_eq!(
+            find("cortex-m4").unwrap().triple.to_string(),
+            "thumbv7em-none-eabihf"
+        );
+        assert!(find("cortex-m5").unwrap_err().contains("cortex-m4"));
+    }
+}

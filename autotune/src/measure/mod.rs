@@ -1,0 +1,82 @@
+//! Measurement: build a generated model with a timing harness, run it, read back its outputs,
+//! its cost and its size.
+//!
+//! A [`Measurer`] runs one [`Build`]. [`host::HostMeasurer`] compiles with the host C compiler
+//! and runs natively (outputs only); [`qemu::QemuMeasurer`] cross-compiles with the target's
+//! toolchain and runs on the target's emulated board, reporting retired instructions per
+//! inference (and per layer). Every run happens in its own temporary directory and process, so
+//! measurers may run in parallel.
+
+mod build;
+pub mod host;
+pub mod qemu;
+
+pub use build::{model_sections, Sections};
+
+use minnow_backends::c::CSource;
+use minnow_targets::Target;
+use std::time::Duration;
+
+/// What to build and run.
+#[derive(Clone, Debug)]
+pub struct Build<'a> {
+    /// The target.
+    pub target: &'a Target,
+    /// The generated model.
+    pub source: &'a CSource,
+    /// Input vectors: for each inference, the bytes of each model input.
+    pub vectors: &'a [Vec<Vec<u8>>],
+    /// Also time each layer.
+    pub per_layer: bool,
+}
+
+/// What a run gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Measurement {
+    /// For each vector, the bytes of each output.
+    pub outputs: Vec<Vec<Vec<u8>>>,
+    /// Retired instructions of each inference (emulated boards only).
+    pub instructions: Option<Vec<u64>>,
+    /// Retired instructions of each layer in the last inference (with `per_layer`).
+    pub layer_instructions: Vec<u64>,
+    /// Section sizes of the model's own code and data.
+    pub sections: Sections,
+}
+
+/// Why a measurement failed; each message names the problem and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum MeasureError {
+    /// A compiler or emulator is missing.
+    #[error("{0}")]
+    MissingTool(String),
+    /// The C did not compile.
+    #[error("{compiler} failed to build the generated code for {target}:\n{stderr}")]
+    Compile {
+        /// The compiler.
+        compiler: String,
+        /// The target.
+        target: String,
+        /// Its diagnostics.
+        stderr: String,
+    },
+    /// The program or board failed or gave output that cannot be read.
+    #[error("the {board} run failed: {message}")]
+    Run {
+        /// The board (or `host`).
+        board: String,
+        /// What happened.
+        message: String,
+    },
+    /// Reading or writing the work directory failed.
+    #[error("work directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Builds and runs generated code.
+pub trait Measurer {
+    /// Runs `build` and returns its outputs and costs.
+    fn measure(&self, build: &Build) -> Result<Measurement, MeasureError>;
+}
+
+/// How long a run may take before the board counts as not answering.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(600);

@@ -1,0 +1,94 @@
+//! The QEMU measurer: cross-compiles the generated C with the harness and the board support,
+//! runs the ELF on the target's emulated board under `-icount shift=0`, and converts the
+//! board's counter to retired instructions.
+
+use super::build::{compile, model_sections, write_sources, C_FLAGS};
+use super::{Build, MeasureError, Measurement, Measurer, RUN_TIMEOUT};
+use minnow_targets::{harness, Board};
+use std::process::{Command, Stdio};
+use wait_timeout::ChildExt;
+
+/// Runs on the target's emulated board.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct QemuMeasurer;
+
+impl Measurer for QemuMeasurer {
+    fn measure(&self, build: &Build) -> Result<Measurement, MeasureError> {
+        let target = build.target;
+        let board = target.board.as_ref().ok_or_else(|| MeasureError::Run {
+            board: target.name.into(),
+            message: "this target has no emulated board; use --target with a microcontroller"
+                .into(),
+        })?;
+        if !board.installed() {
+            return Err(MeasureError::MissingTool(board.missing_message()));
+        }
+        let dir = tempfile::Builder::new().prefix("minnow-qemu-").tempdir()?;
+        let files = write_sources(build, dir.path(), board.support_source())?;
+        std::fs::write(dir.path().join("link.ld"), board.linker_script())?;
+        let elf = dir.path().join("model.elf");
+        let mut args: Vec<String> = C_FLAGS.iter().map(|s| s.to_string()).collect();
+        if build.per_layer {
+            args.push("-DMINNOW_LAYER_HOOK=minnow_layer_done".into());
+        }
+        args.extend(["-T".into(), "link.ld".into(), "-Wl,--gc-sections".into()]);
+        args.extend(files.iter().map(|f| f.display().to_string()));
+        args.extend(board.link_flags().iter().map(|s| s.to_string()));
+        args.extend(["-o".into(), elf.display().to_string()]);
+        compile(target, dir.path(), &args)?;
+        let stdout = run(board, &elf.display().to_string(), dir.path())?;
+        let fail = |message: String| MeasureError::Run {
+            board: board.machine.into(),
+            message,
+        };
+        let report = harness::parse(&stdout).map_err(fail)?;
+        let scale = |count: u64| (count as f64 * board.instructions_per_count).round() as u64;
+        Ok(Measurement {
+            instructions: Some(report.vectors.iter().map(|v| scale(v.count)).collect()),
+            layer_instructions: report.layers.iter().map(|c| scale(*c)).collect(),
+            outputs: report.vectors.into_iter().map(|v| v.outputs).collect(),
+            sections: model_sections(target, dir.path(), &files[0])?,
+        })
+    }
+}
+
+/// Runs `elf` on `board` and returns what it printed.
+fn run(board: &Board, elf: &str, dir: &std::path::Path) -> Result<String, MeasureError> {
+    let log = dir.join("board.out");
+    let mut child = Command::new(board.qemu)
+        .args(board.qemu_args(elf))
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log)?)
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let fail = |message: String| MeasureError::Run {
+        board: board.machine.into(),
+        message,
+    };
+    let status = match child.wait_timeout(RUN_TIMEOUT)? {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(fail(format!(
+                "the board did not finish within {} s",
+                RUN_TIMEOUT.as_secs()
+            )));
+        }
+    };
+    let text = std::fs::read_to_string(&log)?;
+    if !status.success() {
+        let mut stderr = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+        }
+        return Err(fail(format!(
+            "{} exited with {status}: {}{}",
+            board.qemu,
+            stderr.trim(),
+            text.trim()
+        )));
+    }
+    Ok(text)
+}

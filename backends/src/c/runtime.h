@@ -1,0 +1,161 @@
+/* minnow runtime helpers: TFLite Micro's fixed-point arithmetic, bit for bit.
+ * These are the C definitions of the loop IR's intrinsics (minnow_ir::loops::Intrinsic); each is
+ * tested against minnow_ir::fixedpoint on random and edge-case inputs. Wrapping int32 arithmetic
+ * goes through uint32_t so that no signed overflow is ever undefined behaviour. */
+#define MINNOW_WRAP_ADD(a, b) ((int32_t)((uint32_t)(a) + (uint32_t)(b)))
+#define MINNOW_WRAP_SUB(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)))
+
+static inline int32_t minnow_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
+static inline int32_t minnow_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
+static inline int64_t minnow_min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t minnow_max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
+static inline float minnow_min_f32(float a, float b) { return a < b ? a : b; }
+static inline float minnow_max_f32(float a, float b) { return a > b ? a : b; }
+
+static inline int32_t minnow_srdhm(int32_t a, int32_t b) {
+  if (a == b && a == INT32_MIN) return INT32_MAX;
+  const int64_t ab = (int64_t)a * (int64_t)b;
+  const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+  return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+static inline int32_t minnow_rounding_divide_by_pot(int32_t x, int32_t exponent) {
+  const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+  const int32_t remainder = x & mask;
+  const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+static inline int32_t minnow_saturating_rounding_multiply_by_pot(int32_t x, int32_t exponent) {
+  if (exponent > 0) {
+    const int32_t threshold = (int32_t)(((uint32_t)1 << (31 - exponent)) - 1);
+    if (x > threshold) return INT32_MAX;
+    if (x < -threshold) return INT32_MIN;
+    return (int32_t)((uint32_t)x << exponent);
+  }
+  if (exponent < 0) return minnow_rounding_divide_by_pot(x, -exponent);
+  return x;
+}
+
+static inline int32_t minnow_mbqm(int32_t x, int32_t multiplier, int32_t shift) {
+  const int32_t left = shift > 0 ? shift : 0;
+  const int32_t right = shift > 0 ? 0 : -shift;
+  return minnow_rounding_divide_by_pot(minnow_srdhm((int32_t)((uint32_t)x << left), multiplier), right);
+}
+
+static inline int32_t minnow_mbqm_wide(int64_t x, int32_t multiplier, int32_t shift) {
+  const int64_t reduced = multiplier < 0x7FFF0000 ? (((int64_t)multiplier + (1 << 15)) >> 16) : 0x7FFF;
+  const int32_t total_shift = 15 - shift;
+  const int64_t rounded =
+      (int64_t)((uint64_t)x * (uint64_t)reduced + ((uint64_t)1 << (total_shift - 1)));
+  return (int32_t)(rounded >> total_shift);
+}
+
+static inline int32_t minnow_mbqm_smaller_than_one(int32_t x, int32_t multiplier, int32_t shift) {
+  return minnow_rounding_divide_by_pot(minnow_srdhm(x, multiplier), -shift);
+}
+
+static inline int32_t minnow_mbqm_greater_than_one(int32_t x, int32_t multiplier, int32_t left_shift) {
+  return minnow_srdhm((int32_t)((uint32_t)x * ((uint32_t)1 << left_shift)), multiplier);
+}
+
+static inline int32_t minnow_clz(int32_t x) {
+#if defined(__GNUC__)
+  return x == 0 ? 32 : __builtin_clz((uint32_t)x);
+#else
+  int32_t n = 0;
+  uint32_t v = (uint32_t)x;
+  if (v == 0) return 32;
+  while (!(v & 0x80000000u)) { v <<= 1; ++n; }
+  return n;
+#endif
+}
+
+/* The raw value of 1.0 in Q(integer_bits); the maximum value for Q0.31. */
+static inline int32_t minnow_one(int32_t integer_bits) {
+  return integer_bits == 0 ? INT32_MAX : (int32_t)((uint32_t)1 << (31 - integer_bits));
+}
+
+static inline int32_t minnow_exp_on_interval_between_negative_one_quarter_and_0_excl(int32_t a) {
+  const int32_t constant_term = 1895147668; /* exp(-1/8) */
+  const int32_t one_third = 715827883;
+  const int32_t x = MINNOW_WRAP_ADD(a, 1 << 28);
+  const int32_t x2 = minnow_srdhm(x, x);
+  const int32_t x3 = minnow_srdhm(x2, x);
+  const int32_t x4 = minnow_srdhm(x2, x2);
+  const int32_t x4_over_4 = minnow_saturating_rounding_multiply_by_pot(x4, -2);
+  const int32_t poly = minnow_saturating_rounding_multiply_by_pot(
+      MINNOW_WRAP_ADD(minnow_srdhm(MINNOW_WRAP_ADD(x4_over_4, x3), one_third), x2), -1);
+  return MINNOW_WRAP_ADD(constant_term, minnow_srdhm(constant_term, MINNOW_WRAP_ADD(x, poly)));
+}
+
+static inline int32_t minnow_exp_on_negative_values(int32_t a, int32_t integer_bits) {
+  static const int32_t barrel[7][2] = {
+      {-2, 1672461947}, {-1, 1302514674}, {0, 790015084}, {1, 290630308},
+      {2, 39332535},    {3, 720401},      {4, 242}};
+  const int32_t fractional_bits = 31 - integer_bits;
+  const int32_t one_quarter = (int32_t)1 << (fractional_bits - 2);
+  const int32_t mask = one_quarter - 1;
+  const int32_t a_mod_quarter_minus_one_quarter = MINNOW_WRAP_SUB(a & mask, one_quarter);
+  int32_t result = minnow_exp_on_interval_between_negative_one_quarter_and_0_excl(
+      minnow_saturating_rounding_multiply_by_pot(a_mod_quarter_minus_one_quarter, integer_bits));
+  const int32_t remainder = MINNOW_WRAP_SUB(a_mod_quarter_minus_one_quarter, a);
+  int k;
+  for (k = 0; k < 7; ++k) {
+    const int32_t exponent = barrel[k][0];
+    if (integer_bits > exponent) {
+      const int32_t shift = fractional_bits + exponent;
+      if (remainder & (int32_t)((uint32_t)1 << shift)) result = minnow_srdhm(result, barrel[k][1]);
+    }
+  }
+  if (integer_bits > 5) {
+    const int32_t clamp = -((int32_t)1 << (36 - integer_bits));
+    if (a < clamp) result = 0;
+  }
+  if (a == 0) result = minnow_one(0);
+  return result;
+}
+
+static inline int32_t minnow_reciprocal_of_half_denominator(int32_t half_denominator) {
+  const int32_t c48_over_17 = 1515870810;
+  const int32_t neg_c32_over_17 = -1010580540;
+  int32_t x = MINNOW_WRAP_ADD(c48_over_17, minnow_srdhm(half_denominator, neg_c32_over_17));
+  int k;
+  for (k = 0; k < 3; ++k) {
+    const int32_t one_minus = MINNOW_WRAP_SUB(minnow_one(2), minnow_srdhm(half_denominator, x));
+    x = MINNOW_WRAP_ADD(x, minnow_saturating_rounding_multiply_by_pot(minnow_srdhm(x, one_minus), 2));
+  }
+  return x;
+}
+
+static inline int32_t minnow_rounding_half_sum(int32_t a, int32_t b) {
+  const int64_t sum = (int64_t)a + (int64_t)b;
+  const int64_t sign = sum >= 0 ? 1 : -1;
+  return (int32_t)((sum + sign) / 2);
+}
+
+static inline int32_t minnow_one_over_one_plus_x(int32_t a) {
+  const int32_t x = minnow_reciprocal_of_half_denominator(minnow_rounding_half_sum(a, minnow_one(0)));
+  return minnow_saturating_rounding_multiply_by_pot(x, 1);
+}
+
+static inline int32_t minnow_one_minus_x_over_one_plus_x(int32_t a) {
+  const int32_t x = minnow_reciprocal_of_half_denominator(minnow_rounding_half_sum(a, minnow_one(0)));
+  return minnow_saturating_rounding_multiply_by_pot(MINNOW_WRAP_SUB(x, minnow_one(2)), 2);
+}
+
+static inline int32_t minnow_logistic(int32_t a, int32_t integer_bits) {
+  int32_t abs_a, positive;
+  if (a == 0) return 1 << 30;
+  abs_a = a > 0 ? a : MINNOW_WRAP_SUB(0, a);
+  positive = minnow_one_over_one_plus_x(minnow_exp_on_negative_values(MINNOW_WRAP_SUB(0, abs_a), integer_bits));
+  return a > 0 ? positive : MINNOW_WRAP_SUB(minnow_one(0), positive);
+}
+
+static inline int32_t minnow_tanh(int32_t a, int32_t integer_bits) {
+  int32_t n, t;
+  if (a == 0) return 0;
+  n = a < 0 ? a : MINNOW_WRAP_SUB(0, a);
+  t = minnow_one_minus_x_over_one_plus_x(minnow_exp_on_negative_values(n, integer_bits + 1));
+  return a < 0 ? MINNOW_WRAP_SUB(0, t) : t;
+}

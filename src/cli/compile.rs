@@ -1,0 +1,105 @@
+//! `minnow compile MODEL --target T -o DIR [--emit c|rust] [--name NAME] [--json] [--dump loops]`.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use serde_json::json;
+use std::path::PathBuf;
+
+/// What source language to emit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Emit {
+    /// One C99 file and its header.
+    C,
+    /// A no_std Rust crate.
+    Rust,
+}
+
+/// What to print besides the summary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Dump {
+    /// The lowered loop IR.
+    Loops,
+}
+
+/// Arguments of `minnow compile`.
+#[derive(Args, Debug)]
+pub struct CompileArgs {
+    /// The model file (.tflite).
+    model: PathBuf,
+    /// The target (see `minnow targets`).
+    #[arg(long)]
+    target: String,
+    /// The directory to write the sources into (created if missing).
+    #[arg(short = 'o', long = "output-dir")]
+    out_dir: PathBuf,
+    /// Source language.
+    #[arg(long, value_enum, default_value_t = Emit::C)]
+    emit: Emit,
+    /// C name of the model (file names and symbol prefix); defaults to the file's stem.
+    #[arg(long)]
+    name: Option<String>,
+    /// Tuning records to apply.
+    #[arg(long)]
+    tuning_db: Option<PathBuf>,
+    /// Print one JSON object: files, arena_bytes, weight_bytes, flash_bytes.
+    #[arg(long)]
+    json: bool,
+    /// Print an intermediate form.
+    #[arg(long, value_enum)]
+    dump: Option<Dump>,
+}
+
+/// Runs `minnow compile`.
+pub fn compile(args: &CompileArgs) -> Result<()> {
+    let target = minnow_targets::find(&args.target).map_err(anyhow::Error::msg)?;
+    super::pipeline::refuse_tuning_db(&args.tuning_db)?;
+    if args.emit == Emit::Rust {
+        bail!("--emit rust is not implemented yet in this build of minnow; use --emit c");
+    }
+    let graph = super::load_model(&args.model)?;
+    let name = super::pipeline::model_name(&args.model, args.name.as_deref());
+    let compiled = super::pipeline::compile(&graph, &name)?;
+    let files = compiled
+        .source
+        .write_to(&args.out_dir)
+        .with_context(|| format!("cannot write the sources into {}", args.out_dir.display()))?;
+    let weight_bytes = compiled.program.constant_bytes();
+    // The model's real flash, when the target's compiler is here to build it.
+    let flash_bytes = if target.toolchain.installed() {
+        let dir = tempfile::tempdir()?;
+        let c = files
+            .iter()
+            .find(|f| f.extension().is_some_and(|e| e == "c"))
+            .expect("a .c file");
+        Some(minnow_autotune::measure::model_sections(&target, dir.path(), c)?.flash())
+    } else {
+        None
+    };
+    let mut text = String::new();
+    if args.dump == Some(Dump::Loops) {
+        text += &compiled.program.to_string();
+    }
+    if args.json {
+        let report = json!({
+            "files": files,
+            "arena_bytes": compiled.plan.arena_bytes,
+            "weight_bytes": weight_bytes,
+            "flash_bytes": flash_bytes,
+            "target": target.name,
+        });
+        text += &format!("{}\n", serde_json::to_string_pretty(&report)?);
+    } else {
+        for f in &files {
+            text += &format!("wrote {}\n", f.display());
+        }
+        text += &format!("arena: {} bytes\n", compiled.plan.arena_bytes);
+        text += &match flash_bytes {
+            Some(flash) => format!("flash: {flash} bytes (code + weights, built with {})\n", target.toolchain.cc),
+            None => format!(
+                "flash: {weight_bytes} bytes of weights + code (code size unknown: {} is not installed)\n",
+                target.toolchain.cc
+            ),
+        };
+    }
+    super::emit(&text)
+}

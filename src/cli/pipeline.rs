@@ -1,0 +1,121 @@
+//! The compilation pipeline the commands share: import → lower → plan memory → emit C, and
+//! the measurers that run the result.
+
+use anyhow::{bail, Context, Result};
+use minnow_autotune::measure::host::HostMeasurer;
+use minnow_autotune::measure::qemu::QemuMeasurer;
+use minnow_autotune::measure::{Build, Measurement, Measurer};
+use minnow_backends::c::{CEmitter, CSource};
+use minnow_ir::loops::Program;
+use minnow_ir::Graph;
+use minnow_passes::memory::{ArenaPlan, MemoryPlanner};
+use minnow_targets::Target;
+use std::path::Path;
+
+/// A model taken through the pipeline.
+pub struct Compiled {
+    /// The lowered program.
+    pub program: Program,
+    /// Its arena.
+    pub plan: ArenaPlan,
+    /// The generated C.
+    pub source: CSource,
+}
+
+/// The C name for a model: `--name`, or the file's stem.
+pub fn model_name(path: &Path, name: Option<&str>) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    minnow_ir::lower::c_identifier(name.unwrap_or(&stem))
+}
+
+/// Lowers, plans and emits `graph` as C named `name`.
+pub fn compile(graph: &Graph, name: &str) -> Result<Compiled> {
+    let mut program = minnow_ir::lower::lower(graph)?;
+    program.name = name.to_string();
+    let plan = MemoryPlanner::default().run(&program);
+    let source = CEmitter.emit(&program, &plan);
+    Ok(Compiled {
+        program,
+        plan,
+        source,
+    })
+}
+
+/// Refuses `--tuning-db` until the tuner exists, rather than ignoring it.
+pub fn refuse_tuning_db(db: &Option<std::path::PathBuf>) -> Result<()> {
+    if let Some(db) = db {
+        bail!(
+            "--tuning-db {} cannot be used yet: this build of minnow has no autotuner (minnow tune \
+             arrives with the schedules); drop the flag to use the default schedules",
+            db.display()
+        );
+    }
+    Ok(())
+}
+
+/// Where a model runs: the board named by `--board`.
+pub fn check_board(board: Option<&str>, target: &Target) -> Result<()> {
+    match board {
+        None | Some("qemu") if target.board.is_some() => Ok(()),
+        None if target.is_host() => Ok(()),
+        Some("qemu") => bail!(
+            "target {} has no emulated board; pick a microcontroller target",
+            target.name
+        ),
+        Some(b) if b == "probe" || b.starts_with("probe:") => bail!(
+            "--board {b}: real boards through probe-rs are not supported by this build of minnow \
+             yet; use --board qemu for the emulated board"
+        ),
+        Some(other) => bail!("unknown board `{other}`; use qemu or probe[:SELECTOR]"),
+        None => Ok(()),
+    }
+}
+
+/// Builds and runs `compiled` on `target` (the host compiler for `host`, its emulated board
+/// otherwise) on `vectors`.
+pub fn measure(
+    target: &Target,
+    compiled: &Compiled,
+    vectors: &[Vec<Vec<u8>>],
+    per_layer: bool,
+) -> Result<Measurement> {
+    let build = Build {
+        target,
+        source: &compiled.source,
+        vectors,
+        per_layer,
+    };
+    let result = if target.is_host() {
+        HostMeasurer.measure(&build)
+    } else {
+        QemuMeasurer.measure(&build)
+    };
+    result.with_context(|| format!("cannot run {} on {}", compiled.program.name, target.name))
+}
+
+/// Checks input files against the model's input sizes.
+pub fn check_inputs(graph: &Graph, inputs: &[Vec<u8>]) -> Result<()> {
+    if inputs.len() != graph.inputs.len() {
+        bail!(
+            "the model has {} input(s) but {} --input file(s) were given",
+            graph.inputs.len(),
+            inputs.len()
+        );
+    }
+    for (k, (t, bytes)) in graph.inputs.iter().zip(inputs).enumerate() {
+        let ty = &graph.tensor(*t).ty;
+        if bytes.len() != ty.bytes() {
+            bail!(
+                "input {k} has {} bytes but the model expects {} ({ty}: {} elements of {} byte(s))",
+                bytes.len(),
+                ty.bytes(),
+                ty.elements(),
+                ty.dtype.size()
+            );
+        }
+    }
+    Ok(())
+}
