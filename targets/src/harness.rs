@@ -115,7 +115,9 @@ static void minnow_flush(void) { minnow_line[minnow_len] = 0; board_puts(minnow_
 static void minnow_put(const char *s) {
   while (*s) { if (minnow_len == sizeof minnow_line - 1) minnow_flush(); minnow_line[minnow_len++] = *s; if (*s++ == '\n') minnow_flush(); }
 }
-static void minnow_put_u64(uint64_t x) {
+static void minnow_put_u64(uint64_t wide) {
+  /* Counts fit 32 bits (the RISC-V counter is 32-bit); printing in 32 bits needs no library. */
+  uint32_t x = (uint32_t)(wide > 0xFFFFFFFFu ? 0xFFFFFFFFu : wide);
   char digits[24]; int n = 0; char one[2] = {0, 0};
   do { digits[n++] = (char)('0' + (int)(x % 10u)); x /= 10u; } while (x);
   while (n) { one[0] = digits[--n]; minnow_put(one); }

@@ -118,7 +118,13 @@ pub fn all() -> Vec<Target> {
         flash_bytes: 512 * 1024,
         toolchain: Toolchain {
             cc: "riscv64-unknown-elf-gcc",
-            flags: vec![march, "-mabi=ilp32", "-mcmodel=medany"],
+            flags: vec![
+                march,
+                "-misa-spec=2.2",
+                "-mabi=ilp32",
+                "-mcmodel=medany",
+                "-ffreestanding",
+            ],
             packages: "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
         },
         board: Some(board::riscv_virt()),
@@ -213,14 +219,14 @@ pub fn all() -> Vec<Target> {
             "riscv32imc-unknown-none-elf",
             "rv32imc",
             f(false, false, false, true),
-            "-march=rv32imc_zicsr",
+            "-march=rv32imc",
         ),
         riscv(
             "rv32imac",
             "riscv32imac-unknown-none-elf",
             "rv32imac",
             f(false, false, false, true),
-            "-march=rv32imac_zicsr",
+            "-march=rv32imac",
         ),
     ]
 }

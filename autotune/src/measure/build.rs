@@ -57,6 +57,34 @@ fn count_outputs(header: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// A fresh work directory. With `MINNOW_KEEP_WORK` set in the environment it is kept (and
+/// named on standard error) so a failed build or run can be inspected.
+pub(super) struct WorkDir {
+    dir: Option<tempfile::TempDir>,
+    path: PathBuf,
+}
+
+impl WorkDir {
+    pub(super) fn new(prefix: &str) -> Result<WorkDir, MeasureError> {
+        let dir = tempfile::Builder::new().prefix(prefix).tempdir()?;
+        if std::env::var_os("MINNOW_KEEP_WORK").is_some() {
+            let path = dir.keep();
+            eprintln!("minnow: keeping the work directory {}", path.display());
+            return Ok(WorkDir { dir: None, path });
+        }
+        let path = dir.path().to_path_buf();
+        Ok(WorkDir {
+            dir: Some(dir),
+            path,
+        })
+    }
+
+    pub(super) fn path(&self) -> &Path {
+        let _ = &self.dir;
+        &self.path
+    }
+}
+
 /// Runs the target's compiler with `args`, failing with its diagnostics.
 pub(super) fn compile(target: &Target, dir: &Path, args: &[String]) -> Result<(), MeasureError> {
     let tc = &target.toolchain;

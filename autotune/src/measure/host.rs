@@ -1,6 +1,6 @@
 //! The host measurer: builds the generated C with the host compiler and runs it natively.
 
-use super::build::{compile, model_sections, write_sources, C_FLAGS};
+use super::build::{compile, model_sections, write_sources, WorkDir, C_FLAGS};
 use super::{Build, MeasureError, Measurement, Measurer};
 use minnow_targets::board::HOST_SUPPORT;
 use minnow_targets::harness;
@@ -12,7 +12,7 @@ pub struct HostMeasurer;
 
 impl Measurer for HostMeasurer {
     fn measure(&self, build: &Build) -> Result<Measurement, MeasureError> {
-        let dir = tempfile::Builder::new().prefix("minnow-host-").tempdir()?;
+        let dir = WorkDir::new("minnow-host-")?;
         let files = write_sources(build, dir.path(), HOST_SUPPORT)?;
         let exe = dir.path().join("model_run");
         let mut args: Vec<String> = C_FLAGS.iter().map(|s| s.to_string()).collect();

@@ -2,7 +2,7 @@
 //! runs the ELF on the target's emulated board under `-icount shift=0`, and converts the
 //! board's counter to retired instructions.
 
-use super::build::{compile, model_sections, write_sources, C_FLAGS};
+use super::build::{compile, model_sections, write_sources, WorkDir, C_FLAGS};
 use super::{Build, MeasureError, Measurement, Measurer, RUN_TIMEOUT};
 use minnow_targets::{harness, Board};
 use std::process::{Command, Stdio};
@@ -23,7 +23,7 @@ impl Measurer for QemuMeasurer {
         if !board.installed() {
             return Err(MeasureError::MissingTool(board.missing_message()));
         }
-        let dir = tempfile::Builder::new().prefix("minnow-qemu-").tempdir()?;
+        let dir = WorkDir::new("minnow-qemu-")?;
         let files = write_sources(build, dir.path(), board.support_source())?;
         std::fs::write(dir.path().join("link.ld"), board.linker_script())?;
         let elf = dir.path().join("model.elf");
@@ -52,15 +52,16 @@ impl Measurer for QemuMeasurer {
     }
 }
 
-/// Runs `elf` on `board` and returns what it printed.
+/// Runs `elf` on `board` and returns what it printed (semihosting writes to QEMU's standard
+/// error, the UART to its standard output: both are read).
 fn run(board: &Board, elf: &str, dir: &std::path::Path) -> Result<String, MeasureError> {
-    let log = dir.join("board.out");
+    let (out_log, err_log) = (dir.join("board.out"), dir.join("board.err"));
     let mut child = Command::new(board.qemu)
         .args(board.qemu_args(elf))
         .current_dir(dir)
         .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log)?)
-        .stderr(Stdio::piped())
+        .stdout(std::fs::File::create(&out_log)?)
+        .stderr(std::fs::File::create(&err_log)?)
         .spawn()?;
     let fail = |message: String| MeasureError::Run {
         board: board.machine.into(),
@@ -77,17 +78,14 @@ fn run(board: &Board, elf: &str, dir: &std::path::Path) -> Result<String, Measur
             )));
         }
     };
-    let text = std::fs::read_to_string(&log)?;
+    let text = std::fs::read_to_string(&out_log)? + &std::fs::read_to_string(&err_log)?;
     if !status.success() {
-        let mut stderr = String::new();
-        if let Some(mut e) = child.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
-        }
+        let tail: Vec<&str> = text.lines().rev().take(5).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
         return Err(fail(format!(
-            "{} exited with {status}: {}{}",
+            "{} exited with {status}: {}",
             board.qemu,
-            stderr.trim(),
-            text.trim()
+            tail.join(" / ")
         )));
     }
     Ok(text)

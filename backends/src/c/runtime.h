@@ -16,7 +16,9 @@ static inline int32_t minnow_srdhm(int32_t a, int32_t b) {
   if (a == b && a == INT32_MIN) return INT32_MAX;
   const int64_t ab = (int64_t)a * (int64_t)b;
   const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-  return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+  const int64_t t = ab + nudge;
+  /* t / 2^31 truncated toward zero, without a 64-bit division call. */
+  return (int32_t)(t >= 0 ? (t >> 31) : -((-t) >> 31));
 }
 
 static inline int32_t minnow_rounding_divide_by_pot(int32_t x, int32_t exponent) {
@@ -60,13 +62,18 @@ static inline int32_t minnow_mbqm_greater_than_one(int32_t x, int32_t multiplier
 }
 
 static inline int32_t minnow_clz(int32_t x) {
-#if defined(__GNUC__)
+#if defined(__GNUC__) && defined(__ARM_FEATURE_CLZ)
   return x == 0 ? 32 : __builtin_clz((uint32_t)x);
 #else
-  int32_t n = 0;
+  /* Binary search: no library call on cores without a count-leading-zeros instruction. */
   uint32_t v = (uint32_t)x;
+  int32_t n = 0;
   if (v == 0) return 32;
-  while (!(v & 0x80000000u)) { v <<= 1; ++n; }
+  if (!(v & 0xFFFF0000u)) { n += 16; v <<= 16; }
+  if (!(v & 0xFF000000u)) { n += 8; v <<= 8; }
+  if (!(v & 0xF0000000u)) { n += 4; v <<= 4; }
+  if (!(v & 0xC0000000u)) { n += 2; v <<= 2; }
+  if (!(v & 0x80000000u)) { n += 1; }
   return n;
 #endif
 }

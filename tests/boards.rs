@@ -1,0 +1,116 @@
+//! The generated C, bit for bit against TFLite Micro's golden vectors: built with the host
+//! compiler, and cross-built and run on the emulated Cortex-M and RISC-V boards (all models on
+//! cortex-m4 and rv32imac, kws on every other core). Every build uses
+//! `-std=c99 -Wall -Wextra -Werror`.
+
+mod common;
+
+use common::*;
+use minnow_autotune::measure::host::HostMeasurer;
+use minnow_autotune::measure::qemu::QemuMeasurer;
+use minnow_autotune::measure::{Build, Measurer};
+use minnow_backends::c::CEmitter;
+use minnow_passes::memory::MemoryPlanner;
+use minnow_targets::Target;
+
+/// Whether the target's compiler (and board) are installed. In CI a missing tool fails the
+/// test with the package to install; elsewhere the test says what it skipped.
+fn tools_present(target: &Target) -> bool {
+    let mut missing = Vec::new();
+    if !target.toolchain.installed() {
+        missing.push(target.toolchain.missing_message(target.name));
+    }
+    if let Some(b) = target.board.as_ref().filter(|b| !b.installed()) {
+        missing.push(b.missing_message());
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let message = missing.join("; ");
+    assert!(std::env::var("CI").is_err(), "{message}");
+    eprintln!("SKIPPED (tool missing): {message}");
+    false
+}
+
+/// Builds `model` for `target`, runs every golden vector in one program, and checks each
+/// output byte for byte. Returns the instructions of the first inference, if counted.
+fn check_model(model: &str, target: &Target) -> Option<u64> {
+    let bytes = std::fs::read(model_path(model)).unwrap();
+    let graph = minnow_ir::import::tflite::import(&bytes, model).unwrap();
+    let program = minnow_ir::lower::lower(&graph).unwrap();
+    let plan = MemoryPlanner::default().run(&program);
+    let source = CEmitter.emit(&program, &plan);
+    let vectors: Vec<Vec<Vec<u8>>> = (0..vectors(model))
+        .map(|i| vec![golden(model, &format!("input_{i}.bin"))])
+        .collect();
+    let build = Build {
+        target,
+        source: &source,
+        vectors: &vectors,
+        per_layer: false,
+    };
+    let m = if target.is_host() {
+        HostMeasurer.measure(&build)
+    } else {
+        QemuMeasurer.measure(&build)
+    }
+    .unwrap_or_else(|e| panic!("{model} on {}: {e}", target.name));
+    for (i, outputs) in m.outputs.iter().enumerate() {
+        assert!(
+            outputs[0] == golden(model, &format!("output_{i}.bin")),
+            "{model} vector {i} on {}: differs from TFLite Micro",
+            target.name
+        );
+    }
+    m.instructions.map(|v| v[0])
+}
+
+/// Checks `models` on `target`, two at a time.
+fn check_models(target_name: &str, models: &[&str]) {
+    let target = minnow_targets::find(target_name).unwrap();
+    if !tools_present(&target) {
+        return;
+    }
+    let target = &target;
+    std::thread::scope(|s| {
+        for pair in models.chunks(2) {
+            let handles: Vec<_> = pair
+                .iter()
+                .map(|m| s.spawn(move || (m, check_model(m, target))))
+                .collect();
+            for h in handles {
+                let (m, n) = h.join().unwrap();
+                eprintln!("{m} on {target_name}: {n:?} instructions");
+            }
+        }
+    });
+}
+
+#[test]
+fn every_model_is_bit_exact_as_host_c() {
+    check_models("host", MODELS);
+}
+
+#[test]
+fn every_model_is_bit_exact_on_the_emulated_cortex_m4() {
+    check_models("cortex-m4", MODELS);
+}
+
+#[test]
+fn every_model_is_bit_exact_on_the_emulated_rv32imac() {
+    check_models("rv32imac", MODELS);
+}
+
+#[test]
+fn kws_is_bit_exact_on_every_other_core() {
+    for target in [
+        "cortex-m0plus",
+        "cortex-m3",
+        "cortex-m7",
+        "cortex-m33",
+        "cortex-m55",
+        "rv32imc",
+    ] {
+        check_models(target, &["kws"]);
+    }
+}
