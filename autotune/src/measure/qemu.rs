@@ -20,8 +20,15 @@ impl Measurer for QemuMeasurer {
             message: "this target has no emulated board; use --target with a microcontroller"
                 .into(),
         })?;
-        if !board.installed() {
-            return Err(MeasureError::MissingTool(board.missing_message()));
+        let missing: Vec<String> = [
+            (!target.toolchain.installed()).then(|| target.toolchain.missing_message(target.name)),
+            (!board.installed()).then(|| board.missing_message()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !missing.is_empty() {
+            return Err(MeasureError::MissingTool(missing.join("; ")));
         }
         let dir = WorkDir::new("minnow-qemu-")?;
         let files = write_sources(build, dir.path(), board.support_source())?;

@@ -1,0 +1,229 @@
+//! The build-and-run commands of the CLI contract: `targets`, `compile`, `run --target`,
+//! `run --engine c`, `bench --per-layer`, and their errors (unknown target, missing toolchain,
+//! unsupported board).
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::process::{Command, Output};
+
+fn minnow(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_minnow"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn arm_tools() -> bool {
+    let t = minnow_targets::find("cortex-m4").unwrap();
+    let ok = t.toolchain.installed() && t.board.as_ref().unwrap().installed();
+    assert!(
+        ok || std::env::var("CI").is_err(),
+        "CI needs gcc-arm-none-eabi and qemu-system-arm"
+    );
+    ok
+}
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("minnow-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn targets_lists_the_contracts_names() {
+    let list = json_of(&minnow(&["targets", "--json"]));
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    for want in [
+        "host",
+        "cortex-m0plus",
+        "cortex-m3",
+        "cortex-m4",
+        "cortex-m7",
+        "cortex-m33",
+        "cortex-m55",
+        "rv32imc",
+        "rv32imac",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    let m4 = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "cortex-m4")
+        .unwrap();
+    assert_eq!(m4["triple"], "thumbv7em-none-eabihf");
+    assert_eq!(m4["features"]["dsp"], true);
+    assert_eq!(m4["board"], "mps2-an386");
+    assert!(m4["toolchain_installed"].is_boolean());
+}
+
+#[test]
+fn compile_writes_the_sources_and_reports_sizes() {
+    let dir = temp("compile");
+    let model = model_path("kws");
+    let out = minnow(&[
+        "compile",
+        model.to_str().unwrap(),
+        "--target",
+        "host",
+        "-o",
+        dir.to_str().unwrap(),
+        "--json",
+    ]);
+    let report = json_of(&out);
+    assert_eq!(report["files"].as_array().unwrap().len(), 2);
+    assert!(dir.join("kws.c").is_file() && dir.join("kws.h").is_file());
+    assert_eq!(report["weight_bytes"].as_u64().unwrap() > 20_000, true);
+    assert!(report["arena_bytes"].as_u64().unwrap() > 0);
+    let header = std::fs::read_to_string(dir.join("kws.h")).unwrap();
+    assert!(header.contains(&format!(
+        "#define KWS_ARENA_BYTES {}",
+        report["arena_bytes"]
+    )));
+    let dump = minnow(&[
+        "compile",
+        model.to_str().unwrap(),
+        "--target",
+        "host",
+        "-o",
+        dir.to_str().unwrap(),
+        "--name",
+        "net",
+        "--dump",
+        "loops",
+    ]);
+    let text = String::from_utf8_lossy(&dump.stdout);
+    assert!(
+        text.contains("func l0_conv_2d(") && text.contains("mbqm("),
+        "{text}"
+    );
+    assert!(dir.join("net.c").is_file());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn run_on_the_emulated_board_and_as_host_c_matches_the_golden_output() {
+    let dir = temp("run");
+    let model = model_path("kws");
+    let input = golden_path("kws", "input_1.bin");
+    let out = dir.join("out.bin");
+    let host = json_of(&minnow(&[
+        "run",
+        model.to_str().unwrap(),
+        "--engine",
+        "c",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(host["engine"], "c");
+    assert!(std::fs::read(&out).unwrap() == golden("kws", "output_1.bin"));
+    if arm_tools() {
+        std::fs::remove_file(&out).unwrap();
+        let board = json_of(&minnow(&[
+            "run",
+            model.to_str().unwrap(),
+            "--target",
+            "cortex-m4",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--json",
+        ]));
+        assert_eq!(board["board"], "mps2-an386");
+        assert!(board["instructions"].as_u64().unwrap() > 1_000_000);
+        assert!(board["flash_bytes"].as_u64().unwrap() > 20_000);
+        assert!(std::fs::read(&out).unwrap() == golden("kws", "output_1.bin"));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bench_per_layer_accounts_for_the_whole_inference() {
+    if !arm_tools() {
+        return;
+    }
+    let model = model_path("kws");
+    let report = json_of(&minnow(&[
+        "bench",
+        model.to_str().unwrap(),
+        "--target",
+        "cortex-m4",
+        "--per-layer",
+        "--json",
+    ]));
+    let total = report["instructions"].as_u64().unwrap();
+    let layers = report["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 12);
+    assert_eq!(layers[0]["op"], "CONV_2D");
+    let sum: u64 = layers
+        .iter()
+        .map(|l| l["instructions"].as_u64().unwrap())
+        .sum();
+    // The hook itself costs a few instructions per layer; everything else is accounted for.
+    assert!(
+        sum.abs_diff(total) * 100 < total,
+        "layers sum to {sum}, the whole run is {total}"
+    );
+    for key in ["target", "board", "cycles", "arena_bytes", "flash_bytes"] {
+        assert!(report.get(key).is_some(), "{key}");
+    }
+}
+
+#[test]
+fn build_errors_name_the_problem_and_the_fix() {
+    let model = model_path("kws");
+    let m = model.to_str().unwrap();
+    let unknown = minnow(&["bench", m, "--target", "cortex-m5"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("known targets: host"));
+    let probe = minnow(&["bench", m, "--target", "cortex-m4", "--board", "probe"]);
+    assert_eq!(probe.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&probe.stderr).contains("--board qemu"));
+    // No cross compiler on PATH: the error names the Debian packages.
+    let missing = Command::new(env!("CARGO_BIN_EXE_minnow"))
+        .args(["bench", m, "--target", "cortex-m4"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("arm-none-eabi-gcc is not installed")
+            && err.contains("apt-get install gcc-arm-none-eabi"),
+        "{err}"
+    );
+    let short = golden_path("kws", "meta.json");
+    let wrong = minnow(&[
+        "run",
+        m,
+        "--engine",
+        "c",
+        "--input",
+        short.to_str().unwrap(),
+        "--output",
+        "/dev/null",
+    ]);
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("expects 490"));
+}
