@@ -118,42 +118,37 @@ fn compile_writes_the_sources_and_reports_sizes() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `minnow run kws` on golden input 1 with `extra` flags; checks the output file against the
+/// golden output and returns the JSON report.
+fn run_kws(out: &std::path::Path, extra: &[&str]) -> Value {
+    let (model, input) = (model_path("kws"), golden_path("kws", "input_1.bin"));
+    let mut args = vec![
+        "run",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ];
+    args.extend(["--output", out.to_str().unwrap(), "--json"]);
+    args.extend(extra);
+    let report = json_of(&minnow(&args));
+    assert!(
+        std::fs::read(out).unwrap() == golden("kws", "output_1.bin"),
+        "{extra:?}"
+    );
+    std::fs::remove_file(out).unwrap();
+    report
+}
+
 #[test]
 fn run_on_the_emulated_board_and_as_host_c_matches_the_golden_output() {
     let dir = temp("run");
-    let model = model_path("kws");
-    let input = golden_path("kws", "input_1.bin");
     let out = dir.join("out.bin");
-    let host = json_of(&minnow(&[
-        "run",
-        model.to_str().unwrap(),
-        "--engine",
-        "c",
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-        "--json",
-    ]));
-    assert_eq!(host["engine"], "c");
-    assert!(std::fs::read(&out).unwrap() == golden("kws", "output_1.bin"));
+    assert_eq!(run_kws(&out, &["--engine", "c"])["engine"], "c");
     if arm_tools() {
-        std::fs::remove_file(&out).unwrap();
-        let board = json_of(&minnow(&[
-            "run",
-            model.to_str().unwrap(),
-            "--target",
-            "cortex-m4",
-            "--input",
-            input.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-            "--json",
-        ]));
+        let board = run_kws(&out, &["--target", "cortex-m4"]);
         assert_eq!(board["board"], "mps2-an386");
         assert!(board["instructions"].as_u64().unwrap() > 1_000_000);
         assert!(board["flash_bytes"].as_u64().unwrap() > 20_000);
-        assert!(std::fs::read(&out).unwrap() == golden("kws", "output_1.bin"));
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

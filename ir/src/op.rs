@@ -272,7 +272,48 @@ pub enum Op {
     Tanh,
 }
 
+/// The attributes of AVERAGE_POOL_2D and MAX_POOL_2D, read the same way by every consumer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pooling {
+    /// Average (true) or maximum (false).
+    pub average: bool,
+    /// Window height.
+    pub filter_h: usize,
+    /// Window width.
+    pub filter_w: usize,
+    /// Strides and padding.
+    pub window: Window,
+    /// Fused activation.
+    pub activation: Activation,
+}
+
 impl Op {
+    /// The pooling attributes, if this is a pooling op.
+    pub fn pooling(&self) -> Option<Pooling> {
+        let (average, filter_h, filter_w, window, activation) = match self {
+            Op::AvgPool2d {
+                filter_h,
+                filter_w,
+                window,
+                activation,
+            } => (true, filter_h, filter_w, window, activation),
+            Op::MaxPool2d {
+                filter_h,
+                filter_w,
+                window,
+                activation,
+            } => (false, filter_h, filter_w, window, activation),
+            _ => return None,
+        };
+        Some(Pooling {
+            average,
+            filter_h: *filter_h,
+            filter_w: *filter_w,
+            window: *window,
+            activation: *activation,
+        })
+    }
+
     /// Short lowercase name used in dumps and op counts (`conv2d`, `fully_connected`, ...).
     pub fn name(&self) -> &'static str {
         match self {

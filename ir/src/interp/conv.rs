@@ -7,8 +7,9 @@
 //! order is the reference kernels', so float sums round the same way.
 
 use super::{Buffer, Kernel};
+use crate::geometry::ConvGeometry;
 use crate::graph::{Graph, Node};
-use crate::op::{Activation, Op, Window};
+use crate::op::{Activation, Op};
 use crate::qparams::{self, Requantize};
 use crate::types::{DType, TensorType};
 use std::ops::{Add, Mul};
@@ -18,70 +19,8 @@ pub(super) trait Mac: Copy + Default + Add<Output = Self> + Mul<Output = Self> {
 impl Mac for i64 {}
 impl Mac for f32 {}
 
-/// Shapes, strides and padding of a convolution over NHWC.
-#[derive(Clone, Debug)]
-struct Geometry {
-    batches: usize,
-    in_h: usize,
-    in_w: usize,
-    in_c: usize,
-    out_h: usize,
-    out_w: usize,
-    out_c: usize,
-    k_h: usize,
-    k_w: usize,
-    /// Input channels each filter sees (the filter's innermost dimension).
-    k_c: usize,
-    window: Window,
-    pad_h: usize,
-    pad_w: usize,
-}
-
-impl Geometry {
-    fn new(
-        input: &[usize],
-        filter_hw: (usize, usize),
-        k_c: usize,
-        output: &[usize],
-        window: Window,
-    ) -> Result<Self, String> {
-        let h = window
-            .resolve_h(input[1], filter_hw.0)
-            .ok_or("the window does not fit the input")?;
-        let w = window
-            .resolve_w(input[2], filter_hw.1)
-            .ok_or("the window does not fit the input")?;
-        Ok(Geometry {
-            batches: input[0],
-            in_h: input[1],
-            in_w: input[2],
-            in_c: input[3],
-            out_h: output[1],
-            out_w: output[2],
-            out_c: output[3],
-            k_h: filter_hw.0,
-            k_w: filter_hw.1,
-            k_c,
-            window,
-            pad_h: h.pad_before,
-            pad_w: w.pad_before,
-        })
-    }
-
-    /// Input row and column of filter tap (`ky`, `kx`) for output (`oy`, `ox`), or `None` when
-    /// the tap falls in the padding.
-    #[inline]
-    fn tap(&self, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
-        let iy =
-            (oy * self.window.stride_h + ky * self.window.dilation_h).checked_sub(self.pad_h)?;
-        let ix =
-            (ox * self.window.stride_w + kx * self.window.dilation_w).checked_sub(self.pad_w)?;
-        (iy < self.in_h && ix < self.in_w).then_some((iy, ix))
-    }
-}
-
 /// Raw accumulators of a (grouped) convolution; filter layout OHWI.
-fn conv_accumulate<T: Mac>(g: &Geometry, input: &[T], filter: &[T], acc: &mut [T]) {
+fn conv_accumulate<T: Mac>(g: &ConvGeometry, input: &[T], filter: &[T], acc: &mut [T]) {
     let filters_per_group = g.out_c / (g.in_c / g.k_c);
     let mut out = 0;
     for b in 0..g.batches {
@@ -114,7 +53,7 @@ fn conv_accumulate<T: Mac>(g: &Geometry, input: &[T], filter: &[T], acc: &mut [T
 
 /// Raw accumulators of a depthwise convolution; filter layout 1HW(C*M).
 fn depthwise_accumulate<T: Mac>(
-    g: &Geometry,
+    g: &ConvGeometry,
     multiplier: usize,
     input: &[T],
     filter: &[T],
@@ -325,8 +264,8 @@ pub(super) struct MacKernel {
 }
 
 enum MacShape {
-    Conv(Geometry),
-    Depthwise(Geometry, usize),
+    Conv(ConvGeometry),
+    Depthwise(ConvGeometry, usize),
     FullyConnected { depth: usize },
 }
 
@@ -337,7 +276,7 @@ pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String>
     let (input, filter) = (shape_of(0), shape_of(1));
     let (shape, channels, activation) = match &node.op {
         Op::Conv2d { window, activation } => {
-            let geom = Geometry::new(&input, (filter[1], filter[2]), filter[3], &out, *window)?;
+            let geom = ConvGeometry::new(&input, (filter[1], filter[2]), filter[3], &out, *window)?;
             (MacShape::Conv(geom), filter[0], *activation)
         }
         Op::DepthwiseConv2d {
@@ -345,7 +284,7 @@ pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String>
             depth_multiplier,
             activation,
         } => {
-            let geom = Geometry::new(&input, (filter[1], filter[2]), 1, &out, *window)?;
+            let geom = ConvGeometry::new(&input, (filter[1], filter[2]), 1, &out, *window)?;
             (
                 MacShape::Depthwise(geom, *depth_multiplier),
                 filter[3],

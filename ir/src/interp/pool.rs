@@ -6,7 +6,7 @@
 
 use super::{operand_type, output_type, Buffer, Kernel};
 use crate::graph::{Graph, Node};
-use crate::op::{Activation, Op, Window};
+use crate::op::{Activation, Window};
 use crate::qparams;
 use crate::types::DType;
 
@@ -25,21 +25,11 @@ struct PoolKernel {
 
 /// Prepares a pooling kernel.
 pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String> {
-    let (average, filter_h, filter_w, window, activation) = match &node.op {
-        Op::AvgPool2d {
-            filter_h,
-            filter_w,
-            window,
-            activation,
-        } => (true, *filter_h, *filter_w, *window, *activation),
-        Op::MaxPool2d {
-            filter_h,
-            filter_w,
-            window,
-            activation,
-        } => (false, *filter_h, *filter_w, *window, *activation),
-        other => unreachable!("pool::prepare called for {}", other.name()),
+    let Some(p) = node.op.pooling() else {
+        unreachable!("pool::prepare called for {}", node.op.name())
     };
+    let (average, filter_h, filter_w, window, activation) =
+        (p.average, p.filter_h, p.filter_w, p.window, p.activation);
     let (input, output) = (operand_type(g, node, 0), output_type(g, node));
     let s = &input.shape;
     let h = window

@@ -2,6 +2,7 @@
 //! element, then requantization (TFLite's integer kernels; 16x8 models accumulate in `i64`).
 
 use super::{clamp_to, integer_only, Kernel};
+use crate::geometry::ConvGeometry;
 use crate::loops::{BufId, Expr, FuncBuilder, Intrinsic, ScalarType};
 use crate::op::{Op, Window};
 use crate::qparams::{self, Requantize};
@@ -172,15 +173,21 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
     };
     match k.node.op.clone() {
         Op::Conv2d { window, .. } => {
-            let g = Geometry::new(&input.shape, &filter.shape, &output.shape, window)?;
-            conv(&mut k.f, &g, filter.shape[3], &ops);
+            let g = geometry(
+                &input.shape,
+                &filter.shape,
+                filter.shape[3],
+                &output.shape,
+                window,
+            )?;
+            conv(&mut k.f, &g, &ops);
         }
         Op::DepthwiseConv2d {
             window,
             depth_multiplier,
             ..
         } => {
-            let g = Geometry::new(&input.shape, &filter.shape, &output.shape, window)?;
+            let g = geometry(&input.shape, &filter.shape, 1, &output.shape, window)?;
             depthwise(&mut k.f, &g, depth_multiplier, &ops);
         }
         _ => {
@@ -197,48 +204,24 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
     Ok(())
 }
 
-/// Shapes, strides, dilation and padding of a convolution over NHWC.
-struct Geometry {
-    batches: usize,
-    in_h: usize,
-    in_w: usize,
-    in_c: usize,
-    out_h: usize,
-    out_w: usize,
-    out_c: usize,
-    k_h: usize,
-    k_w: usize,
-    window: Window,
-    pad_h: usize,
-    pad_w: usize,
+/// Loop nests over a convolution's output positions and filter taps.
+trait Walk {
+    fn for_each_position(
+        &self,
+        f: &mut FuncBuilder,
+        body: &mut dyn FnMut(&mut FuncBuilder, Expr, Expr, Expr, Expr),
+    );
+    fn for_each_tap(
+        &self,
+        f: &mut FuncBuilder,
+        b: &Expr,
+        y0: &Expr,
+        x0: &Expr,
+        body: &mut dyn FnMut(&mut FuncBuilder, Expr, Expr),
+    );
 }
 
-impl Geometry {
-    fn new(
-        input: &[usize],
-        filter: &[usize],
-        output: &[usize],
-        window: Window,
-    ) -> Result<Self, String> {
-        let misfit = || "the window does not fit the input".to_string();
-        let h = window.resolve_h(input[1], filter[1]).ok_or_else(misfit)?;
-        let w = window.resolve_w(input[2], filter[2]).ok_or_else(misfit)?;
-        Ok(Geometry {
-            batches: input[0],
-            in_h: input[1],
-            in_w: input[2],
-            in_c: input[3],
-            out_h: output[1],
-            out_w: output[2],
-            out_c: output[3],
-            k_h: filter[1],
-            k_w: filter[2],
-            window,
-            pad_h: h.pad_before,
-            pad_w: w.pad_before,
-        })
-    }
-
+impl Walk for ConvGeometry {
     /// Loops over batch, output row and output column; `body` gets the batch, the flat output
     /// position and the input row and column of the window's top-left tap.
     fn for_each_position(
@@ -324,8 +307,19 @@ impl Geometry {
     }
 }
 
+fn geometry(
+    input: &[usize],
+    filter: &[usize],
+    k_c: usize,
+    output: &[usize],
+    window: Window,
+) -> Result<ConvGeometry, String> {
+    ConvGeometry::new(input, (filter[1], filter[2]), k_c, output, window)
+}
+
 /// A (grouped) convolution; filter layout OHWI.
-fn conv(f: &mut FuncBuilder, g: &Geometry, k_c: usize, ops: &Operands) {
+fn conv(f: &mut FuncBuilder, g: &ConvGeometry, ops: &Operands) {
+    let k_c = g.k_c;
     let filters_per_group = g.out_c / (g.in_c / k_c.max(1)).max(1);
     let (in_c, out_c, taps) = (g.in_c, g.out_c, g.k_h * g.k_w);
     g.for_each_position(f, &mut |f, b, pos, y0, x0| {
@@ -357,7 +351,7 @@ fn conv(f: &mut FuncBuilder, g: &Geometry, k_c: usize, ops: &Operands) {
 }
 
 /// A depthwise convolution; filter layout 1HW(C*M).
-fn depthwise(f: &mut FuncBuilder, g: &Geometry, multiplier: usize, ops: &Operands) {
+fn depthwise(f: &mut FuncBuilder, g: &ConvGeometry, multiplier: usize, ops: &Operands) {
     let (in_c, out_c) = (g.in_c, g.out_c);
     g.for_each_position(f, &mut |f, b, pos, y0, x0| {
         f.for_loop("ic", in_c, |f, ic| {

@@ -4,26 +4,15 @@
 
 use super::{clamp_to, int_range, integer_only, Kernel};
 use crate::loops::{BinOp, Expr, ScalarType};
-use crate::op::Op;
 use crate::qparams;
 
 /// Lowers a pooling op.
 pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
-    let (average, fh, fw, window, activation) = match &k.node.op {
-        Op::AvgPool2d {
-            filter_h,
-            filter_w,
-            window,
-            activation,
-        } => (true, *filter_h, *filter_w, *window, *activation),
-        Op::MaxPool2d {
-            filter_h,
-            filter_w,
-            window,
-            activation,
-        } => (false, *filter_h, *filter_w, *window, *activation),
-        other => unreachable!("pool::lower called for {}", other.name()),
+    let Some(p) = k.node.op.pooling() else {
+        unreachable!("pool::lower called for {}", k.node.op.name())
     };
+    let (average, fh, fw, window, activation) =
+        (p.average, p.filter_h, p.filter_w, p.window, p.activation);
     let (input, output) = (k.operand(0).clone(), k.output_type().clone());
     integer_only(&input)?;
     let [batches, in_h, in_w, depth] = [
