@@ -114,3 +114,91 @@ fn kws_is_bit_exact_on_every_other_core() {
         check_models(target, &["kws"]);
     }
 }
+
+/// A small float32 network (conv, average pool, fully connected, add, quantize), built in
+/// code since the shared models are all integer: host C and the boards give the reference
+/// interpreter's bytes.
+#[test]
+fn a_float_model_matches_the_interpreter_on_host_and_boards() {
+    use minnow_ir::op::{Activation, Op, Padding, Window};
+    use minnow_ir::types::{DType, Quant, TensorType};
+    let f32t = |shape: &[usize]| TensorType::new(shape.to_vec(), DType::F32);
+    let floats = |n: usize, scale: f32| -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| (((i * 37 % 23) as f32 - 11.0) * scale).to_le_bytes())
+            .collect()
+    };
+    let mut g = minnow_ir::Graph::new("floaty");
+    let x = g.add_input("x", f32t(&[1, 6, 6, 2]));
+    let w = g.add_constant("w", f32t(&[3, 3, 3, 2]), floats(54, 0.05));
+    let b = g.add_constant("b", f32t(&[3]), floats(3, 0.1));
+    let c = g.add_tensor("c", f32t(&[1, 6, 6, 3]));
+    let conv = Op::Conv2d {
+        window: Window::square(1, Padding::Same),
+        activation: Activation::Relu,
+    };
+    g.add_op(conv, vec![Some(x), Some(w), Some(b)], vec![c])
+        .unwrap();
+    let p = g.add_tensor("p", f32t(&[1, 3, 3, 3]));
+    let pool = Op::AvgPool2d {
+        filter_h: 2,
+        filter_w: 2,
+        window: Window::square(2, Padding::Valid),
+        activation: Activation::None,
+    };
+    g.add_op(pool, vec![Some(c)], vec![p]).unwrap();
+    let fw = g.add_constant("fw", f32t(&[4, 27]), floats(108, 0.02));
+    let f = g.add_tensor("f", f32t(&[1, 4]));
+    g.add_op(
+        Op::FullyConnected {
+            activation: Activation::None,
+            keep_num_dims: false,
+        },
+        vec![Some(p), Some(fw), None],
+        vec![f],
+    )
+    .unwrap();
+    let q = g.add_tensor(
+        "q",
+        TensorType {
+            shape: vec![1, 4],
+            dtype: DType::I8,
+            quant: Some(Quant::PerTensor {
+                scale: 0.05,
+                zero_point: 2,
+            }),
+        },
+    );
+    g.add_op(Op::Quantize, vec![Some(f)], vec![q]).unwrap();
+    g.outputs.push(q);
+    let input: Vec<u8> = (0..72)
+        .flat_map(|i| ((i % 13) as f32 * 0.25 - 1.5).to_le_bytes())
+        .collect();
+    let want = minnow_ir::interp::Interpreter::new(&g)
+        .unwrap()
+        .run(std::slice::from_ref(&input))
+        .unwrap();
+    let program = minnow_ir::lower::lower(&g).unwrap();
+    let plan = MemoryPlanner::default().run(&program);
+    let source = CEmitter.emit(&program, &plan);
+    let vectors = vec![vec![input]];
+    for name in ["host", "cortex-m4", "cortex-m0plus", "rv32imac"] {
+        let target = minnow_targets::find(name).unwrap();
+        if !tools_present(&target) {
+            continue;
+        }
+        let build = Build {
+            target: &target,
+            source: &source,
+            vectors: &vectors,
+            per_layer: false,
+        };
+        let m = if target.is_host() {
+            HostMeasurer.measure(&build)
+        } else {
+            QemuMeasurer.measure(&build)
+        }
+        .unwrap();
+        assert_eq!(m.outputs[0], want, "float model on {name}");
+    }
+}

@@ -150,7 +150,7 @@ fn an_input_of_the_wrong_size_names_the_expected_size() {
 }
 
 #[test]
-fn unavailable_targets_and_engines_say_so() {
+fn unavailable_engines_and_mismatched_flags_say_so() {
     let (x, o) = (
         golden_path("kws", "input_0.bin"),
         std::env::temp_dir().join("minnow-errors-unused.bin"),
@@ -164,13 +164,18 @@ fn unavailable_targets_and_engines_say_so() {
         o.into_os_string(),
     ];
     let mut args: Vec<std::ffi::OsString> = base.to_vec();
-    args.extend(["--target".into(), "cortex-m4".into()]);
+    args.extend([
+        "--target".into(),
+        "cortex-m4".into(),
+        "--engine".into(),
+        "interp".into(),
+    ]);
     let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-    assert_user_error(&minnow(&refs), &["cortex-m4", "--target host"]);
+    assert_user_error(&minnow(&refs), &["cortex-m4", "--target host only"]);
     let mut args: Vec<std::ffi::OsString> = base.to_vec();
     args.extend(["--engine".into(), "jit".into()]);
     let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-    assert_user_error(&minnow(&refs), &["jit", "--engine interp"]);
+    assert_user_error(&minnow(&refs), &["jit", "--engine interp or c"]);
 }
 
 #[test]

@@ -9,8 +9,9 @@ static inline int32_t minnow_min_i32(int32_t a, int32_t b) { return a < b ? a : 
 static inline int32_t minnow_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
 static inline int64_t minnow_min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t minnow_max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
-static inline float minnow_min_f32(float a, float b) { return a < b ? a : b; }
-static inline float minnow_max_f32(float a, float b) { return a > b ? a : b; }
+/* As C++'s std::min/std::max, which TFLite's clamps use: a NaN first operand stays NaN. */
+static inline float minnow_min_f32(float a, float b) { return b < a ? b : a; }
+static inline float minnow_max_f32(float a, float b) { return a < b ? b : a; }
 
 static inline int32_t minnow_srdhm(int32_t a, int32_t b) {
   if (a == b && a == INT32_MIN) return INT32_MAX;

@@ -108,7 +108,7 @@ impl Kernel for PoolKernel {
             let (lo, hi) = self.float_range;
             self.for_each_window(|o, cells| {
                 let v = if self.average {
-                    cells.iter().map(|i| x[*i]).sum::<f32>() / cells.len() as f32
+                    cells.iter().fold(0.0f32, |s, i| s + x[*i]) / cells.len() as f32
                 } else {
                     cells.iter().map(|i| x[*i]).fold(f32::MIN, f32::max)
                 };

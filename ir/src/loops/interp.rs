@@ -345,8 +345,21 @@ fn float_binary(op: BinOp, x: f32, y: f32) -> Value {
         BinOp::Sub => x - y,
         BinOp::Mul => x * y,
         BinOp::Div => x / y,
-        BinOp::Min => x.min(y),
-        BinOp::Max => x.max(y),
+        // As C++'s std::min/std::max (what TFLite's clamps use): a NaN first operand stays.
+        BinOp::Min => {
+            if y < x {
+                y
+            } else {
+                x
+            }
+        }
+        BinOp::Max => {
+            if x < y {
+                y
+            } else {
+                x
+            }
+        }
         BinOp::Lt => return Value::Int((x < y) as i64, ScalarType::Bool),
         BinOp::Le => return Value::Int((x <= y) as i64, ScalarType::Bool),
         BinOp::Eq => return Value::Int((x == y) as i64, ScalarType::Bool),

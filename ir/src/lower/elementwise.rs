@@ -2,9 +2,7 @@
 //! DEQUANTIZE (int8 to float through a 256-entry table), RELU, RELU6, LOGISTIC and TANH, each
 //! following its TFLite Micro kernel.
 
-use super::{
-    clamp_to, for_each_coord, int_range, integer_only, linear_index, load_i32, strides, Kernel,
-};
+use super::{clamp_to, for_each_coord, int_range, linear_index, load_i32, strides, Kernel};
 use crate::fixedpoint::{calculate_input_radius, frexp, quantize_multiplier};
 use crate::loops::{BufId, Expr, Intrinsic, ScalarType};
 use crate::op::Op;
@@ -14,7 +12,9 @@ use crate::types::{DType, TensorType};
 /// Lowers an element-wise op.
 pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
     let (input, output) = (k.operand(0).clone(), k.output_type().clone());
-    integer_only(&input)?;
+    if input.dtype == DType::F32 {
+        return lower_float(k, &input, &output);
+    }
     match k.node.op.clone() {
         Op::Add { activation } | Op::Mul { activation } => {
             let other = k.operand(1).clone();
@@ -88,9 +88,68 @@ fn unary(k: &mut Kernel, output: &TensorType, value: &dyn Fn(Expr) -> Expr) {
     if output.dtype.size() == k.operand(0).dtype.size() {
         k.allow_in_place(0, 1);
     }
+    let dtype = k.operand(0).dtype;
     k.f.for_loop("i", output.elements(), |f, i| {
-        f.store(out, i.clone(), value(load_i32(x, i)));
+        f.store(out, i.clone(), value(widen(Expr::load(x, i), dtype)));
     });
+}
+
+/// A loaded element ready for arithmetic: integers widened to `i32`, floats as they are.
+fn widen(v: Expr, dtype: DType) -> Expr {
+    if dtype == DType::F32 {
+        v
+    } else {
+        v.cast(ScalarType::I32)
+    }
+}
+
+/// Float ADD, MUL, RELU, RELU6 and QUANTIZE (float to integer, rounding half away from zero).
+fn lower_float(k: &mut Kernel, input: &TensorType, output: &TensorType) -> Result<(), String> {
+    let f32c = Expr::f32;
+    match k.node.op.clone() {
+        Op::Add { activation } | Op::Mul { activation } => {
+            let other = k.operand(1).clone();
+            let (lo, hi) = qparams::activation_range_f32(activation);
+            let is_add = matches!(k.node.op, Op::Add { .. });
+            binary(k, input, &other, output, &|a, b| {
+                let v = if is_add { a + b } else { a * b };
+                v.clamp(f32c(lo), f32c(hi))
+            });
+        }
+        Op::Relu => unary(k, output, &|v| v.max(f32c(0.0))),
+        Op::Relu6 => unary(k, output, &|v| v.clamp(f32c(0.0), f32c(6.0))),
+        Op::Quantize => {
+            let (scale, zp) = qparams::per_tensor(output, "output")?;
+            let (lo, hi) = int_range(output.dtype)?;
+            let elem = ScalarType::of(output.dtype);
+            let x = k.input("input", 0);
+            let out = k.output("output");
+            k.f.for_loop("i", output.elements(), |f, i| {
+                // Beyond ±2^30 every value saturates the integer output anyway.
+                let t = (Expr::load(x, i.clone()) / f32c(scale)).clamp(f32c(-1e9), f32c(1e9));
+                let t = f.let_("t", ScalarType::F32, t);
+                let whole = f.let_("whole", ScalarType::I32, t.clone().cast(ScalarType::I32));
+                // t - trunc(t) is exact, so the tie test is too.
+                let frac = f.let_(
+                    "frac",
+                    ScalarType::F32,
+                    t - whole.clone().cast(ScalarType::F32),
+                );
+                let up = Expr::select(f32c(0.5).le(frac.clone()), Expr::i32(1), Expr::i32(0));
+                let down = Expr::select(frac.le(f32c(-0.5)), Expr::i32(1), Expr::i32(0));
+                let rounded = whole + up - down;
+                f.store(out, i, clamp_to(rounded + Expr::i32(zp), lo, hi, elem));
+            });
+        }
+        other => {
+            return Err(format!(
+                "float32 {} is not lowered yet (it needs exp/tanh with a reproducible definition); \
+                 run it with --engine interp",
+                other.tflite_name()
+            ))
+        }
+    }
+    Ok(())
 }
 
 /// `output[c] = value(a[broadcast c], b[broadcast c])` over every output coordinate.
@@ -109,7 +168,10 @@ fn binary(
             f.store(
                 out,
                 i.clone(),
-                value(load_i32(xa, i.clone()), load_i32(xb, i)),
+                value(
+                    widen(Expr::load(xa, i.clone()), a.dtype),
+                    widen(Expr::load(xb, i), b.dtype),
+                ),
             );
         });
         return;
@@ -121,8 +183,8 @@ fn binary(
     );
     for_each_coord(&mut k.f, &output.shape, "d", &mut |f, c| {
         let v = value(
-            load_i32(xa, linear_index(c, &sa)),
-            load_i32(xb, linear_index(c, &sb)),
+            widen(Expr::load(xa, linear_index(c, &sa)), a.dtype),
+            widen(Expr::load(xb, linear_index(c, &sb)), b.dtype),
         );
         f.store(out, linear_index(c, &so), v);
     });

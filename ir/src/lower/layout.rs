@@ -1,11 +1,12 @@
 //! Data movement — RESHAPE (as a copy, when its output is a model output), PAD, CONCATENATION,
 //! TRANSPOSE — which copies raw elements of any type, and the integer MEAN reduction.
 
-use super::{clamp_to, for_each_coord, int_range, integer_only, linear_index, strides, Kernel};
+use super::{clamp_to, for_each_coord, int_range, linear_index, strides, Kernel};
 use crate::fixedpoint::quantize_multiplier;
 use crate::loops::{Expr, Intrinsic, ScalarType};
 use crate::op::Op;
 use crate::qparams;
+use crate::types::DType;
 
 /// Lowers a data-movement op.
 pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
@@ -88,25 +89,48 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
     Ok(())
 }
 
-/// Integer MEAN (TFLite's `QuantizedMeanOrSum`): an `i32` sum of raw values per output, the
-/// input zero point removed, and the division by the count folded into the multiplier.
+/// MEAN: a sum per output in the reference's order, then for integer tensors TFLite's
+/// `QuantizedMeanOrSum` (the input zero point removed, the division by the count folded into
+/// the multiplier) and for float tensors a division by the count.
 pub(super) fn lower_mean(k: &mut Kernel) -> Result<(), String> {
     let Op::Mean { axes, .. } = k.node.op.clone() else {
         unreachable!("lower_mean called for {}", k.node.op.name())
     };
     let (input, output) = (k.operand(0).clone(), k.output_type().clone());
-    integer_only(&input)?;
-    let ((si, zi), (so, zo)) = (
-        qparams::per_tensor(&input, "input")?,
-        qparams::per_tensor(&output, "output")?,
-    );
     let count: usize = axes.iter().map(|a| input.shape[*a]).product();
-    let (m, s) = quantize_multiplier(si as f64 / so as f64);
-    let shift = (63 - (count as u64).leading_zeros() as i32)
-        .min(32)
-        .min(31 + s);
-    let multiplier = (((m as i64) << shift) / count.max(1) as i64) as i32;
-    let (lo, hi) = int_range(output.dtype)?;
+    // The value of one output from its sum over the reduced positions.
+    let (acc, finish): (ScalarType, Box<dyn Fn(Expr) -> Expr>) = if input.dtype == DType::F32 {
+        (
+            ScalarType::F32,
+            Box::new(move |sum| sum / Expr::f32(count as f32)),
+        )
+    } else {
+        let ((si, zi), (so, zo)) = (
+            qparams::per_tensor(&input, "input")?,
+            qparams::per_tensor(&output, "output")?,
+        );
+        let (m, s) = quantize_multiplier(si as f64 / so as f64);
+        // Fold the division by the element count into the multiplier, as TFLite does.
+        let shift = (63 - (count as u64).leading_zeros() as i32)
+            .min(32)
+            .min(31 + s);
+        let multiplier = (((m as i64) << shift) / count.max(1) as i64) as i32;
+        let (lo, hi) = int_range(output.dtype)?;
+        let elem = ScalarType::of(output.dtype);
+        let offset = (zi as i64 * count as i64) as i32;
+        (
+            ScalarType::I32,
+            Box::new(move |sum| {
+                let args = vec![
+                    sum - Expr::i32(offset),
+                    Expr::i32(multiplier),
+                    Expr::i32(s - shift),
+                ];
+                let scaled = Expr::call(Intrinsic::MultiplyByQuantizedMultiplier, args);
+                clamp_to(scaled + Expr::i32(zo), lo, hi, elem)
+            }),
+        )
+    };
     let kept: Vec<usize> = (0..input.shape.len())
         .filter(|d| !axes.contains(d))
         .collect();
@@ -118,26 +142,28 @@ pub(super) fn lower_mean(k: &mut Kernel) -> Result<(), String> {
     let out_strides = strides(&kept_shape);
     let x = k.input("input", 0);
     let out = k.output("output");
-    let elem = ScalarType::of(output.dtype);
-    let offset = (zi as i64 * count as i64) as i32;
+    let zero = if acc == ScalarType::F32 {
+        Expr::f32(0.0)
+    } else {
+        Expr::i32(0)
+    };
     for_each_coord(&mut k.f, &kept_shape, "o", &mut |f, c| {
         let base = f.let_("base", ScalarType::I32, linear_index(c, &kept_strides));
-        let sum = f.local("sum", ScalarType::I32, 1);
-        f.store(sum, Expr::i32(0), Expr::i32(0));
+        let sum = f.local("sum", acc, 1);
+        f.store(sum, Expr::i32(0), zero.clone());
         for_each_coord(f, &reduced_shape, "r", &mut |f, r| {
-            let v = Expr::load(x, base.clone() + linear_index(r, &reduced_strides))
-                .cast(ScalarType::I32);
+            let v = Expr::load(x, base.clone() + linear_index(r, &reduced_strides));
+            let v = if acc == ScalarType::F32 {
+                v
+            } else {
+                v.cast(ScalarType::I32)
+            };
             f.store(sum, Expr::i32(0), Expr::load(sum, Expr::i32(0)) + v);
         });
-        let shifted = Expr::load(sum, Expr::i32(0)) - Expr::i32(offset);
-        let scaled = Expr::call(
-            Intrinsic::MultiplyByQuantizedMultiplier,
-            vec![shifted, Expr::i32(multiplier), Expr::i32(s - shift)],
-        );
         f.store(
             out,
             linear_index(c, &out_strides),
-            clamp_to(scaled + Expr::i32(zo), lo, hi, elem),
+            finish(Expr::load(sum, Expr::i32(0))),
         );
     });
     Ok(())

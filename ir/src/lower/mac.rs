@@ -1,11 +1,12 @@
 //! CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED: a multiply-accumulate loop nest per output
 //! element, then requantization (TFLite's integer kernels; 16x8 models accumulate in `i64`).
 
-use super::{clamp_to, integer_only, Kernel};
+use super::{clamp_to, Kernel};
 use crate::geometry::ConvGeometry;
 use crate::loops::{BufId, Expr, FuncBuilder, Intrinsic, ScalarType};
 use crate::op::{Op, Window};
 use crate::qparams::{self, Requantize};
+use crate::types::DType;
 
 /// A per-channel `i32` parameter: one value for all channels, or a table.
 #[derive(Clone, Copy)]
@@ -44,9 +45,19 @@ struct Operands {
     epilogue: Epilogue,
 }
 
+/// What turns an accumulator into an output value.
+#[derive(Clone, Copy)]
+enum Epilogue {
+    /// Integer kernels: the bias is the accumulator's start, then requantization.
+    Quantized(Requantization),
+    /// Float kernels: the sum starts at zero, then `+ bias` and the activation's clamp, in the
+    /// reference kernels' order.
+    Float { min: f32, max: f32 },
+}
+
 /// Requantization of one accumulator.
 #[derive(Clone, Copy)]
-struct Epilogue {
+struct Requantization {
     multiplier: PerChannel,
     shift: PerChannel,
     output_offset: i32,
@@ -55,9 +66,9 @@ struct Epilogue {
     wide: bool,
 }
 
-impl Epilogue {
-    fn new(k: &mut Kernel, r: &Requantize, elem: ScalarType) -> Epilogue {
-        Epilogue {
+impl Requantization {
+    fn new(k: &mut Kernel, r: &Requantize, elem: ScalarType) -> Requantization {
+        Requantization {
             multiplier: PerChannel::new(k, "multiplier", &r.multipliers),
             shift: PerChannel::new(k, "shift", &r.shifts),
             output_offset: r.output_offset,
@@ -92,12 +103,14 @@ impl Epilogue {
 }
 
 impl Operands {
-    /// Declares the accumulator of output channel `channel`, initialised with its bias.
+    /// Declares the accumulator of output channel `channel`, initialised with its bias
+    /// (integer kernels) or zero (float kernels).
     fn start(&self, f: &mut FuncBuilder, channel: &Expr) -> BufId {
         let acc = f.local("acc", self.acc, 1);
-        let init = match self.bias {
-            Some(b) => Expr::load(b, channel.clone()).cast(self.acc),
-            None => Expr::Int {
+        let init = match (self.epilogue, self.bias) {
+            (Epilogue::Float { .. }, _) => Expr::f32(0.0),
+            (_, Some(b)) => Expr::load(b, channel.clone()).cast(self.acc),
+            (_, None) => Expr::Int {
                 value: 0,
                 ty: self.acc,
             },
@@ -108,6 +121,11 @@ impl Operands {
 
     /// `acc += (input[x] + input_offset) * (filter[w] + filter_offset)`.
     fn mac(&self, f: &mut FuncBuilder, acc: BufId, x: Expr, w: Expr) {
+        if let Epilogue::Float { .. } = self.epilogue {
+            let product = Expr::load(self.input, x) * Expr::load(self.filter, w);
+            f.store(acc, Expr::i32(0), Expr::load(acc, Expr::i32(0)) + product);
+            return;
+        }
         let offset = |v: Expr, o: i32| {
             let v = v.cast(ScalarType::I32);
             if o == 0 {
@@ -122,9 +140,19 @@ impl Operands {
         f.store(acc, Expr::i32(0), sum);
     }
 
-    /// Requantizes the accumulator into `output[index]`.
+    /// Turns the accumulator into `output[index]`.
     fn finish(&self, f: &mut FuncBuilder, acc: BufId, channel: Expr, index: Expr) {
-        let value = self.epilogue.apply(Expr::load(acc, Expr::i32(0)), channel);
+        let acc = Expr::load(acc, Expr::i32(0));
+        let value = match self.epilogue {
+            Epilogue::Quantized(r) => r.apply(acc, channel),
+            Epilogue::Float { min, max } => {
+                let biased = match self.bias {
+                    Some(b) => acc + Expr::load(b, channel),
+                    None => acc,
+                };
+                biased.clamp(Expr::f32(min), Expr::f32(max))
+            }
+        };
         f.store(self.output, index, value);
     }
 }
@@ -136,7 +164,6 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
         k.operand(1).clone(),
         k.output_type().clone(),
     );
-    integer_only(&input)?;
     let is_fc = matches!(k.node.op, Op::FullyConnected { .. });
     let (channels, activation) = match &k.node.op {
         Op::Conv2d { activation, .. } => (filter.shape[0], *activation),
@@ -144,33 +171,46 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
         Op::FullyConnected { activation, .. } => (filter.shape[0], *activation),
         other => unreachable!("mac::lower called for {}", other.name()),
     };
-    let requant = if is_fc {
-        qparams::fully_connected_requantize(&input, &filter, &output, channels, activation)?
-    } else {
-        qparams::conv_requantize(&input, &filter, &output, channels, activation)?
-    };
-    let (_, input_zp) = qparams::per_tensor(&input, "input")?;
-    let filter_zp = filter.quant.as_ref().map_or(0, |q| q.zero_point(0));
     let bufs = (
         k.input("input", 0),
         k.input("filter", 1),
         k.has_operand(2).then(|| k.input("bias", 2)),
         k.output("output"),
     );
-    let ops = Operands {
+    let mut ops = Operands {
         input: bufs.0,
         filter: bufs.1,
         bias: bufs.2,
         output: bufs.3,
-        input_offset: -input_zp,
-        filter_offset: if is_fc { -filter_zp } else { 0 },
-        acc: if requant.wide {
+        input_offset: 0,
+        filter_offset: 0,
+        acc: ScalarType::F32,
+        epilogue: {
+            let (min, max) = qparams::activation_range_f32(activation);
+            Epilogue::Float { min, max }
+        },
+    };
+    if input.dtype != DType::F32 {
+        let requant = if is_fc {
+            qparams::fully_connected_requantize(&input, &filter, &output, channels, activation)?
+        } else {
+            qparams::conv_requantize(&input, &filter, &output, channels, activation)?
+        };
+        let (_, input_zp) = qparams::per_tensor(&input, "input")?;
+        let filter_zp = filter.quant.as_ref().map_or(0, |q| q.zero_point(0));
+        ops.input_offset = -input_zp;
+        ops.filter_offset = if is_fc { -filter_zp } else { 0 };
+        ops.acc = if requant.wide {
             ScalarType::I64
         } else {
             ScalarType::I32
-        },
-        epilogue: Epilogue::new(k, &requant, ScalarType::of(output.dtype)),
-    };
+        };
+        ops.epilogue = Epilogue::Quantized(Requantization::new(
+            k,
+            &requant,
+            ScalarType::of(output.dtype),
+        ));
+    }
     match k.node.op.clone() {
         Op::Conv2d { window, .. } => {
             let g = geometry(

@@ -1,72 +1,147 @@
-//! AVERAGE_POOL_2D and MAX_POOL_2D on quantized NHWC tensors: the window is clipped to the
-//! image, the average rounds half away from zero, and the result is clamped to the fused
-//! activation's range.
+//! AVERAGE_POOL_2D and MAX_POOL_2D over NHWC: the window is clipped to the image, and the
+//! result is clamped to the fused activation's range. Integer averages round half away from
+//! zero on the raw quantized values; float averages divide the sum by the cell count.
 
-use super::{clamp_to, int_range, integer_only, Kernel};
-use crate::loops::{BinOp, Expr, ScalarType};
+use super::{clamp_to, int_range, Kernel};
+use crate::loops::{BinOp, BufId, Expr, FuncBuilder, ScalarType};
 use crate::qparams;
+use crate::types::DType;
+
+/// The arithmetic of one pooling kernel.
+#[derive(Clone, Copy)]
+struct Arithmetic {
+    average: bool,
+    /// `i32` for integer tensors, `f32` for float ones.
+    acc: ScalarType,
+    /// The maximum's starting value (the type's lowest).
+    lowest: f64,
+    /// Clamp bounds (activation and type range).
+    range: (f64, f64),
+    out: ScalarType,
+}
+
+impl Arithmetic {
+    fn constant(&self, v: f64) -> Expr {
+        match self.acc {
+            ScalarType::F32 => Expr::f32(v as f32),
+            _ => Expr::i32(v as i32),
+        }
+    }
+
+    fn init(&self) -> Expr {
+        self.constant(if self.average { 0.0 } else { self.lowest })
+    }
+
+    fn combine(&self, acc: Expr, v: Expr) -> Expr {
+        let v = if self.acc == ScalarType::F32 {
+            v
+        } else {
+            v.cast(ScalarType::I32)
+        };
+        if self.average {
+            acc + v
+        } else {
+            acc.max(v)
+        }
+    }
+
+    /// The output value from the accumulator and the number of cells in the window.
+    fn finish(&self, acc: Expr, count: Expr) -> Expr {
+        let value = match (self.average, self.acc) {
+            (false, _) => acc,
+            (true, ScalarType::F32) => acc / count.cast(ScalarType::F32),
+            (true, _) => round_half_away_div(acc, count),
+        };
+        if self.acc == ScalarType::F32 {
+            value.clamp(self.constant(self.range.0), self.constant(self.range.1))
+        } else {
+            clamp_to(value, self.range.0 as i64, self.range.1 as i64, self.out)
+        }
+    }
+}
 
 /// Lowers a pooling op.
 pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
     let Some(p) = k.node.op.pooling() else {
         unreachable!("pool::lower called for {}", k.node.op.name())
     };
-    let (average, fh, fw, window, activation) =
-        (p.average, p.filter_h, p.filter_w, p.window, p.activation);
     let (input, output) = (k.operand(0).clone(), k.output_type().clone());
-    integer_only(&input)?;
-    let [batches, in_h, in_w, depth] = [
-        input.shape[0],
-        input.shape[1],
-        input.shape[2],
-        input.shape[3],
-    ];
+    let s = &input.shape;
     let misfit = || "the window does not fit".to_string();
-    let h = window.resolve_h(in_h, fh).ok_or_else(misfit)?;
-    let w = window.resolve_w(in_w, fw).ok_or_else(misfit)?;
-    let (lo, hi) = qparams::activation_range(activation, &output)?;
-    let (type_min, _) = int_range(input.dtype)?;
-    let elem = ScalarType::of(output.dtype);
+    let h = p.window.resolve_h(s[1], p.filter_h).ok_or_else(misfit)?;
+    let w = p.window.resolve_w(s[2], p.filter_w).ok_or_else(misfit)?;
+    let arithmetic = if input.dtype == DType::F32 {
+        let (lo, hi) = qparams::activation_range_f32(p.activation);
+        Arithmetic {
+            average: p.average,
+            acc: ScalarType::F32,
+            lowest: f32::MIN as f64,
+            range: (lo as f64, hi as f64),
+            out: ScalarType::F32,
+        }
+    } else {
+        let (lo, hi) = qparams::activation_range(p.activation, &output)?;
+        let lowest = int_range(input.dtype)?.0 as f64;
+        Arithmetic {
+            average: p.average,
+            acc: ScalarType::I32,
+            lowest,
+            range: (lo as f64, hi as f64),
+            out: ScalarType::of(output.dtype),
+        }
+    };
     let x = k.input("input", 0);
     let out = k.output("output");
-    let (sh, sw) = (window.stride_h, window.stride_w);
-    let f = &mut k.f;
+    let geometry = [
+        s[0],
+        s[1],
+        s[2],
+        s[3],
+        h.out,
+        w.out,
+        p.filter_h,
+        p.filter_w,
+        p.window.stride_h,
+        p.window.stride_w,
+        h.pad_before,
+        w.pad_before,
+    ];
+    nest(&mut k.f, geometry, arithmetic, x, out);
+    Ok(())
+}
+
+/// The loop nest: output positions, channels, then the window cells inside the image.
+fn nest(f: &mut FuncBuilder, geometry: [usize; 12], a: Arithmetic, x: BufId, out: BufId) {
+    let [batches, in_h, in_w, depth, out_h, out_w, fh, fw, sh, sw, ph, pw] = geometry;
+    let i32 = ScalarType::I32;
     f.for_loop("b", batches, |f, b| {
-        f.for_loop("oy", h.out, |f, oy| {
-            let y0 = f.let_(
-                "y0",
-                ScalarType::I32,
-                oy.clone() * Expr::idx(sh) - Expr::idx(h.pad_before),
-            );
+        f.for_loop("oy", out_h, |f, oy| {
+            let y0 = f.let_("y0", i32, oy.clone() * Expr::idx(sh) - Expr::idx(ph));
             // The window rows inside the image: [y_start, y_end).
-            let y_start = f.let_("y_start", ScalarType::I32, Expr::i32(0).max(-y0.clone()));
+            let y_start = f.let_("y_start", i32, Expr::i32(0).max(-y0.clone()));
             let y_end = f.let_(
                 "y_end",
-                ScalarType::I32,
+                i32,
                 Expr::idx(fh).min(Expr::idx(in_h) - y0.clone()),
             );
-            f.for_loop("ox", w.out, |f, ox| {
-                let x0 = f.let_(
-                    "x0",
-                    ScalarType::I32,
-                    ox.clone() * Expr::idx(sw) - Expr::idx(w.pad_before),
-                );
-                let x_start = f.let_("x_start", ScalarType::I32, Expr::i32(0).max(-x0.clone()));
+            f.for_loop("ox", out_w, |f, ox| {
+                let x0 = f.let_("x0", i32, ox.clone() * Expr::idx(sw) - Expr::idx(pw));
+                let x_start = f.let_("x_start", i32, Expr::i32(0).max(-x0.clone()));
                 let x_end = f.let_(
                     "x_end",
-                    ScalarType::I32,
+                    i32,
                     Expr::idx(fw).min(Expr::idx(in_w) - x0.clone()),
                 );
-                let pos = f.let_(
-                    "pos",
-                    ScalarType::I32,
-                    ((b.clone() * Expr::idx(h.out) + oy.clone()) * Expr::idx(w.out) + ox)
-                        * Expr::idx(depth),
+                let pos = (b.clone() * Expr::idx(out_h) + oy.clone()) * Expr::idx(out_w) + ox;
+                let pos = f.let_("pos", i32, pos * Expr::idx(depth));
+                let row0 = f.let_(
+                    "row0",
+                    i32,
+                    (b.clone() * Expr::idx(in_h) + y0.clone()) * Expr::idx(in_w) + x0,
                 );
                 f.for_loop("c", depth, |f, c| {
-                    let acc = f.local("acc", ScalarType::I32, 1);
-                    let init = if average { 0 } else { type_min as i32 };
-                    f.store(acc, Expr::i32(0), Expr::i32(init));
+                    let acc = f.local("acc", a.acc, 1);
+                    f.store(acc, Expr::i32(0), a.init());
                     f.for_loop("fy", fh, |f, fy| {
                         let inside_y = y_start
                             .clone()
@@ -79,45 +154,29 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
                                     .le(fx.clone())
                                     .and(fx.clone().lt(x_end.clone()));
                                 f.if_then(inside_x, |f| {
-                                    let row =
-                                        (b.clone() * Expr::idx(in_h) + y0.clone() + fy.clone())
-                                            * Expr::idx(in_w);
-                                    let index =
-                                        (row + x0.clone() + fx) * Expr::idx(depth) + c.clone();
-                                    let v = Expr::load(x, index).cast(ScalarType::I32);
-                                    let a = Expr::load(acc, Expr::i32(0));
+                                    let cell = row0.clone() + fy.clone() * Expr::idx(in_w) + fx;
+                                    let v = Expr::load(x, cell * Expr::idx(depth) + c.clone());
                                     f.store(
                                         acc,
                                         Expr::i32(0),
-                                        if average { a + v } else { a.max(v) },
+                                        a.combine(Expr::load(acc, Expr::i32(0)), v),
                                     );
                                 });
                             });
                         });
                     });
-                    let value = if average {
-                        let count = f.let_(
-                            "count",
-                            ScalarType::I32,
-                            Expr::i32(1).max(
-                                (y_end.clone() - y_start.clone())
-                                    * (x_end.clone() - x_start.clone()),
-                            ),
-                        );
-                        round_half_away_div(Expr::load(acc, Expr::i32(0)), count)
-                    } else {
-                        Expr::load(acc, Expr::i32(0))
-                    };
+                    let cells =
+                        (y_end.clone() - y_start.clone()) * (x_end.clone() - x_start.clone());
+                    let count = f.let_("count", i32, Expr::i32(1).max(cells));
                     f.store(
                         out,
                         pos.clone() + c,
-                        clamp_to(value, lo as i64, hi as i64, elem),
+                        a.finish(Expr::load(acc, Expr::i32(0)), count),
                     );
                 });
             });
         });
     });
-    Ok(())
 }
 
 /// `sum / count` rounded half away from zero: `(sum ± count/2) / count`.

@@ -63,13 +63,17 @@ fn check(
     let mut feeds = Vec::new();
     let mut offset = 0;
     for (k, t) in xs.into_iter().enumerate() {
-        let n = t.bytes();
-        feeds.push(
-            (0..n)
-                .map(|i| data[(offset + i) % data.len()])
-                .collect::<Vec<u8>>(),
-        );
-        offset += n;
+        let byte = |i: usize| data[(offset + i) % data.len()];
+        let feed: Vec<u8> = if t.dtype == DType::F32 {
+            // Finite values with ties and signs: multiples of 1/8 in [-16, 16).
+            (0..t.elements())
+                .flat_map(|i| (byte(i) as i8 as f32 / 8.0).to_le_bytes())
+                .collect()
+        } else {
+            (0..t.bytes()).map(byte).collect()
+        };
+        offset += feed.len();
+        feeds.push(feed);
         inputs.push(Some(g.add_input(format!("x{k}"), t)));
     }
     for (k, (t, d)) in constants.into_iter().enumerate() {
@@ -194,5 +198,141 @@ proptest! {
         check(Op::Quantize, vec![x.clone()], vec![], ty(&[2, 20], DType::I16, 0.0003, 0), &data);
         check(Op::Softmax { beta: 1.0 }, vec![x.clone()], vec![], ty(&[2, 20], DType::I16, 1.0 / 65536.0, -32768), &data);
         check(Op::Mean { axes: vec![1, 2], keep_dims: true }, vec![ty(&[1, 3, 5, 4], DType::I8, 0.1, 6)], vec![], ty(&[1, 1, 1, 4], DType::I8, 0.05, -1), &data);
+    }
+}
+
+fn float_cases(data: &[u8]) {
+    let data = data.to_vec();
+    let conv = Op::Conv2d {
+        window: window(2, 1, Padding::Same),
+        activation: Activation::Relu6,
+    };
+    check(
+        conv,
+        vec![f32_tensor(&[1, 5, 5, 3])],
+        vec![
+            (f32_tensor(&[4, 3, 3, 3]), f32_bytes(108, 1)),
+            (f32_tensor(&[4]), f32_bytes(4, 2)),
+        ],
+        f32_tensor(&[1, 3, 3, 4]),
+        &data,
+    );
+    let dw = Op::DepthwiseConv2d {
+        window: window(1, 1, Padding::Valid),
+        depth_multiplier: 2,
+        activation: Activation::None,
+    };
+    check(
+        dw,
+        vec![f32_tensor(&[1, 4, 4, 2])],
+        vec![
+            (f32_tensor(&[1, 3, 3, 4]), f32_bytes(36, 3)),
+            (f32_tensor(&[4]), f32_bytes(4, 4)),
+        ],
+        f32_tensor(&[1, 2, 2, 4]),
+        &data,
+    );
+    let fc = Op::FullyConnected {
+        activation: Activation::Relu,
+        keep_num_dims: false,
+    };
+    check(
+        fc,
+        vec![f32_tensor(&[2, 6])],
+        vec![
+            (f32_tensor(&[3, 6]), f32_bytes(18, 5)),
+            (f32_tensor(&[3]), f32_bytes(3, 6)),
+        ],
+        f32_tensor(&[2, 3]),
+        &data,
+    );
+    for average in [true, false] {
+        let (filter_h, filter_w, window, activation) =
+            (3, 3, window(2, 1, Padding::Same), Activation::None);
+        let op = if average {
+            Op::AvgPool2d {
+                filter_h,
+                filter_w,
+                window,
+                activation,
+            }
+        } else {
+            Op::MaxPool2d {
+                filter_h,
+                filter_w,
+                window,
+                activation,
+            }
+        };
+        check(
+            op,
+            vec![f32_tensor(&[1, 5, 4, 2])],
+            vec![],
+            f32_tensor(&[1, 3, 2, 2]),
+            &data,
+        );
+    }
+    check(
+        Op::Add {
+            activation: Activation::Relu,
+        },
+        vec![f32_tensor(&[2, 3]), f32_tensor(&[3])],
+        vec![],
+        f32_tensor(&[2, 3]),
+        &data,
+    );
+    check(
+        Op::Mul {
+            activation: Activation::None,
+        },
+        vec![f32_tensor(&[2, 3]), f32_tensor(&[2, 3])],
+        vec![],
+        f32_tensor(&[2, 3]),
+        &data,
+    );
+    check(
+        Op::Relu6,
+        vec![f32_tensor(&[10])],
+        vec![],
+        f32_tensor(&[10]),
+        &data,
+    );
+    check(
+        Op::Quantize,
+        vec![f32_tensor(&[2, 16])],
+        vec![],
+        ty(&[2, 16], DType::I8, 0.125, -3),
+        &data,
+    );
+    check(
+        Op::Mean {
+            axes: vec![1],
+            keep_dims: false,
+        },
+        vec![f32_tensor(&[2, 5, 3])],
+        vec![],
+        f32_tensor(&[2, 3]),
+        &data,
+    );
+}
+
+fn f32_tensor(shape: &[usize]) -> TensorType {
+    TensorType::new(shape.to_vec(), DType::F32)
+}
+
+/// Pseudo-random finite float constants.
+fn f32_bytes(n: usize, seed: u64) -> Vec<u8> {
+    bytes(n, seed)
+        .into_iter()
+        .flat_map(|b| (b as i8 as f32 * 0.03125).to_le_bytes())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    #[test]
+    fn float_kernels(data in vec(any::<u8>(), 64..512)) {
+        float_cases(&data);
     }
 }
