@@ -206,8 +206,23 @@ impl Expr {
         }
     }
 
-    /// A binary operation.
+    /// A binary operation, simplified where that is exact: integer constants fold (wrapping
+    /// at their type's width), and `x + 0`, `x - 0`, `x * 1`, `x / 1` on integers are `x`.
     pub fn binary(op: BinOp, lhs: Expr, rhs: Expr) -> Expr {
+        if let (Expr::Int { value: a, ty }, Expr::Int { value: b, ty: rty }) = (&lhs, &rhs) {
+            if let Some(value) = fold(op, *a, *b, *ty).filter(|_| ty == rty) {
+                return value;
+            }
+        }
+        match (op, rhs.as_int(), lhs.as_int()) {
+            (BinOp::Add | BinOp::Sub, Some(0), _) | (BinOp::Mul | BinOp::Div, Some(1), _) => {
+                return lhs
+            }
+            (BinOp::Add, _, Some(0)) | (BinOp::Mul, _, Some(1)) if is_int_constant(&lhs) => {
+                return rhs
+            }
+            _ => {}
+        }
         Expr::Binary {
             op,
             lhs: Box::new(lhs),
@@ -271,6 +286,29 @@ impl Expr {
             _ => None,
         }
     }
+}
+
+fn is_int_constant(e: &Expr) -> bool {
+    matches!(e, Expr::Int { ty, .. } if ty.is_int())
+}
+
+/// `a op b` for two constants of type `ty`, when it is an arithmetic operation that cannot fail.
+fn fold(op: BinOp, a: i64, b: i64, ty: ScalarType) -> Option<Expr> {
+    if !ty.is_arithmetic() || !ty.is_int() {
+        return None;
+    }
+    let value = match op {
+        BinOp::Add => a.wrapping_add(b),
+        BinOp::Sub => a.wrapping_sub(b),
+        BinOp::Mul => a.wrapping_mul(b),
+        BinOp::Min => a.min(b),
+        BinOp::Max => a.max(b),
+        _ => return None,
+    };
+    Some(Expr::Int {
+        value: ty.wrap(value),
+        ty,
+    })
 }
 
 macro_rules! binary_operator {
