@@ -81,7 +81,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             .steps
             .iter()
             .zip(m.layer_instructions)
-            .map(|(s, n)| (s.name.clone(), s.op.clone(), n))
+            .map(|(s, n)| (s.name.clone(), s.op.clone(), n, s.macs))
             .collect()
     } else {
         Vec::new()
@@ -92,7 +92,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     if args.json {
         let layer_list: Vec<_> = layers
             .iter()
-            .map(|(n, op, i)| json!({"name": n, "op": op, "instructions": i}))
+            .map(|(n, op, i, macs)| json!({"name": n, "op": op, "instructions": i, "macs": macs}))
             .collect();
         let report = json!({
             "target": target.name,
@@ -123,8 +123,16 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         "  arena: {} bytes\n  flash: {flash} bytes (.text {} + .rodata {} + .data {})\n",
         compiled.plan.arena_bytes, whole.sections.text, whole.sections.rodata, whole.sections.data
     );
-    for (k, (n, op, i)) in layers.iter().enumerate() {
-        text += &format!("  layer {k:>3} {op:<20} {i:>12}  {n}\n");
+    if !layers.is_empty() {
+        text += "  layer  op                   instructions  per MAC  name\n";
+    }
+    for (k, (n, op, i, macs)) in layers.iter().enumerate() {
+        let per_mac = if *macs > 0 {
+            format!("{:.2}", *i as f64 / *macs as f64)
+        } else {
+            "-".into()
+        };
+        text += &format!("  {k:>5}  {op:<20} {i:>12} {per_mac:>8}  {n}\n");
     }
     super::emit(&text)
 }

@@ -56,6 +56,8 @@ pub struct Step {
     /// Parameter indices `(input, output)` that may share memory: the function reads each
     /// element of that input only before it writes the same element of the output.
     pub in_place: Option<(usize, usize)>,
+    /// Multiply-accumulates the op performs (0 for ops without any), for per-layer reports.
+    pub macs: u64,
 }
 
 /// A model lowered to loop functions.

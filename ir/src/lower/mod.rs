@@ -186,6 +186,7 @@ impl<'g> Lowering<'g> {
             func: self.program.funcs.len() - 1,
             args,
             in_place,
+            macs: crate::stats::op_macs(self.graph, node),
         });
         Ok(())
     }
