@@ -97,6 +97,8 @@ pub struct Graph {
     pub name: String,
     tensors: Vec<Tensor>,
     dag: StableDiGraph<Node, TensorId>,
+    /// The op that writes each tensor, indexed by tensor (kept in step with `dag`).
+    producers: Vec<Option<OpId>>,
     /// Graph inputs, in the model's order.
     pub inputs: Vec<TensorId>,
     /// Graph outputs, in the model's order.
@@ -110,6 +112,7 @@ impl Graph {
             name: name.into(),
             tensors: Vec::new(),
             dag: StableDiGraph::new(),
+            producers: Vec::new(),
             inputs: Vec::new(),
             outputs: Vec::new(),
         }
@@ -151,6 +154,7 @@ impl Graph {
     pub fn push_tensor(&mut self, tensor: Tensor) -> TensorId {
         let id = TensorId(self.tensors.len() as u32);
         self.tensors.push(tensor);
+        self.producers.push(None);
         id
     }
 
@@ -194,7 +198,11 @@ impl Graph {
         for (p, t) in producers {
             self.dag.add_edge(p, node, t);
         }
-        Ok(OpId(node.index() as u32))
+        let id = OpId(node.index() as u32);
+        for out in &self.dag[node].outputs {
+            self.producers[out.index()] = Some(id);
+        }
+        Ok(id)
     }
 
     /// The tensor with id `id`. Panics on an id from another graph.
@@ -232,10 +240,7 @@ impl Graph {
 
     /// The op that writes `t`, if any (inputs, constants and state have none).
     pub fn producer(&self, t: TensorId) -> Option<OpId> {
-        self.dag
-            .node_indices()
-            .find(|n| self.dag[*n].outputs.contains(&t))
-            .map(|n| OpId(n.index() as u32))
+        self.producers.get(t.index()).copied().flatten()
     }
 
     /// The ops that read `t`.
