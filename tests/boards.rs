@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use minnow_autotune::measure::host::HostMeasurer;
 use minnow_autotune::measure::qemu::QemuMeasurer;
-use minnow_autotune::measure::{Build, Measurer};
+use minnow_autotune::measure::{Build, MeasureError, Measurement, Measurer};
 use minnow_backends::c::CEmitter;
 use minnow_passes::memory::MemoryPlanner;
 use minnow_targets::Target;
@@ -37,24 +37,11 @@ fn tools_present(target: &Target) -> bool {
 fn check_model(model: &str, target: &Target) -> Option<u64> {
     let bytes = std::fs::read(model_path(model)).unwrap();
     let graph = minnow_ir::import::tflite::import(&bytes, model).unwrap();
-    let program = minnow_ir::lower::lower(&graph).unwrap();
-    let plan = MemoryPlanner::default().run(&program);
-    let source = CEmitter.emit(&program, &plan);
     let vectors: Vec<Vec<Vec<u8>>> = (0..vectors(model))
         .map(|i| vec![golden(model, &format!("input_{i}.bin"))])
         .collect();
-    let build = Build {
-        target,
-        source: &source,
-        vectors: &vectors,
-        per_layer: false,
-    };
-    let m = if target.is_host() {
-        HostMeasurer.measure(&build)
-    } else {
-        QemuMeasurer.measure(&build)
-    }
-    .unwrap_or_else(|e| panic!("{model} on {}: {e}", target.name));
+    let m = measure(&graph, target, &vectors)
+        .unwrap_or_else(|e| panic!("{model} on {}: {e}", target.name));
     for (i, outputs) in m.outputs.iter().enumerate() {
         assert!(
             outputs[0] == golden(model, &format!("output_{i}.bin")),
@@ -63,6 +50,28 @@ fn check_model(model: &str, target: &Target) -> Option<u64> {
         );
     }
     m.instructions.map(|v| v[0])
+}
+
+/// Compiles `graph` to C and runs `vectors` through it on `target` (host C or its board).
+fn measure(
+    graph: &minnow_ir::Graph,
+    target: &Target,
+    vectors: &[Vec<Vec<u8>>],
+) -> Result<Measurement, MeasureError> {
+    let program = minnow_ir::lower::lower(graph).unwrap();
+    let plan = MemoryPlanner::default().run(&program);
+    let source = CEmitter.emit(&program, &plan);
+    let build = Build {
+        target,
+        source: &source,
+        vectors,
+        per_layer: false,
+    };
+    if target.is_host() {
+        HostMeasurer.measure(&build)
+    } else {
+        QemuMeasurer.measure(&build)
+    }
 }
 
 /// Checks `models` on `target`, two at a time.
@@ -178,27 +187,13 @@ fn a_float_model_matches_the_interpreter_on_host_and_boards() {
         .unwrap()
         .run(std::slice::from_ref(&input))
         .unwrap();
-    let program = minnow_ir::lower::lower(&g).unwrap();
-    let plan = MemoryPlanner::default().run(&program);
-    let source = CEmitter.emit(&program, &plan);
     let vectors = vec![vec![input]];
     for name in ["host", "cortex-m4", "cortex-m0plus", "rv32imac"] {
         let target = minnow_targets::find(name).unwrap();
         if !tools_present(&target) {
             continue;
         }
-        let build = Build {
-            target: &target,
-            source: &source,
-            vectors: &vectors,
-            per_layer: false,
-        };
-        let m = if target.is_host() {
-            HostMeasurer.measure(&build)
-        } else {
-            QemuMeasurer.measure(&build)
-        }
-        .unwrap();
+        let m = measure(&g, &target, &vectors).unwrap();
         assert_eq!(m.outputs[0], want, "float model on {name}");
     }
 }

@@ -323,20 +323,14 @@ impl Walk for ConvGeometry {
                 ScalarType::I32,
                 y0.clone() + ky.clone() * Expr::idx(dh),
             );
-            let inside_y = Expr::i32(0)
-                .le(iy.clone())
-                .and(iy.clone().lt(Expr::idx(ih)));
-            f.if_then(inside_y, |f| {
+            f.if_then(inside(&iy, ih), |f| {
                 f.for_loop("kx", kw, |f, kx| {
                     let ix = f.let_(
                         "ix",
                         ScalarType::I32,
                         x0.clone() + kx.clone() * Expr::idx(dw),
                     );
-                    let inside_x = Expr::i32(0)
-                        .le(ix.clone())
-                        .and(ix.clone().lt(Expr::idx(iw)));
-                    f.if_then(inside_x, |f| {
+                    f.if_then(inside(&ix, iw), |f| {
                         let tap = ky.clone() * Expr::idx(kw) + kx;
                         let pixel = (b.clone() * Expr::idx(ih) + iy.clone()) * Expr::idx(iw) + ix;
                         body(f, tap, pixel);
@@ -345,6 +339,13 @@ impl Walk for ConvGeometry {
             });
         });
     }
+}
+
+/// `0 <= v < extent`.
+fn inside(v: &Expr, extent: usize) -> Expr {
+    Expr::i32(0)
+        .le(v.clone())
+        .and(v.clone().lt(Expr::idx(extent)))
 }
 
 fn geometry(
