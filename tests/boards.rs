@@ -6,31 +6,7 @@
 mod common;
 
 use common::*;
-use minnow_autotune::measure::host::HostMeasurer;
-use minnow_autotune::measure::qemu::QemuMeasurer;
-use minnow_autotune::measure::{Build, MeasureError, Measurement, Measurer};
-use minnow_backends::c::CEmitter;
-use minnow_passes::memory::MemoryPlanner;
 use minnow_targets::Target;
-
-/// Whether the target's compiler (and board) are installed. In CI a missing tool fails the
-/// test with the package to install; elsewhere the test says what it skipped.
-fn tools_present(target: &Target) -> bool {
-    let mut missing = Vec::new();
-    if !target.toolchain.installed() {
-        missing.push(target.toolchain.missing_message(target.name));
-    }
-    if let Some(b) = target.board.as_ref().filter(|b| !b.installed()) {
-        missing.push(b.missing_message());
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let message = missing.join("; ");
-    assert!(std::env::var("CI").is_err(), "{message}");
-    eprintln!("SKIPPED (tool missing): {message}");
-    false
-}
 
 /// Builds `model` for `target`, runs every golden vector in one program, and checks each
 /// output byte for byte. Returns the instructions of the first inference, if counted.
@@ -50,28 +26,6 @@ fn check_model(model: &str, target: &Target) -> Option<u64> {
         );
     }
     m.instructions.map(|v| v[0])
-}
-
-/// Compiles `graph` to C and runs `vectors` through it on `target` (host C or its board).
-fn measure(
-    graph: &minnow_ir::Graph,
-    target: &Target,
-    vectors: &[Vec<Vec<u8>>],
-) -> Result<Measurement, MeasureError> {
-    let program = minnow_ir::lower::lower(graph).unwrap();
-    let plan = MemoryPlanner::default().run(&program);
-    let source = CEmitter.emit(&program, &plan);
-    let build = Build {
-        target,
-        source: &source,
-        vectors,
-        per_layer: false,
-    };
-    if target.is_host() {
-        HostMeasurer.measure(&build)
-    } else {
-        QemuMeasurer.measure(&build)
-    }
 }
 
 /// Checks `models` on `target`, two at a time.

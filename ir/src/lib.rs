@@ -22,6 +22,7 @@ pub mod import;
 pub mod interp;
 pub mod loops;
 pub mod lower;
+pub mod lut;
 pub mod op;
 pub mod qparams;
 pub mod shape;

@@ -206,3 +206,37 @@ pub fn add_params(
 pub fn ratio(numerator: f64, denominator: f64) -> (i32, i32) {
     quantize_multiplier(numerator / denominator)
 }
+
+/// Parameters of TFLite's int16 SOFTMAX (`CalculateSoftmaxParams` for int16 input): the input
+/// difference scaling and the two interpolated tables.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SoftmaxInt16 {
+    /// Scales input differences so that [-65535, 0] covers [-10, 0].
+    pub multiplier: i32,
+    /// Its shift.
+    pub shift: i32,
+    /// `exp` on [-10, 0] (513 entries).
+    pub exp_lut: Vec<i16>,
+    /// `1 / (1 + x)` on [0, 1] (513 entries).
+    pub one_over_one_plus_x_lut: Vec<i16>,
+}
+
+/// Derives [`SoftmaxInt16`].
+pub fn softmax_int16(beta: f32, input_scale: f32) -> SoftmaxInt16 {
+    use crate::lut::populate_int16;
+    let range = (i16::MAX as i32 - i16::MIN as i32) as f32;
+    let (multiplier, shift) =
+        quantize_multiplier(input_scale as f64 * beta as f64 / (10.0 / 65535.0));
+    SoftmaxInt16 {
+        multiplier,
+        shift,
+        exp_lut: populate_int16(10.0 / range, i16::MAX as i32, 2.0 / range, 0, f32::exp),
+        one_over_one_plus_x_lut: populate_int16(
+            1.0 / range,
+            i16::MIN as i32,
+            2.0 / range,
+            0,
+            |x| 1.0 / (1.0 + x),
+        ),
+    }
+}

@@ -2,6 +2,12 @@
 
 #![allow(dead_code)]
 
+use minnow_autotune::measure::host::HostMeasurer;
+use minnow_autotune::measure::qemu::QemuMeasurer;
+use minnow_autotune::measure::{Build, MeasureError, Measurement, Measurer};
+use minnow_backends::c::CEmitter;
+use minnow_passes::memory::MemoryPlanner;
+use minnow_targets::Target;
 use std::path::PathBuf;
 
 /// Every shared model with golden vectors.
@@ -51,4 +57,45 @@ pub fn meta(name: &str) -> serde_json::Value {
 /// Number of golden vectors of a model.
 pub fn vectors(name: &str) -> usize {
     meta(name)["vectors"].as_u64().unwrap() as usize
+}
+
+/// Whether the target's compiler (and board) are installed. In CI a missing tool fails the
+/// test with the package to install; elsewhere the test says what it skipped.
+pub fn tools_present(target: &Target) -> bool {
+    let mut missing = Vec::new();
+    if !target.toolchain.installed() {
+        missing.push(target.toolchain.missing_message(target.name));
+    }
+    if let Some(b) = target.board.as_ref().filter(|b| !b.installed()) {
+        missing.push(b.missing_message());
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let message = missing.join("; ");
+    assert!(std::env::var("CI").is_err(), "{message}");
+    eprintln!("SKIPPED (tool missing): {message}");
+    false
+}
+
+/// Compiles `graph` to C and runs `vectors` through it on `target` (host C or its board).
+pub fn measure(
+    graph: &minnow_ir::Graph,
+    target: &Target,
+    vectors: &[Vec<Vec<u8>>],
+) -> Result<Measurement, MeasureError> {
+    let program = minnow_ir::lower::lower(graph).unwrap();
+    let plan = MemoryPlanner::default().run(&program);
+    let source = CEmitter.emit(&program, &plan);
+    let build = Build {
+        target,
+        source: &source,
+        vectors,
+        per_layer: false,
+    };
+    if target.is_host() {
+        HostMeasurer.measure(&build)
+    } else {
+        QemuMeasurer.measure(&build)
+    }
 }

@@ -6,12 +6,14 @@
 //! 1/256) or int16 (zero point -32768, scale 1/65536).
 
 use super::{operand_type, output_type, Buffer, Kernel};
+use crate::fixedpoint::multiply_by_quantized_multiplier;
 use crate::fixedpoint::{
     calculate_input_radius, exp_on_negative_values, get_reciprocal,
     multiply_by_quantized_multiplier_greater_than_one, preprocess_softmax_scaling,
     rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
 };
 use crate::graph::{Graph, Node};
+use crate::lut;
 use crate::op::Op;
 use crate::qparams;
 use crate::types::DType;
@@ -31,6 +33,42 @@ enum SoftmaxKernel {
         beta: f32,
         depth: usize,
     },
+    /// int16 to int16 through TFLite's exp and 1/(1+x) tables.
+    Int16(Int16Softmax),
+}
+
+/// TFLite's `SoftmaxInt16` over rows of `depth`.
+pub(crate) struct Int16Softmax {
+    p: qparams::SoftmaxInt16,
+    depth: usize,
+}
+
+impl Int16Softmax {
+    /// `exp(x - max)` in Q0.15 from the table.
+    fn exp(&self, x: i64, max: i64) -> i32 {
+        let scaled =
+            multiply_by_quantized_multiplier((x - max) as i32, self.p.multiplier, self.p.shift);
+        let centred = scaled.wrapping_add(32767).clamp(-32768, 32767) as i16;
+        lut::lookup_int16(centred, &self.p.exp_lut) as i32
+    }
+
+    fn run_row(&self, row: &[i64], out: &mut Vec<i64>) {
+        let max = row.iter().copied().fold(i16::MIN as i64, i64::max);
+        let sum: i32 = row
+            .iter()
+            .map(|x| self.exp(*x, max))
+            .fold(0, i32::wrapping_add);
+        let headroom_plus_one = (sum as u32).leading_zeros() as i32;
+        let shifted = (((sum as i64) << (headroom_plus_one - 1)) + (1 << 13)) >> 14;
+        let centred = (shifted as i32 - ((1 << 15) + (1 << 16))).clamp(-32768, 32767) as i16;
+        let reciprocal = lut::lookup_int16(centred, &self.p.one_over_one_plus_x_lut) as i64;
+        let right_shift = 31 - headroom_plus_one;
+        let round = 1i64 << (right_shift - 1);
+        out.extend(row.iter().map(|x| {
+            let e = self.exp(*x, max) as i64;
+            (((e * reciprocal + round) >> right_shift) as i32).clamp(0, 32767) as i64
+        }));
+    }
 }
 
 /// Prepares a softmax kernel.
@@ -67,8 +105,20 @@ pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String>
                 out: output.dtype,
             }))
         }
+        (DType::I16, DType::I16) => {
+            let (in_scale, in_zp) = qparams::per_tensor(input, "input")?;
+            let (out_scale, out_zp) = qparams::per_tensor(output, "output")?;
+            let want = 1.0 / 32768.0;
+            if in_zp != 0 || out_zp != 0 || (out_scale - want).abs() > 0.001 * want {
+                return Err("an int16 softmax needs zero points 0 and output scale 1/32768".into());
+            }
+            Ok(Box::new(SoftmaxKernel::Int16(Int16Softmax {
+                p: qparams::softmax_int16(beta, in_scale),
+                depth,
+            })))
+        }
         (i, o) => Err(format!(
-            "softmax from {i} to {o} is not supported (int8 or float32 input only)"
+            "softmax from {i} to {o} is not supported (int8, int16 or float32 input only)"
         )),
     }
 }
@@ -77,6 +127,14 @@ impl Kernel for SoftmaxKernel {
     fn run(&self, inputs: &[Option<&Buffer>], output: &mut Buffer, _state: Option<&mut Buffer>) {
         let input = inputs[0].expect("verified");
         match self {
+            SoftmaxKernel::Int16(p) => {
+                let x = input.to_i64().expect("integer input");
+                let mut values = Vec::with_capacity(x.len());
+                for row in x.chunks_exact(p.depth) {
+                    p.run_row(row, &mut values);
+                }
+                *output = Buffer::from_i64(DType::I16, values.into_iter());
+            }
             SoftmaxKernel::Float { beta, depth } => {
                 let x = input.as_f32().expect("float input");
                 let mut out = vec![0f32; x.len()];

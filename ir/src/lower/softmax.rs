@@ -1,12 +1,13 @@
-//! SOFTMAX from int8 to int8 or int16 over the last dimension, as TFLite's integer kernel:
-//! differences from the row maximum scaled to Q5.26, `exp_on_negative_values`, a Q12.19 sum,
-//! and a fixed-point reciprocal.
+//! SOFTMAX over the last dimension, as TFLite's integer kernels. From int8: differences from
+//! the row maximum scaled to Q5.26, `exp_on_negative_values`, a Q12.19 sum and a fixed-point
+//! reciprocal. From int16: TFLite's interpolated `exp` and `1/(1+x)` tables.
 
 use super::{clamp_to, integer_only, Kernel};
 use crate::fixedpoint::{calculate_input_radius, preprocess_softmax_scaling};
 use crate::loops::{BufId, Expr, FuncBuilder, Intrinsic, ScalarType};
 use crate::op::Op;
 use crate::qparams;
+use crate::types::DType;
 
 const SCALED_DIFF_INTEGER_BITS: i32 = 5;
 const ACCUMULATION_INTEGER_BITS: i32 = 12;
@@ -21,6 +22,10 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
     let depth = *input.shape.last().ok_or("the input is a scalar")?;
     let rows = input.elements() / depth.max(1);
     let (in_scale, _) = qparams::per_tensor(&input, "input")?;
+    if input.dtype == DType::I16 {
+        lower_int16(k, qparams::softmax_int16(beta, in_scale), rows, depth);
+        return Ok(());
+    }
     let (multiplier, left_shift) =
         preprocess_softmax_scaling(beta as f64, in_scale as f64, SCALED_DIFF_INTEGER_BITS);
     let diff_min = -calculate_input_radius(SCALED_DIFF_INTEGER_BITS, left_shift, 31);
@@ -96,6 +101,96 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
         });
     });
     Ok(())
+}
+
+/// TFLite's `SoftmaxInt16`: table-based `exp` of the scaled differences, a table-based
+/// reciprocal of their sum, and a rounding 64-bit rescale.
+fn lower_int16(k: &mut Kernel, p: qparams::SoftmaxInt16, rows: usize, depth: usize) {
+    let table = |k: &mut Kernel, name: &str, lut: &[i16]| {
+        let bytes = lut.iter().flat_map(|v| v.to_le_bytes()).collect();
+        k.constant(name, ScalarType::I16, lut.len(), bytes)
+    };
+    let x = k.input("input", 0);
+    let out = k.output("output");
+    let exp_lut = table(k, "exp_lut", &p.exp_lut);
+    let reciprocal_lut = table(k, "one_over_one_plus_x_lut", &p.one_over_one_plus_x_lut);
+    let (i32, i64) = (ScalarType::I32, ScalarType::I64);
+    // exp(x - max) in Q0.15.
+    let exp = |f: &mut FuncBuilder, v: Expr, max: &Expr| {
+        let args = vec![v - max.clone(), Expr::i32(p.multiplier), Expr::i32(p.shift)];
+        let scaled = Expr::call(Intrinsic::MultiplyByQuantizedMultiplier, args);
+        let centred = f.let_(
+            "centred",
+            i32,
+            (scaled + Expr::i32(32767)).clamp(Expr::i32(-32768), Expr::i32(32767)),
+        );
+        lut_lookup(f, centred, exp_lut)
+    };
+    k.f.for_loop("r", rows, |f, r| {
+        let base = f.let_("base", i32, r * Expr::idx(depth));
+        let max = f.local("max", i32, 1);
+        f.store(max, Expr::i32(0), Expr::i32(i16::MIN as i32));
+        f.for_loop("i", depth, |f, i| {
+            let v = Expr::load(x, base.clone() + i).cast(i32);
+            f.store(max, Expr::i32(0), Expr::load(max, Expr::i32(0)).max(v));
+        });
+        let max = f.let_("row_max", i32, Expr::load(max, Expr::i32(0)));
+        let sum = f.local("sum", i32, 1);
+        f.store(sum, Expr::i32(0), Expr::i32(0));
+        f.for_loop("i", depth, |f, i| {
+            let e = exp(f, Expr::load(x, base.clone() + i).cast(i32), &max);
+            f.store(sum, Expr::i32(0), Expr::load(sum, Expr::i32(0)) + e);
+        });
+        let sum = f.let_("total", i32, Expr::load(sum, Expr::i32(0)));
+        let headroom = f.let_(
+            "headroom",
+            i32,
+            Expr::call(Intrinsic::CountLeadingZeros, vec![sum.clone()]),
+        );
+        let shifted = ((sum.cast(i64) << (headroom.clone() - Expr::i32(1)).cast(i64))
+            + Expr::i64(1 << 13))
+            >> Expr::i64(14);
+        let centred = (shifted.cast(i32) - Expr::i32((1 << 15) + (1 << 16)))
+            .clamp(Expr::i32(-32768), Expr::i32(32767));
+        let centred = f.let_("sum_centred", i32, centred);
+        let reciprocal = lut_lookup(f, centred, reciprocal_lut);
+        let reciprocal = f.let_("reciprocal", i64, reciprocal.cast(i64));
+        let right_shift = f.let_("right_shift", i64, (Expr::i32(31) - headroom).cast(i64));
+        let round = f.let_(
+            "round",
+            i64,
+            Expr::i64(1) << (right_shift.clone() - Expr::i64(1)),
+        );
+        f.for_loop("i", depth, |f, i| {
+            let e = exp(f, Expr::load(x, base.clone() + i.clone()).cast(i32), &max);
+            let scaled = ((e.cast(i64) * reciprocal.clone() + round.clone())
+                >> right_shift.clone())
+            .cast(i32);
+            f.store(
+                out,
+                base.clone() + i,
+                clamp_to(scaled, 0, 32767, ScalarType::I16),
+            );
+        });
+    });
+}
+
+/// TFLite's `LUTLookup` on a 513-entry int16 table, for `value` in the int16 range (as an
+/// `i32`): the entry at the high 9 bits, interpolated by the low 7. Mirrors
+/// [`crate::lut::lookup_int16`].
+fn lut_lookup(f: &mut FuncBuilder, value: Expr, lut: BufId) -> Expr {
+    let i32 = ScalarType::I32;
+    let index = f.let_(
+        "index",
+        i32,
+        Expr::i32(256) + (value.clone() >> Expr::i32(7)),
+    );
+    let offset = f.let_("offset", i32, value & Expr::i32(0x7f));
+    let base = Expr::load(lut, index.clone()).cast(i32);
+    let next = Expr::load(lut, index + Expr::i32(1)).cast(i32);
+    let slope = (next - base.clone()).cast(ScalarType::I16).cast(i32);
+    let delta = (slope * offset + Expr::i32(64)) >> Expr::i32(7);
+    (base + delta).cast(ScalarType::I16).cast(i32)
 }
 
 struct Params {
