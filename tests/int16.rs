@@ -47,7 +47,7 @@ fn int16_kernels_match_tflite_micro_everywhere() {
             if !tools_present(&target) {
                 continue;
             }
-            let m = measure(&graph, &target, &[inputs.clone()]).unwrap();
+            let m = measure(&graph, &target, std::slice::from_ref(&inputs)).unwrap();
             assert!(
                 m.outputs[0][0] == want,
                 "{case} on {}: differs from TFLite Micro",
