@@ -2,9 +2,7 @@
 
 #![allow(dead_code)]
 
-use minnow_autotune::measure::host::HostMeasurer;
-use minnow_autotune::measure::qemu::QemuMeasurer;
-use minnow_autotune::measure::{Build, MeasureError, Measurement, Measurer};
+use minnow_autotune::measure::{measure_on_target, Build, MeasureError, Measurement};
 use minnow_backends::c::CEmitter;
 use minnow_passes::memory::MemoryPlanner;
 use minnow_targets::Target;
@@ -93,9 +91,5 @@ pub fn measure(
         vectors,
         per_layer: false,
     };
-    if target.is_host() {
-        HostMeasurer.measure(&build)
-    } else {
-        QemuMeasurer.measure(&build)
-    }
+    measure_on_target(&build)
 }

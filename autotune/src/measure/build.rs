@@ -20,47 +20,99 @@ pub(super) const C_FLAGS: &[&str] = &[
     "-fdata-sections",
 ];
 
-/// Writes the model, the harness and the board header into `dir`; returns the C files to build.
-pub(super) fn write_sources(
+/// The hook the per-layer harness defines.
+const LAYER_HOOK: &str = "-DMINNOW_LAYER_HOOK=minnow_layer_done";
+
+/// How to link the harness for one board: flags before the objects (linker script) and after
+/// them (libraries).
+pub(super) struct Link<'a> {
+    /// The board support C source.
+    pub support: &'a str,
+    /// Flags before the inputs.
+    pub before: Vec<String>,
+    /// Flags after the inputs.
+    pub after: Vec<String>,
+}
+
+/// Writes the model, the harness and the board support into `dir`, compiles the model once
+/// into an object (measured for its sections, then linked), and links the program. Returns its
+/// path and the model's sections.
+pub(super) fn build_program(
     build: &Build,
     dir: &Path,
-    support: &str,
-) -> Result<Vec<PathBuf>, MeasureError> {
-    build.source.write_to(dir)?;
+    link: &Link,
+) -> Result<(PathBuf, Sections), MeasureError> {
+    let model_c = build
+        .source
+        .write_to(dir)?
+        .pop()
+        .expect("the .c file comes last");
     let harness = Harness {
         model: &build.source.name,
         vectors: build.vectors,
-        outputs: build
-            .vectors
-            .first()
-            .map_or(0, |_| count_outputs(&build.source.header)),
+        outputs: build.source.outputs,
         per_layer: build.per_layer,
     };
     std::fs::write(dir.join("minnow_board.h"), BOARD_HEADER)?;
     std::fs::write(dir.join("harness.c"), harness.source())?;
-    std::fs::write(dir.join("board.c"), support)?;
-    Ok(vec![
-        dir.join(format!("{}.c", build.source.name)),
-        dir.join("harness.c"),
-        dir.join("board.c"),
-    ])
+    std::fs::write(dir.join("board.c"), link.support)?;
+    let hook: &[&str] = if build.per_layer { &[LAYER_HOOK] } else { &[] };
+    let object = compile_object(build.target, dir, &model_c, hook)?;
+    // The model's size is that of the code users ship: without the timing hook.
+    let sections = if build.per_layer {
+        model_sections(build.target, dir, &model_c)?
+    } else {
+        object_sections(build.target, &object)?
+    };
+    let program = dir.join("model.elf");
+    let mut args = flags(hook);
+    args.extend(link.before.iter().cloned());
+    args.extend([
+        "harness.c".into(),
+        "board.c".into(),
+        object.display().to_string(),
+    ]);
+    args.extend(link.after.iter().cloned());
+    args.extend(["-o".into(), program.display().to_string()]);
+    compile(build.target, dir, &args)?;
+    Ok((program, sections))
 }
 
-/// The number of outputs a generated header declares.
-fn count_outputs(header: &str) -> usize {
-    header
-        .lines()
-        .find_map(|l| {
-            l.split_once("_NUM_OUTPUTS ")
-                .and_then(|(_, n)| n.trim().parse().ok())
-        })
-        .unwrap_or(0)
+/// [`C_FLAGS`] plus `extra`, as owned arguments.
+fn flags(extra: &[&str]) -> Vec<String> {
+    C_FLAGS.iter().chain(extra).map(|s| s.to_string()).collect()
+}
+
+/// Compiles `c` (made absolute, as the compiler runs in `dir`) into an object in `dir`.
+fn compile_object(
+    target: &Target,
+    dir: &Path,
+    c: &Path,
+    extra: &[&str],
+) -> Result<PathBuf, MeasureError> {
+    let c = std::path::absolute(c)?;
+    let stem = c
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let suffix = if extra.is_empty() { "" } else { "_hooked" };
+    let object = dir.join(format!("{stem}{suffix}.o"));
+    let mut args = flags(extra);
+    args.extend([
+        "-c".into(),
+        c.display().to_string(),
+        "-o".into(),
+        object.display().to_string(),
+    ]);
+    compile(target, dir, &args)?;
+    Ok(object)
 }
 
 /// A fresh work directory. With `MINNOW_KEEP_WORK` set in the environment it is kept (and
 /// named on standard error) so a failed build or run can be inspected.
 pub(super) struct WorkDir {
-    dir: Option<tempfile::TempDir>,
+    /// Deletes the directory when dropped (absent when it is kept).
+    _dir: Option<tempfile::TempDir>,
     path: PathBuf,
 }
 
@@ -70,17 +122,16 @@ impl WorkDir {
         if std::env::var_os("MINNOW_KEEP_WORK").is_some() {
             let path = dir.keep();
             eprintln!("minnow: keeping the work directory {}", path.display());
-            return Ok(WorkDir { dir: None, path });
+            return Ok(WorkDir { _dir: None, path });
         }
         let path = dir.path().to_path_buf();
         Ok(WorkDir {
-            dir: Some(dir),
+            _dir: Some(dir),
             path,
         })
     }
 
     pub(super) fn path(&self) -> &Path {
-        let _ = &self.dir;
         &self.path
     }
 }
@@ -126,23 +177,20 @@ impl Sections {
     }
 }
 
-/// Compiles the model alone for `target` and measures its sections: the model's own flash and
-/// static RAM, without the harness or board support.
+/// Compiles the model alone for `target` (in `dir`) and measures its sections: the model's own
+/// flash and static RAM, without the harness or board support.
 pub fn model_sections(
     target: &Target,
     dir: &Path,
     model_c: &Path,
 ) -> Result<Sections, MeasureError> {
-    let object_path = dir.join("model_only.o");
-    let mut args: Vec<String> = C_FLAGS.iter().map(|s| s.to_string()).collect();
-    args.extend([
-        "-c".into(),
-        model_c.display().to_string(),
-        "-o".into(),
-        object_path.display().to_string(),
-    ]);
-    compile(target, dir, &args)?;
-    let bytes = std::fs::read(&object_path)?;
+    let object = compile_object(target, dir, model_c, &[])?;
+    object_sections(target, &object)
+}
+
+/// The section sizes of a compiled object.
+fn object_sections(target: &Target, object: &Path) -> Result<Sections, MeasureError> {
+    let bytes = std::fs::read(object)?;
     let file = object::File::parse(&*bytes).map_err(|e| MeasureError::Run {
         board: target.name.into(),
         message: format!("cannot read the compiled model object: {e}"),

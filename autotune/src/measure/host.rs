@@ -1,6 +1,6 @@
 //! The host measurer: builds the generated C with the host compiler and runs it natively.
 
-use super::build::{compile, model_sections, write_sources, WorkDir, C_FLAGS};
+use super::build::{build_program, Link, WorkDir};
 use super::{Build, MeasureError, Measurement, Measurer};
 use minnow_targets::board::HOST_SUPPORT;
 use minnow_targets::harness;
@@ -13,15 +13,12 @@ pub struct HostMeasurer;
 impl Measurer for HostMeasurer {
     fn measure(&self, build: &Build) -> Result<Measurement, MeasureError> {
         let dir = WorkDir::new("minnow-host-")?;
-        let files = write_sources(build, dir.path(), HOST_SUPPORT)?;
-        let exe = dir.path().join("model_run");
-        let mut args: Vec<String> = C_FLAGS.iter().map(|s| s.to_string()).collect();
-        if build.per_layer {
-            args.push("-DMINNOW_LAYER_HOOK=minnow_layer_done".into());
-        }
-        args.extend(files.iter().map(|f| f.display().to_string()));
-        args.extend(["-o".into(), exe.display().to_string()]);
-        compile(build.target, dir.path(), &args)?;
+        let link = Link {
+            support: HOST_SUPPORT,
+            before: Vec::new(),
+            after: Vec::new(),
+        };
+        let (exe, sections) = build_program(build, dir.path(), &link)?;
         let out = Command::new(&exe).output()?;
         let fail = |message: String| MeasureError::Run {
             board: "host".into(),
@@ -35,7 +32,7 @@ impl Measurer for HostMeasurer {
             outputs: report.vectors.into_iter().map(|v| v.outputs).collect(),
             instructions: None,
             layer_instructions: Vec::new(),
-            sections: model_sections(build.target, dir.path(), &files[0])?,
+            sections,
         })
     }
 }

@@ -78,5 +78,14 @@ pub trait Measurer {
     fn measure(&self, build: &Build) -> Result<Measurement, MeasureError>;
 }
 
+/// Runs `build` where its target runs: natively for the host, on the emulated board otherwise.
+pub fn measure_on_target(build: &Build) -> Result<Measurement, MeasureError> {
+    if build.target.is_host() {
+        host::HostMeasurer.measure(build)
+    } else {
+        qemu::QemuMeasurer.measure(build)
+    }
+}
+
 /// How long a run may take before the board counts as not answering.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(600);

@@ -2,7 +2,7 @@
 //! runs the ELF on the target's emulated board under `-icount shift=0`, and converts the
 //! board's counter to retired instructions.
 
-use super::build::{compile, model_sections, write_sources, WorkDir, C_FLAGS};
+use super::build::{build_program, Link, WorkDir};
 use super::{Build, MeasureError, Measurement, Measurer, RUN_TIMEOUT};
 use minnow_targets::{harness, Board};
 use std::process::{Command, Stdio};
@@ -31,18 +31,15 @@ impl Measurer for QemuMeasurer {
             return Err(MeasureError::MissingTool(missing.join("; ")));
         }
         let dir = WorkDir::new("minnow-qemu-")?;
-        let files = write_sources(build, dir.path(), board.support_source())?;
         std::fs::write(dir.path().join("link.ld"), board.linker_script())?;
-        let elf = dir.path().join("model.elf");
-        let mut args: Vec<String> = C_FLAGS.iter().map(|s| s.to_string()).collect();
-        if build.per_layer {
-            args.push("-DMINNOW_LAYER_HOOK=minnow_layer_done".into());
-        }
-        args.extend(["-T".into(), "link.ld".into(), "-Wl,--gc-sections".into()]);
-        args.extend(files.iter().map(|f| f.display().to_string()));
-        args.extend(board.link_flags().iter().map(|s| s.to_string()));
-        args.extend(["-o".into(), elf.display().to_string()]);
-        compile(target, dir.path(), &args)?;
+        let link = Link {
+            support: board.support_source(),
+            before: ["-T", "link.ld", "-Wl,--gc-sections"]
+                .map(String::from)
+                .to_vec(),
+            after: board.link_flags().iter().map(|s| s.to_string()).collect(),
+        };
+        let (elf, sections) = build_program(build, dir.path(), &link)?;
         let stdout = run(board, &elf.display().to_string(), dir.path())?;
         let fail = |message: String| MeasureError::Run {
             board: board.machine.into(),
@@ -54,7 +51,7 @@ impl Measurer for QemuMeasurer {
             instructions: Some(report.vectors.iter().map(|v| scale(v.count)).collect()),
             layer_instructions: report.layers.iter().map(|c| scale(*c)).collect(),
             outputs: report.vectors.into_iter().map(|v| v.outputs).collect(),
-            sections: model_sections(target, dir.path(), &files[0])?,
+            sections,
         })
     }
 }

@@ -33,10 +33,13 @@ pub struct CSource {
     pub header: String,
     /// `<name>.c`.
     pub source: String,
+    /// Number of model outputs (the `outputs` array `<name>_run` takes).
+    pub outputs: usize,
 }
 
 impl CSource {
-    /// Writes `<name>.h` and `<name>.c` into `dir` (created if missing) and returns their paths.
+    /// Writes `<name>.h` and `<name>.c` into `dir` (created if missing) and returns their paths,
+    /// the header first.
     pub fn write_to(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir)?;
         let h = dir.join(format!("{}.h", self.name));
@@ -58,6 +61,7 @@ impl CEmitter {
             name: program.name.clone(),
             header: header(program, plan),
             source: source(program, plan),
+            outputs: program.outputs.len(),
         }
     }
 }
