@@ -2,9 +2,7 @@
 //! the measurers that run the result.
 
 use anyhow::{bail, Context, Result};
-use minnow_autotune::measure::host::HostMeasurer;
-use minnow_autotune::measure::qemu::QemuMeasurer;
-use minnow_autotune::measure::{Build, Measurement, Measurer};
+use minnow_autotune::measure::{measure_on_target, Build, Measurement};
 use minnow_backends::c::{CEmitter, CSource};
 use minnow_ir::loops::Program;
 use minnow_ir::Graph;
@@ -59,8 +57,8 @@ pub fn refuse_tuning_db(db: &Option<std::path::PathBuf>) -> Result<()> {
 /// Where a model runs: the board named by `--board`.
 pub fn check_board(board: Option<&str>, target: &Target) -> Result<()> {
     match board {
-        None | Some("qemu") if target.board.is_some() => Ok(()),
-        None if target.is_host() => Ok(()),
+        None => Ok(()),
+        Some("qemu") if target.board.is_some() => Ok(()),
         Some("qemu") => bail!(
             "target {} has no emulated board; pick a microcontroller target",
             target.name
@@ -70,7 +68,6 @@ pub fn check_board(board: Option<&str>, target: &Target) -> Result<()> {
              yet; use --board qemu for the emulated board"
         ),
         Some(other) => bail!("unknown board `{other}`; use qemu or probe[:SELECTOR]"),
-        None => Ok(()),
     }
 }
 
@@ -88,15 +85,12 @@ pub fn measure(
         vectors,
         per_layer,
     };
-    let result = if target.is_host() {
-        HostMeasurer.measure(&build)
-    } else {
-        QemuMeasurer.measure(&build)
-    };
-    result.with_context(|| format!("cannot run {} on {}", compiled.program.name, target.name))
+    measure_on_target(&build)
+        .with_context(|| format!("cannot run {} on {}", compiled.program.name, target.name))
 }
 
-/// Checks input files against the model's input sizes.
+/// Checks input files against the model's inputs (count in terms of `--input` flags, then
+/// sizes).
 pub fn check_inputs(graph: &Graph, inputs: &[Vec<u8>]) -> Result<()> {
     if inputs.len() != graph.inputs.len() {
         bail!(
@@ -105,17 +99,7 @@ pub fn check_inputs(graph: &Graph, inputs: &[Vec<u8>]) -> Result<()> {
             inputs.len()
         );
     }
-    for (k, (t, bytes)) in graph.inputs.iter().zip(inputs).enumerate() {
-        let ty = &graph.tensor(*t).ty;
-        if bytes.len() != ty.bytes() {
-            bail!(
-                "input {k} has {} bytes but the model expects {} ({ty}: {} elements of {} byte(s))",
-                bytes.len(),
-                ty.bytes(),
-                ty.elements(),
-                ty.dtype.size()
-            );
-        }
-    }
+    let types = graph.inputs.iter().map(|t| &graph.tensor(*t).ty);
+    minnow_ir::interp::check_inputs(types, inputs)?;
     Ok(())
 }

@@ -125,30 +125,15 @@ impl Interpreter {
     }
 
     /// The expected type of each input, in order.
-    pub fn input_types(&self) -> impl Iterator<Item = &TensorType> {
+    pub fn input_types(&self) -> impl ExactSizeIterator<Item = &TensorType> {
         self.inputs.iter().map(|(_, ty)| ty)
     }
 
     /// Runs one inference on raw little-endian input bytes (one vector per graph input, in the
     /// model's order) and returns the raw bytes of each output.
     pub fn run(&mut self, inputs: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, Error> {
-        if inputs.len() != self.inputs.len() {
-            return Err(Error::BadInput(format!(
-                "the model has {} input(s) but {} were given",
-                self.inputs.len(),
-                inputs.len()
-            )));
-        }
-        for (k, ((id, ty), bytes)) in self.inputs.iter().zip(inputs).enumerate() {
-            if bytes.len() != ty.bytes() {
-                return Err(Error::BadInput(format!(
-                    "input {k} has {} bytes but the model expects {} ({ty}: {} elements of {} byte(s))",
-                    bytes.len(),
-                    ty.bytes(),
-                    ty.elements(),
-                    ty.dtype.size()
-                )));
-            }
+        check_inputs(self.input_types(), inputs)?;
+        for ((id, ty), bytes) in self.inputs.iter().zip(inputs) {
             self.values[id.index()] = Some(Buffer::from_le_bytes(ty.dtype, bytes));
         }
         self.execute();
@@ -186,6 +171,33 @@ impl Interpreter {
             self.values[step.output.index()] = Some(output);
         }
     }
+}
+
+/// Checks raw input tensors against a model's input types: one per input, each of exactly
+/// the type's size. The error names the input, the size given and the size expected.
+pub fn check_inputs<'t>(
+    types: impl ExactSizeIterator<Item = &'t TensorType>,
+    inputs: &[Vec<u8>],
+) -> Result<(), Error> {
+    if inputs.len() != types.len() {
+        return Err(Error::BadInput(format!(
+            "the model has {} input(s) but {} were given",
+            types.len(),
+            inputs.len()
+        )));
+    }
+    for (k, (ty, bytes)) in types.zip(inputs).enumerate() {
+        if bytes.len() != ty.bytes() {
+            return Err(Error::BadInput(format!(
+                "input {k} has {} bytes but the model expects {} ({ty}: {} elements of {} byte(s))",
+                bytes.len(),
+                ty.bytes(),
+                ty.elements(),
+                ty.dtype.size()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Prepares the kernel of one op.
