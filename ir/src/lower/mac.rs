@@ -244,101 +244,77 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
     Ok(())
 }
 
-/// Loop nests over a convolution's output positions and filter taps.
-trait Walk {
-    fn for_each_position(
-        &self,
-        f: &mut FuncBuilder,
-        body: &mut dyn FnMut(&mut FuncBuilder, Expr, Expr, Expr, Expr),
-    );
-    fn for_each_tap(
-        &self,
-        f: &mut FuncBuilder,
-        b: &Expr,
-        y0: &Expr,
-        x0: &Expr,
-        body: &mut dyn FnMut(&mut FuncBuilder, Expr, Expr),
-    );
+/// Loops over batch, output row and output column; `body` gets the batch, the flat output
+/// position and the input row and column of the window's top-left tap.
+fn for_each_position(
+    g: &ConvGeometry,
+    f: &mut FuncBuilder,
+    body: &mut dyn FnMut(&mut FuncBuilder, Expr, Expr, Expr, Expr),
+) {
+    let (oh, ow) = (g.out_h, g.out_w);
+    let (sh, sw, ph, pw) = (g.window.stride_h, g.window.stride_w, g.pad_h, g.pad_w);
+    f.for_loop("b", g.batches, |f, b| {
+        f.for_loop("oy", oh, |f, oy| {
+            let y0 = f.let_(
+                "y0",
+                ScalarType::I32,
+                oy.clone() * Expr::idx(sh) - Expr::idx(ph),
+            );
+            f.for_loop("ox", ow, |f, ox| {
+                let x0 = f.let_(
+                    "x0",
+                    ScalarType::I32,
+                    ox.clone() * Expr::idx(sw) - Expr::idx(pw),
+                );
+                let pos = f.let_(
+                    "pos",
+                    ScalarType::I32,
+                    (b.clone() * Expr::idx(oh) + oy.clone()) * Expr::idx(ow) + ox,
+                );
+                body(f, b.clone(), pos, y0.clone(), x0);
+            });
+        });
+    });
 }
 
-impl Walk for ConvGeometry {
-    /// Loops over batch, output row and output column; `body` gets the batch, the flat output
-    /// position and the input row and column of the window's top-left tap.
-    fn for_each_position(
-        &self,
-        f: &mut FuncBuilder,
-        body: &mut dyn FnMut(&mut FuncBuilder, Expr, Expr, Expr, Expr),
-    ) {
-        let (oh, ow) = (self.out_h, self.out_w);
-        let (sh, sw, ph, pw) = (
-            self.window.stride_h,
-            self.window.stride_w,
-            self.pad_h,
-            self.pad_w,
+/// Loops over the filter taps that fall inside the image; `body` gets the tap's flat
+/// filter position (`ky * k_w + kx`) and the flat input pixel.
+fn for_each_tap(
+    g: &ConvGeometry,
+    f: &mut FuncBuilder,
+    b: &Expr,
+    y0: &Expr,
+    x0: &Expr,
+    body: &mut dyn FnMut(&mut FuncBuilder, Expr, Expr),
+) {
+    let (dh, dw, kw, ih, iw) = (
+        g.window.dilation_h,
+        g.window.dilation_w,
+        g.k_w,
+        g.in_h,
+        g.in_w,
+    );
+    f.for_loop("ky", g.k_h, |f, ky| {
+        let iy = f.let_(
+            "iy",
+            ScalarType::I32,
+            y0.clone() + ky.clone() * Expr::idx(dh),
         );
-        f.for_loop("b", self.batches, |f, b| {
-            f.for_loop("oy", oh, |f, oy| {
-                let y0 = f.let_(
-                    "y0",
+        f.if_then(inside(&iy, ih), |f| {
+            f.for_loop("kx", kw, |f, kx| {
+                let ix = f.let_(
+                    "ix",
                     ScalarType::I32,
-                    oy.clone() * Expr::idx(sh) - Expr::idx(ph),
+                    x0.clone() + kx.clone() * Expr::idx(dw),
                 );
-                f.for_loop("ox", ow, |f, ox| {
-                    let x0 = f.let_(
-                        "x0",
-                        ScalarType::I32,
-                        ox.clone() * Expr::idx(sw) - Expr::idx(pw),
-                    );
-                    let pos = f.let_(
-                        "pos",
-                        ScalarType::I32,
-                        (b.clone() * Expr::idx(oh) + oy.clone()) * Expr::idx(ow) + ox,
-                    );
-                    body(f, b.clone(), pos, y0.clone(), x0);
+                f.if_then(inside(&ix, iw), |f| {
+                    let tap = ky.clone() * Expr::idx(kw) + kx;
+                    let pixel = (b.clone() * Expr::idx(ih) + iy.clone()) * Expr::idx(iw) + ix;
+                    body(f, tap, pixel);
                 });
             });
         });
-    }
-
-    /// Loops over the filter taps that fall inside the image; `body` gets the tap's flat
-    /// filter position (`ky * k_w + kx`) and the flat input pixel.
-    fn for_each_tap(
-        &self,
-        f: &mut FuncBuilder,
-        b: &Expr,
-        y0: &Expr,
-        x0: &Expr,
-        body: &mut dyn FnMut(&mut FuncBuilder, Expr, Expr),
-    ) {
-        let (dh, dw, kw, ih, iw) = (
-            self.window.dilation_h,
-            self.window.dilation_w,
-            self.k_w,
-            self.in_h,
-            self.in_w,
-        );
-        f.for_loop("ky", self.k_h, |f, ky| {
-            let iy = f.let_(
-                "iy",
-                ScalarType::I32,
-                y0.clone() + ky.clone() * Expr::idx(dh),
-            );
-            f.if_then(inside(&iy, ih), |f| {
-                f.for_loop("kx", kw, |f, kx| {
-                    let ix = f.let_(
-                        "ix",
-                        ScalarType::I32,
-                        x0.clone() + kx.clone() * Expr::idx(dw),
-                    );
-                    f.if_then(inside(&ix, iw), |f| {
-                        let tap = ky.clone() * Expr::idx(kw) + kx;
-                        let pixel = (b.clone() * Expr::idx(ih) + iy.clone()) * Expr::idx(iw) + ix;
-                        body(f, tap, pixel);
-                    });
-                });
-            });
-        });
-    }
+    });
 }
 
 /// `0 <= v < extent`.
@@ -363,7 +339,7 @@ fn conv(f: &mut FuncBuilder, g: &ConvGeometry, ops: &Operands) {
     let k_c = g.k_c;
     let filters_per_group = g.out_c / (g.in_c / k_c.max(1)).max(1);
     let (in_c, out_c, taps) = (g.in_c, g.out_c, g.k_h * g.k_w);
-    g.for_each_position(f, &mut |f, b, pos, y0, x0| {
+    for_each_position(g, f, &mut |f, b, pos, y0, x0| {
         f.for_loop("oc", out_c, |f, oc| {
             let acc = ops.start(f, &oc);
             let group_base = if k_c == in_c {
@@ -371,7 +347,7 @@ fn conv(f: &mut FuncBuilder, g: &ConvGeometry, ops: &Operands) {
             } else {
                 oc.clone() / Expr::idx(filters_per_group) * Expr::idx(k_c)
             };
-            g.for_each_tap(f, &b, &y0, &x0, &mut |f, tap, pixel| {
+            for_each_tap(g, f, &b, &y0, &x0, &mut |f, tap, pixel| {
                 let x_base = f.let_(
                     "x_base",
                     ScalarType::I32,
@@ -394,7 +370,7 @@ fn conv(f: &mut FuncBuilder, g: &ConvGeometry, ops: &Operands) {
 /// A depthwise convolution; filter layout 1HW(C*M).
 fn depthwise(f: &mut FuncBuilder, g: &ConvGeometry, multiplier: usize, ops: &Operands) {
     let (in_c, out_c) = (g.in_c, g.out_c);
-    g.for_each_position(f, &mut |f, b, pos, y0, x0| {
+    for_each_position(g, f, &mut |f, b, pos, y0, x0| {
         f.for_loop("ic", in_c, |f, ic| {
             f.for_loop("m", multiplier, |f, m| {
                 let oc = f.let_(
@@ -403,7 +379,7 @@ fn depthwise(f: &mut FuncBuilder, g: &ConvGeometry, multiplier: usize, ops: &Ope
                     ic.clone() * Expr::idx(multiplier) + m,
                 );
                 let acc = ops.start(f, &oc);
-                g.for_each_tap(f, &b, &y0, &x0, &mut |f, tap, pixel| {
+                for_each_tap(g, f, &b, &y0, &x0, &mut |f, tap, pixel| {
                     let x = pixel * Expr::idx(in_c) + ic.clone();
                     ops.mac(f, acc, x, tap * Expr::idx(out_c) + oc.clone());
                 });
