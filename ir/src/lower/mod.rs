@@ -39,6 +39,15 @@ pub fn lower(graph: &Graph) -> Result<Program, Error> {
     // The interpreter's preparation checks every op's types and options; lowering supports a
     // subset of what it accepts and reuses its verdicts and messages.
     Interpreter::new(graph)?;
+    for (k, t) in graph.outputs.iter().enumerate() {
+        let name = &graph.tensor(*t).name;
+        if graph.producer(*t).is_none() || graph.outputs[..k].contains(t) {
+            return Err(Error::invalid(format!(
+                "model output {name} is not computed by its own op (it is an input, a constant \
+                 or listed twice); minnow compiles only outputs that ops produce"
+            )));
+        }
+    }
     let mut cx = Lowering::new(graph);
     for (position, op) in graph.execution_order().into_iter().enumerate() {
         let node = graph.node(op);
@@ -99,17 +108,13 @@ impl<'g> Lowering<'g> {
             cx.program.inputs.push(slot);
         }
         for (n, t) in graph.outputs.iter().enumerate() {
-            let slot = match cx.slot_of[t.index()] {
-                // A model input that is also an output gets a copy (see `lower_node`).
-                Some(_) => cx.push_slot(*t, SlotKind::Output(n)),
-                None => cx.new_slot(*t, SlotKind::Output(n)),
-            };
+            let slot = cx.new_slot(*t, SlotKind::Output(n));
             cx.program.outputs.push(slot);
         }
         cx
     }
 
-    fn push_slot(&mut self, t: TensorId, kind: SlotKind) -> SlotId {
+    fn new_slot(&mut self, t: TensorId, kind: SlotKind) -> SlotId {
         let tensor = self.graph.tensor(t);
         self.program.slots.push(Slot {
             name: tensor.name.clone(),
@@ -117,11 +122,7 @@ impl<'g> Lowering<'g> {
             len: tensor.ty.elements(),
             kind,
         });
-        SlotId(self.program.slots.len() - 1)
-    }
-
-    fn new_slot(&mut self, t: TensorId, kind: SlotKind) -> SlotId {
-        let slot = self.push_slot(t, kind);
+        let slot = SlotId(self.program.slots.len() - 1);
         self.slot_of[t.index()] = Some(slot);
         slot
     }

@@ -336,3 +336,14 @@ proptest! {
         float_cases(&data);
     }
 }
+
+#[test]
+fn an_output_no_op_computes_is_refused_with_its_name() {
+    let mut g = Graph::new("t");
+    let x = g.add_input("x", ty(&[4], DType::I8, 0.1, 0));
+    let y = g.add_tensor("y", ty(&[4], DType::I8, 0.1, 0));
+    g.add_op(Op::Relu, vec![Some(x)], vec![y]).unwrap();
+    g.outputs = vec![y, x];
+    let err = lower(&g).unwrap_err().to_string();
+    assert!(err.contains("model output x is not computed"), "{err}");
+}
