@@ -115,6 +115,22 @@ fn compile_writes_the_sources_and_reports_sizes() {
         "{text}"
     );
     assert!(dir.join("net.c").is_file());
+    // A relative output directory, as users type it: the flash figure is measured there too.
+    let relative = Command::new(env!("CARGO_BIN_EXE_minnow"))
+        .current_dir(&dir)
+        .args([
+            "compile",
+            model.to_str().unwrap(),
+            "--target",
+            "host",
+            "-o",
+            "rel",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(json_of(&relative)["flash_bytes"].as_u64().unwrap() > 20_000);
+    assert!(dir.join("rel/kws.c").is_file());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
