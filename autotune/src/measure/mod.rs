@@ -83,7 +83,7 @@ pub fn measure_on_target(build: &Build) -> Result<Measurement, MeasureError> {
     if build.target.is_host() {
         host::HostMeasurer.measure(build)
     } else {
-        qemu::QemuMeasurer.measure(build)
+        qemu::QemuMeasurer::default().measure(build)
     }
 }
 

@@ -6,11 +6,23 @@ use super::build::{build_program, Link, WorkDir};
 use super::{Build, MeasureError, Measurement, Measurer, RUN_TIMEOUT};
 use minnow_targets::{harness, Board};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 use wait_timeout::ChildExt;
 
 /// Runs on the target's emulated board.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct QemuMeasurer;
+#[derive(Clone, Copy, Debug)]
+pub struct QemuMeasurer {
+    /// How long a run may take before the board counts as not answering.
+    pub timeout: Duration,
+}
+
+impl Default for QemuMeasurer {
+    fn default() -> Self {
+        QemuMeasurer {
+            timeout: RUN_TIMEOUT,
+        }
+    }
+}
 
 impl Measurer for QemuMeasurer {
     fn measure(&self, build: &Build) -> Result<Measurement, MeasureError> {
@@ -40,7 +52,7 @@ impl Measurer for QemuMeasurer {
             after: board.link_flags().iter().map(|s| s.to_string()).collect(),
         };
         let (elf, sections) = build_program(build, dir.path(), &link)?;
-        let stdout = run(board, &elf.display().to_string(), dir.path())?;
+        let stdout = run(board, &elf.display().to_string(), dir.path(), self.timeout)?;
         let fail = |message: String| MeasureError::Run {
             board: board.machine.into(),
             message,
@@ -58,7 +70,12 @@ impl Measurer for QemuMeasurer {
 
 /// Runs `elf` on `board` and returns what it printed (semihosting writes to QEMU's standard
 /// error, the UART to its standard output: both are read).
-fn run(board: &Board, elf: &str, dir: &std::path::Path) -> Result<String, MeasureError> {
+fn run(
+    board: &Board,
+    elf: &str,
+    dir: &std::path::Path,
+    timeout: Duration,
+) -> Result<String, MeasureError> {
     let (out_log, err_log) = (dir.join("board.out"), dir.join("board.err"));
     let mut child = Command::new(board.qemu)
         .args(board.qemu_args(elf))
@@ -71,14 +88,14 @@ fn run(board: &Board, elf: &str, dir: &std::path::Path) -> Result<String, Measur
         board: board.machine.into(),
         message,
     };
-    let status = match child.wait_timeout(RUN_TIMEOUT)? {
+    let status = match child.wait_timeout(timeout)? {
         Some(status) => status,
         None => {
             let _ = child.kill();
             let _ = child.wait();
             return Err(fail(format!(
                 "the board did not finish within {} s",
-                RUN_TIMEOUT.as_secs()
+                timeout.as_secs()
             )));
         }
     };
