@@ -14,6 +14,10 @@ const CASES: &[&str] = &[
     "softmax_int16_beta",
     "add_int16",
     "mul_int16",
+    "logistic_int16_pot",
+    "logistic_int16",
+    "tanh_int16_pot",
+    "tanh_int16",
 ];
 
 fn data(file: &str) -> PathBuf {

@@ -26,6 +26,7 @@ pub mod lut;
 pub mod op;
 pub mod qparams;
 pub mod shape;
+pub mod sigmoid16;
 pub mod stats;
 mod text;
 pub mod types;

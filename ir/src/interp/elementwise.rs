@@ -12,6 +12,7 @@ use crate::fixedpoint::{
 use crate::graph::{Graph, Node};
 use crate::op::Op;
 use crate::qparams::{self, AddParams};
+use crate::sigmoid16::{Function, Sigmoid16};
 use crate::types::{DType, TensorType};
 
 type UnaryInt = Box<dyn Fn(i64) -> i64>;
@@ -262,10 +263,13 @@ fn sigmoid_like(
     input: &TensorType,
     output: &TensorType,
 ) -> Result<UnaryInt, String> {
+    if input.dtype == DType::I16 && output.dtype == DType::I16 {
+        return sigmoid_like_int16(is_logistic, input, output);
+    }
     if input.dtype != DType::I8 || output.dtype != DType::I8 {
         return Err(format!(
-            "{} input is not supported (int8 or float32)",
-            input.dtype
+            "{} to {} is not supported (int8, int16 or float32)",
+            input.dtype, output.dtype
         ));
     }
     const INPUT_INTEGER_BITS: i32 = 4;
@@ -289,6 +293,25 @@ fn sigmoid_like(
             (rounding_divide_by_pot(tanh(q4, INPUT_INTEGER_BITS), 24) as i64).clamp(-128, 127)
         }
     }))
+}
+
+/// int16 LOGISTIC and TANH: TFLite's interpolated sigmoid table ([`Sigmoid16`]).
+fn sigmoid_like_int16(
+    is_logistic: bool,
+    input: &TensorType,
+    output: &TensorType,
+) -> Result<UnaryInt, String> {
+    let ((si, zi), (so, zo)) = (
+        qparams::per_tensor(input, "input")?,
+        qparams::per_tensor(output, "output")?,
+    );
+    let function = if is_logistic {
+        Function::Logistic
+    } else {
+        Function::Tanh
+    };
+    let p = Sigmoid16::new(function, si, zi, so, zo)?;
+    Ok(Box::new(move |v| p.apply(v as i16) as i64))
 }
 
 impl Kernel for ElementwiseKernel {

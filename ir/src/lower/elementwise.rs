@@ -7,6 +7,7 @@ use crate::fixedpoint::{calculate_input_radius, frexp, quantize_multiplier};
 use crate::loops::{BufId, Expr, Intrinsic, ScalarType};
 use crate::op::Op;
 use crate::qparams;
+use crate::sigmoid16::{Function, Sigmoid16, SIGMOID_TABLE};
 use crate::types::{DType, TensorType};
 
 /// Lowers an element-wise op.
@@ -288,6 +289,9 @@ fn dequantize(k: &mut Kernel, input: &TensorType) -> Result<(), String> {
 fn sigmoid_like(k: &mut Kernel, input: &TensorType) -> Result<(), String> {
     const INPUT_INTEGER_BITS: i32 = 4;
     let is_logistic = k.node.op == Op::Logistic;
+    if input.dtype == DType::I16 {
+        return sigmoid_like_int16(k, input, is_logistic);
+    }
     let (scale, zp) = qparams::per_tensor(input, "input")?;
     let (q, left_shift) = frexp(scale as f64 * (1i64 << (31 - INPUT_INTEGER_BITS)) as f64);
     let multiplier = (q * (1i64 << 31) as f64).round() as i32;
@@ -314,6 +318,80 @@ fn sigmoid_like(k: &mut Kernel, input: &TensorType) -> Result<(), String> {
             Expr::select(Expr::i32(radius).le(v), Expr::i32(127), inner),
         );
         f.store(out, i, clamp_to(saturated, -128, 127, ScalarType::I8));
+    });
+    Ok(())
+}
+
+/// int16 LOGISTIC and TANH: [`Sigmoid16::apply`] over every element, with TFLite's table as a
+/// constant (stored less 32768, so it fits `i16`).
+fn sigmoid_like_int16(k: &mut Kernel, input: &TensorType, is_logistic: bool) -> Result<(), String> {
+    let output = k.output_type().clone();
+    let ((si, zi), (so, zo)) = (
+        qparams::per_tensor(input, "input")?,
+        qparams::per_tensor(&output, "output")?,
+    );
+    let function = if is_logistic {
+        Function::Logistic
+    } else {
+        Function::Tanh
+    };
+    let p = Sigmoid16::new(function, si, zi, so, zo)?;
+    let bytes = SIGMOID_TABLE
+        .iter()
+        .flat_map(|v| ((*v as i32 - 32768) as i16).to_le_bytes())
+        .collect();
+    let x = k.input("input", 0);
+    let out = k.output("output");
+    let table = k.constant("sigmoid_table", ScalarType::I16, SIGMOID_TABLE.len(), bytes);
+    k.allow_in_place(0, 1);
+    let shift = function.index_shift();
+    k.f.for_loop("i", input.elements(), |f, i| {
+        let rounded = load_i32(x, i.clone()) * Expr::i32(p.multiplier) + Expr::i32(p.rounding());
+        let scaled = f.let_("scaled", ScalarType::I32, rounded >> Expr::i32(p.shift));
+        let negative = scaled.clone().lt(Expr::i32(0));
+        let magnitude = f.let_(
+            "magnitude",
+            ScalarType::I32,
+            Expr::select(negative.clone(), -scaled.clone(), scaled),
+        );
+        let index = f.let_(
+            "index",
+            ScalarType::I32,
+            magnitude.clone() >> Expr::i32(shift),
+        );
+        // Clamped so that the load stays in bounds where the saturated value is chosen.
+        let at = index.clone().min(Expr::i32(254));
+        let entry = |e: Expr| load_i32(table, e) + Expr::i32(32768);
+        let (a, b) = (
+            f.let_("a", ScalarType::I32, entry(at.clone())),
+            f.let_("b", ScalarType::I32, entry(at + Expr::i32(1))),
+        );
+        let fraction = magnitude & Expr::i32((1 << shift) - 1);
+        let saturated = match function {
+            Function::Logistic => 0x7fff << 10,
+            Function::Tanh => 0xffff << 8,
+        };
+        let interpolated = f.let_(
+            "interpolated",
+            ScalarType::I32,
+            Expr::select(
+                Expr::i32(255).le(index),
+                Expr::i32(saturated),
+                (a.clone() << Expr::i32(shift)) + fraction * (b - a),
+            ),
+        );
+        let (positive, negative_value) = match function {
+            Function::Logistic => (
+                (interpolated.clone() + Expr::i32(1 << 9)) >> Expr::i32(10),
+                (Expr::i32((1 << 25) + (1 << 9) - 1) - interpolated) >> Expr::i32(10),
+            ),
+            Function::Tanh => (
+                (interpolated.clone() - Expr::i32((1 << 23) - (1 << 7))) >> Expr::i32(8),
+                (Expr::i32((1 << 23) + (1 << 7) - 1) - interpolated) >> Expr::i32(8),
+            ),
+        };
+        let value = Expr::select(negative, negative_value, positive);
+        f.store(out, i, value.cast(ScalarType::I16));
     });
     Ok(())
 }

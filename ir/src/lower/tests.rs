@@ -197,6 +197,11 @@ proptest! {
         }
         check(Op::Quantize, vec![x.clone()], vec![], ty(&[2, 20], DType::I16, 0.0003, 0), &data);
         check(Op::Softmax { beta: 1.0 }, vec![x.clone()], vec![], ty(&[2, 20], DType::I16, 1.0 / 65536.0, -32768), &data);
+        // int16 with TFLite's power-of-two scales and with a general scale.
+        for (op, scale) in [(Op::Logistic, 1.0 / 4096.0), (Op::Tanh, 1.0 / 2048.0), (Op::Tanh, 1.0 / 4096.0), (Op::Logistic, 0.0004), (Op::Tanh, 0.00071)] {
+            let out = ty(&[2, 20], DType::I16, 1.0 / 32768.0, 0);
+            check(op, vec![ty(&[2, 20], DType::I16, scale, 0)], vec![], out, &data);
+        }
         check(Op::Mean { axes: vec![1, 2], keep_dims: true }, vec![ty(&[1, 3, 5, 4], DType::I8, 0.1, 6)], vec![], ty(&[1, 1, 1, 4], DType::I8, 0.05, -1), &data);
     }
 }

@@ -2,8 +2,9 @@
 """Single-op int16 models and their golden outputs from TFLite Micro's reference kernels.
 
 The shared models have no int16 activations, so these cover TFLM's int16 kernels: SOFTMAX (LUT
-based), ADD and MUL. Each model is built here from the schema (pip package `tflite`), fed seeded
-random int16 input, and run by the TFLite Micro interpreter (pip package `tflite-micro`).
+based), ADD, MUL, LOGISTIC and TANH. Each model is built here from the schema (pip package
+`tflite`), fed seeded random int16 input, and run by the TFLite Micro interpreter (pip package
+`tflite-micro`).
 
 Needs: pip install tflite tflite-micro numpy flatbuffers
 Run:   python3 make_int16.py        (writes NAME.tflite, NAME.input_<k>.bin, NAME.output.bin here)
@@ -50,13 +51,14 @@ def model(op_code, options_type, options, inputs, output):
     n_in = len(inputs)
     ins = vector(b, tflite.OperatorStartInputsVector, list(range(n_in)), b.PrependInt32)
     outs = vector(b, tflite.OperatorStartOutputsVector, [n_in], b.PrependInt32)
-    opts = options(b)
+    opts = options(b) if options else None
     tflite.OperatorStart(b)
     tflite.OperatorAddOpcodeIndex(b, 0)
     tflite.OperatorAddInputs(b, ins)
     tflite.OperatorAddOutputs(b, outs)
-    tflite.OperatorAddBuiltinOptionsType(b, options_type)
-    tflite.OperatorAddBuiltinOptions(b, opts)
+    if opts is not None:
+        tflite.OperatorAddBuiltinOptionsType(b, options_type)
+        tflite.OperatorAddBuiltinOptions(b, opts)
     op = tflite.OperatorEnd(b)
     ts = vector(b, tflite.SubGraphStartTensorsVector, tensors, b.PrependUOffsetTRelative)
     si = vector(b, tflite.SubGraphStartInputsVector, list(range(n_in)), b.PrependInt32)
@@ -113,6 +115,15 @@ CASES = {
     "mul_int16": (tflite.BuiltinOperator.MUL, tflite.BuiltinOptions.MulOptions,
                   no_activation(tflite.MulOptionsStart, tflite.MulOptionsEnd),
                   [("a", [2, 50], 0.0011, 0), ("b", [2, 50], 0.0007, 0)], ("y", [2, 50], 0.00002, 0)),
+    # LOGISTIC and TANH: TFLite's power-of-two input scales and general ones.
+    "logistic_int16_pot": (tflite.BuiltinOperator.LOGISTIC, None, None,
+                           [("x", [4, 64], 1.0 / 4096, 0)], ("y", [4, 64], 1.0 / 32768, 0)),
+    "logistic_int16": (tflite.BuiltinOperator.LOGISTIC, None, None,
+                       [("x", [4, 64], 0.0004, 0)], ("y", [4, 64], 1.0 / 32768, 0)),
+    "tanh_int16_pot": (tflite.BuiltinOperator.TANH, None, None,
+                       [("x", [4, 64], 1.0 / 2048, 0)], ("y", [4, 64], 1.0 / 32768, 0)),
+    "tanh_int16": (tflite.BuiltinOperator.TANH, None, None,
+                   [("x", [4, 64], 0.00071, 0)], ("y", [4, 64], 1.0 / 32768, 0)),
 }
 
 
