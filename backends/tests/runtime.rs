@@ -1,6 +1,6 @@
-//! The C runtime helpers against `minnow_ir::fixedpoint`: every intrinsic's C definition,
-//! compiled with the host compiler, gives the Rust definition's result on edge cases and on
-//! random inputs.
+//! The C runtime helpers against `minnow_ir::fixedpoint` and `minnow_ir::floatfn`: every
+//! intrinsic's C definition, compiled with the host compiler, gives the Rust definition's result
+//! (to the bit, for floats) on edge cases and on random inputs.
 
 use minnow_backends::c::RUNTIME;
 use minnow_ir::loops::interp::Value;
@@ -57,10 +57,60 @@ fn cases(i: Intrinsic, rng: &mut impl FnMut() -> i64) -> Vec<Vec<i64>> {
             Intrinsic::OneOverOnePlusX => vec![x.abs() % (i32::MAX as i64)],
             Intrinsic::CountLeadingZeros => vec![x],
             Intrinsic::Logistic | Intrinsic::Tanh => vec![x, 4],
+            Intrinsic::ExpF32 | Intrinsic::LogisticF32 | Intrinsic::TanhF32 => {
+                vec![float_case(k, y) as i64]
+            }
         };
         out.push(args);
     }
     out
+}
+
+/// The bits of a float argument: edge values, then values spread over [-120, 120] (where the
+/// functions do not saturate), then arbitrary bit patterns.
+fn float_case(k: usize, random: i64) -> u32 {
+    let edges = [
+        0.0f32,
+        -0.0,
+        1.0,
+        -1.0,
+        0.55,
+        -0.55,
+        0.549_999_95,
+        88.722_83,
+        88.722_84,
+        -103.972_08,
+        -103.972_09,
+        -87.5,
+        1e-30,
+        f32::MIN_POSITIVE,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::MAX,
+        f32::MIN,
+    ];
+    match k {
+        k if k < edges.len() => edges[k].to_bits(),
+        k if k < 300 => ((random % 240_000) as f32 / 1000.0).to_bits(),
+        _ => (random as u32) & 0x7fbf_ffff, // no NaNs: their payloads are the hardware's choice
+    }
+}
+
+/// The C literal of an argument of type `t`.
+fn literal(arg: i64, t: ScalarType) -> String {
+    match t {
+        ScalarType::I64 => format!("(int64_t){arg}LL"),
+        ScalarType::F32 => format!("minnow_from_bits({arg}u)"),
+        _ => format!("(int32_t){arg}LL"),
+    }
+}
+
+/// The result as the C program prints it: integers, or a float's bits.
+fn printed(v: Value) -> String {
+    match v {
+        Value::F32(f) => f.to_bits().to_string(),
+        other => other.as_int().to_string(),
+    }
 }
 
 #[test]
@@ -74,31 +124,39 @@ fn c_runtime_matches_the_fixed_point_module() {
     };
     let mut c = String::from("#include <stdint.h>\n#include <stdio.h>\n");
     c += RUNTIME;
+    c += "static float minnow_from_bits(uint32_t u) { minnow_f32_bits b; b.u = u; return b.f; }\n";
+    c += "static long minnow_printed_f32(float f) { minnow_f32_bits b; b.f = f; return (long)b.u; }\n";
+    c += "static long minnow_printed_i32(int32_t v) { return (long)v; }\n";
     c += "int main(void) {\n";
     let mut want = Vec::new();
     for i in Intrinsic::ALL {
-        let (params, _) = i.signature();
+        let (params, result) = i.signature();
+        let print = if result == ScalarType::F32 {
+            "f32"
+        } else {
+            "i32"
+        };
         for args in cases(i, &mut rng) {
             let literals: Vec<String> = args
                 .iter()
                 .zip(params)
-                .map(|(a, t)| match t {
-                    ScalarType::I64 => format!("(int64_t){a}LL"),
-                    _ => format!("(int32_t){a}LL"),
-                })
+                .map(|(a, t)| literal(*a, *t))
                 .collect();
             let _ = writeln!(
                 c,
-                "  printf(\"%ld\\n\", (long)minnow_{}({}));",
+                "  printf(\"%ld\\n\", minnow_printed_{print}(minnow_{}({})));",
                 i.name(),
                 literals.join(", ")
             );
             let values: Vec<Value> = args
                 .iter()
                 .zip(params)
-                .map(|(a, t)| Value::Int(*a, *t))
+                .map(|(a, t)| match t {
+                    ScalarType::F32 => Value::F32(f32::from_bits(*a as u32)),
+                    _ => Value::Int(*a, *t),
+                })
                 .collect();
-            want.push(format!("{} {:?}", i.eval(&values).as_int(), (i, &args)));
+            want.push(format!("{} {:?}", printed(i.eval(&values)), (i, &args)));
         }
     }
     c += "  return 0;\n}\n";

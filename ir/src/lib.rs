@@ -16,6 +16,7 @@
 
 pub mod error;
 pub mod fixedpoint;
+pub mod floatfn;
 pub mod geometry;
 pub mod graph;
 pub mod import;

@@ -8,10 +8,11 @@ use object::{Object, ObjectSection};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Flags every build of generated code uses: the contract's warning level plus size-friendly
-/// sections.
+/// Flags every build of generated code uses: the contract's warning level, size-friendly
+/// sections, and no floating-point contraction (float kernels then give the interpreter's bits).
 pub(super) const C_FLAGS: &[&str] = &[
     "-std=c99",
+    "-ffp-contract=off",
     "-Wall",
     "-Wextra",
     "-Werror",

@@ -10,7 +10,9 @@
 //! each op with the op's index (the per-layer timing harness uses it).
 //!
 //! It builds with `-std=c99 -Wall -Wextra -Werror` on gcc, arm-none-eabi-gcc and
-//! riscv64-unknown-elf-gcc.
+//! riscv64-unknown-elf-gcc. Float models give the reference interpreter's bits when compiled
+//! without floating-point contraction (`-ffp-contract=off`, which `-std=c99` implies with gcc):
+//! a fused multiply-add rounds once where the interpreter rounds twice.
 
 mod data;
 mod func;

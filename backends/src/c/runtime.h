@@ -167,3 +167,63 @@ static inline int32_t minnow_tanh(int32_t a, int32_t integer_bits) {
   t = minnow_one_minus_x_over_one_plus_x(minnow_exp_on_negative_values(n, integer_bits + 1));
   return a < 0 ? MINNOW_WRAP_SUB(0, t) : t;
 }
+
+/* exp, logistic and tanh on float, operation for operation as ir::floatfn defines them, so that
+   every engine gives the same bits. Needs IEEE single precision without contraction into fused
+   multiply-adds (-ffp-contract=off; the default with -std=c99). */
+typedef union { float f; uint32_t u; } minnow_f32_bits;
+
+static inline float minnow_power_of_two(int32_t k) {
+  minnow_f32_bits b;
+  b.u = (uint32_t)(k + 127) << 23;
+  return b.f;
+}
+
+static inline float minnow_expf(float x) {
+  minnow_f32_bits inf;
+  float n, r, q, p;
+  int32_t k, half;
+  if (x != x) return x;
+  inf.u = 0x7f800000u;
+  if (x > 0x1.62e42ep+6f) return inf.f;
+  if (x < -0x1.9fe368p+6f) return 0.0f;
+  n = (x * 0x1.715476p+0f + 0x1.8p+23f) - 0x1.8p+23f;
+  r = (x - n * 0x1.62e4p-1f) - n * 0x1.7f7d1cp-20f;
+  q = 0x1p-1f + r * (0x1.555556p-3f + r * (0x1.555556p-5f + r * (0x1.111112p-7f
+      + r * (0x1.6c16c2p-10f + r * 0x1.a01a02p-13f))));
+  p = 1.0f + (r + (r * r) * q);
+  k = (int32_t)n;
+  half = k >> 1;
+  return (p * minnow_power_of_two(half)) * minnow_power_of_two(k - half);
+}
+
+static inline float minnow_logisticf(float x) {
+  float e;
+  if (x < 0.0f) {
+    e = minnow_expf(x);
+    return e / (1.0f + e);
+  }
+  return 1.0f / (1.0f + minnow_expf(-x));
+}
+
+static inline float minnow_tanhf(float x) {
+  static const float c[10] = {
+    -0x1.555556p-2f, 0x1.111112p-3f, -0x1.ba1ba2p-5f, 0x1.664f48p-6f, -0x1.226e36p-7f,
+    0x1.d6d3d0p-9f, -0x1.7da364p-10f, 0x1.355824p-11f, -0x1.f57d78p-13f, 0x1.967e18p-14f
+  };
+  minnow_f32_bits a;
+  float magnitude, s, series = 0.0f;
+  int i;
+  a.f = x;
+  a.u &= 0x7fffffffu;
+  if (a.f < 0x1.19999ap-1f) {
+    s = a.f * a.f;
+    for (i = 9; i >= 0; i--) series = c[i] + s * series;
+    magnitude = a.f + a.f * (s * series);
+  } else {
+    magnitude = 1.0f - 2.0f / (minnow_expf(a.f + a.f) + 1.0f);
+  }
+  if (x < 0.0f) return -magnitude;
+  if (x > 0.0f) return magnitude;
+  return x;
+}

@@ -9,6 +9,7 @@ use crate::fixedpoint::{
     calculate_input_radius, frexp, logistic, multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_smaller_than_one_exp, rounding_divide_by_pot, tanh,
 };
+use crate::floatfn;
 use crate::graph::{Graph, Node};
 use crate::op::Op;
 use crate::qparams::{self, AddParams};
@@ -88,8 +89,8 @@ pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String>
             let f: UnaryFloat = match node.op {
                 Op::Relu => Box::new(|x| x.max(0.0)),
                 Op::Relu6 => Box::new(|x| x.clamp(0.0, 6.0)),
-                Op::Logistic => Box::new(|x| 1.0 / (1.0 + (-x).exp())),
-                _ => Box::new(f32::tanh),
+                Op::Logistic => Box::new(floatfn::logistic),
+                _ => Box::new(floatfn::tanh),
             };
             ElementwiseKernel::Unary {
                 int: None,

@@ -12,6 +12,7 @@ use crate::fixedpoint::{
     multiply_by_quantized_multiplier_greater_than_one, preprocess_softmax_scaling,
     rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
 };
+use crate::floatfn;
 use crate::graph::{Graph, Node};
 use crate::lut;
 use crate::op::Op;
@@ -142,7 +143,7 @@ impl Kernel for SoftmaxKernel {
                     let max = row.iter().copied().fold(f32::MIN, f32::max);
                     let mut sum = 0f32;
                     for (v, e) in row.iter().zip(o.iter_mut()) {
-                        *e = ((v - max) * beta).exp();
+                        *e = floatfn::exp((v - max) * beta);
                         sum += *e;
                     }
                     o.iter_mut().for_each(|e| *e /= sum);

@@ -1,7 +1,7 @@
 //! Target intrinsics: named calls with a portable definition.
 //!
 //! The portable definition of every intrinsic here is the function of [`crate::fixedpoint`]
-//! it names: the loop interpreter calls exactly that function, and each backend emits a
+//! or [`crate::floatfn`] it names: the loop interpreter calls exactly that function, and each backend emits a
 //! definition that is tested against it (the C backend's runtime helpers are compared with
 //! these on random and edge-case inputs). A backend for a target with a matching instruction
 //! may emit that instruction instead.
@@ -9,9 +9,10 @@
 use super::interp::Value;
 use super::ScalarType;
 use crate::fixedpoint as fp;
+use crate::floatfn;
 
-/// A named call. All current intrinsics are the fixed-point helpers of TFLite's reference
-/// kernels on `i32` (and one on `i64`) values.
+/// A named call: the fixed-point helpers of TFLite's reference kernels on `i32` (and one on
+/// `i64`) values, and minnow's reproducible float functions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Intrinsic {
     /// [`fp::saturating_rounding_doubling_high_mul`]`(a, b)`.
@@ -36,11 +37,17 @@ pub enum Intrinsic {
     Logistic,
     /// [`fp::tanh`]`(a, integer_bits)`.
     Tanh,
+    /// [`floatfn::exp`]`(x)` on `f32`.
+    ExpF32,
+    /// [`floatfn::logistic`]`(x)` on `f32`.
+    LogisticF32,
+    /// [`floatfn::tanh`]`(x)` on `f32`.
+    TanhF32,
 }
 
 impl Intrinsic {
     /// Every intrinsic, for tests and for backends that emit all definitions.
-    pub const ALL: [Intrinsic; 11] = [
+    pub const ALL: [Intrinsic; 14] = [
         Intrinsic::SaturatingRoundingDoublingHighMul,
         Intrinsic::RoundingDivideByPot,
         Intrinsic::MultiplyByQuantizedMultiplier,
@@ -52,6 +59,9 @@ impl Intrinsic {
         Intrinsic::CountLeadingZeros,
         Intrinsic::Logistic,
         Intrinsic::Tanh,
+        Intrinsic::ExpF32,
+        Intrinsic::LogisticF32,
+        Intrinsic::TanhF32,
     ];
 
     /// The name in the text form; backends prefix it (`minnow_` in C).
@@ -68,13 +78,19 @@ impl Intrinsic {
             Intrinsic::CountLeadingZeros => "clz",
             Intrinsic::Logistic => "logistic",
             Intrinsic::Tanh => "tanh",
+            Intrinsic::ExpF32 => "expf",
+            Intrinsic::LogisticF32 => "logisticf",
+            Intrinsic::TanhF32 => "tanhf",
         }
     }
 
     /// Argument types and result type.
     pub fn signature(self) -> (&'static [ScalarType], ScalarType) {
-        use ScalarType::{I32, I64};
+        use ScalarType::{F32, I32, I64};
         let args: &'static [ScalarType] = match self {
+            Intrinsic::ExpF32 | Intrinsic::LogisticF32 | Intrinsic::TanhF32 => {
+                return (&[F32], F32)
+            }
             Intrinsic::OneOverOnePlusX | Intrinsic::CountLeadingZeros => &[I32],
             Intrinsic::SaturatingRoundingDoublingHighMul
             | Intrinsic::RoundingDivideByPot
@@ -92,7 +108,14 @@ impl Intrinsic {
     /// The portable definition, on arguments of the types [`Intrinsic::signature`] gives.
     pub fn eval(self, args: &[Value]) -> Value {
         let a = |i: usize| args[i].as_int() as i32;
+        let float = |f: fn(f32) -> f32| match args[0] {
+            Value::F32(x) => Value::F32(f(x)),
+            other => unreachable!("verified: a float intrinsic got {other:?}"),
+        };
         let r = match self {
+            Intrinsic::ExpF32 => return float(floatfn::exp),
+            Intrinsic::LogisticF32 => return float(floatfn::logistic),
+            Intrinsic::TanhF32 => return float(floatfn::tanh),
             Intrinsic::SaturatingRoundingDoublingHighMul => {
                 fp::saturating_rounding_doubling_high_mul(a(0), a(1))
             }

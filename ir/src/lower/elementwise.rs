@@ -103,7 +103,8 @@ fn widen(v: Expr, dtype: DType) -> Expr {
     }
 }
 
-/// Float ADD, MUL, RELU, RELU6 and QUANTIZE (float to integer, rounding half away from zero).
+/// Float ADD, MUL, RELU, RELU6, LOGISTIC, TANH and QUANTIZE (float to integer, rounding half
+/// away from zero).
 fn lower_float(k: &mut Kernel, input: &TensorType, output: &TensorType) -> Result<(), String> {
     let f32c = Expr::f32;
     match k.node.op.clone() {
@@ -141,13 +142,12 @@ fn lower_float(k: &mut Kernel, input: &TensorType, output: &TensorType) -> Resul
                 f.store(out, i, clamp_to(rounded + Expr::i32(zp), lo, hi, elem));
             });
         }
-        other => {
-            return Err(format!(
-                "float32 {} is not lowered yet (it needs exp/tanh with a reproducible definition); \
-                 run it with --engine interp",
-                other.tflite_name()
-            ))
+        Op::Logistic => unary(k, output, &|v| Expr::call(Intrinsic::LogisticF32, vec![v])),
+        Op::Tanh => unary(k, output, &|v| Expr::call(Intrinsic::TanhF32, vec![v])),
+        Op::Dequantize => {
+            return Err("DEQUANTIZE takes an integer input, not float32".into());
         }
+        other => unreachable!("elementwise::lower_float called for {}", other.name()),
     }
     Ok(())
 }

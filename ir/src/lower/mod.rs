@@ -314,19 +314,6 @@ pub(crate) fn int_range(dtype: DType) -> Result<(i64, i64), String> {
         .ok_or_else(|| format!("{dtype} kernels are not lowered yet (integer models only)"))
 }
 
-/// Refuses float tensors: the loop IR lowers integer kernels only so far.
-pub(crate) fn integer_only(t: &TensorType) -> Result<(), String> {
-    if t.dtype == DType::F32 {
-        Err(
-            "float32 kernels are not lowered yet: compile an int8 or int16 model, or run \
-             it with --engine interp"
-                .into(),
-        )
-    } else {
-        Ok(())
-    }
-}
-
 /// Row-major strides of `shape`.
 pub(crate) fn strides(shape: &[usize]) -> Vec<usize> {
     let mut s = vec![1; shape.len()];

@@ -1,8 +1,9 @@
-//! SOFTMAX over the last dimension, as TFLite's integer kernels. From int8: differences from
-//! the row maximum scaled to Q5.26, `exp_on_negative_values`, a Q12.19 sum and a fixed-point
-//! reciprocal. From int16: TFLite's interpolated `exp` and `1/(1+x)` tables.
+//! SOFTMAX over the last dimension, as TFLite's kernels. From int8: differences from the row
+//! maximum scaled to Q5.26, `exp_on_negative_values`, a Q12.19 sum and a fixed-point
+//! reciprocal. From int16: TFLite's interpolated `exp` and `1/(1+x)` tables. Float:
+//! `exp((x - max) * beta)` with minnow's reproducible `exp`, divided by the row's sum.
 
-use super::{clamp_to, integer_only, Kernel};
+use super::{clamp_to, Kernel};
 use crate::fixedpoint::{calculate_input_radius, preprocess_softmax_scaling};
 use crate::loops::{BufId, Expr, FuncBuilder, Intrinsic, ScalarType};
 use crate::op::Op;
@@ -18,9 +19,12 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
         unreachable!("softmax::lower called for {}", k.node.op.name())
     };
     let (input, output) = (k.operand(0).clone(), k.output_type().clone());
-    integer_only(&input)?;
     let depth = *input.shape.last().ok_or("the input is a scalar")?;
     let rows = input.elements() / depth.max(1);
+    if input.dtype == DType::F32 {
+        lower_float(k, beta, rows, depth);
+        return Ok(());
+    }
     let (in_scale, _) = qparams::per_tensor(&input, "input")?;
     if input.dtype == DType::I16 {
         lower_int16(k, qparams::softmax_int16(beta, in_scale), rows, depth);
@@ -101,6 +105,38 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
         });
     });
     Ok(())
+}
+
+/// Float softmax as the interpreter computes it: the row maximum, `exp` of the scaled
+/// differences stored and summed in order, then each divided by the sum.
+fn lower_float(k: &mut Kernel, beta: f32, rows: usize, depth: usize) {
+    let x = k.input("input", 0);
+    let out = k.output("output");
+    let f32t = ScalarType::F32;
+    let zero = || Expr::i32(0);
+    k.f.for_loop("r", rows, |f, r| {
+        let base = f.let_("base", ScalarType::I32, r * Expr::idx(depth));
+        let max = f.local("max", f32t, 1);
+        f.store(max, zero(), Expr::f32(f32::MIN));
+        f.for_loop("i", depth, |f, i| {
+            let v = Expr::load(x, base.clone() + i);
+            f.store(max, zero(), Expr::load(max, zero()).max(v));
+        });
+        let max = f.let_("row_max", f32t, Expr::load(max, zero()));
+        let sum = f.local("sum", f32t, 1);
+        f.store(sum, zero(), Expr::f32(0.0));
+        f.for_loop("i", depth, |f, i| {
+            let scaled = (Expr::load(x, base.clone() + i.clone()) - max.clone()) * Expr::f32(beta);
+            let e = f.let_("e", f32t, Expr::call(Intrinsic::ExpF32, vec![scaled]));
+            f.store(out, base.clone() + i, e.clone());
+            f.store(sum, zero(), Expr::load(sum, zero()) + e);
+        });
+        let total = f.let_("total", f32t, Expr::load(sum, zero()));
+        f.for_loop("i", depth, |f, i| {
+            let at = base.clone() + i;
+            f.store(out, at.clone(), Expr::load(out, at) / total.clone());
+        });
+    });
 }
 
 /// TFLite's `SoftmaxInt16`: table-based `exp` of the scaled differences, a table-based

@@ -1,41 +1,125 @@
-//! Integer SVDF (TFLite Micro's `EvalIntegerSvdfReference`): shift the state left by one,
-//! write each filter's projection of the new input into its last memory slot, filter every
-//! memory with the time weights, sum `rank` filters per unit, add the bias, requantize.
+//! SVDF (TFLite Micro's `EvalIntegerSvdfReference` and its float kernel): shift the state left
+//! by one, write each filter's projection of the new input into its last memory slot, filter
+//! every memory with the time weights, sum `rank` filters per unit, add the bias, then
+//! requantize (integer) or clamp to the fused activation (float).
+//!
+//! One loop nest serves both; [`Arithmetic`] holds what differs.
 
-use super::{clamp_to, integer_only, load_i32, Kernel};
+use super::{clamp_to, load_i32, Kernel};
 use crate::fixedpoint::quantize_multiplier;
-use crate::loops::{Expr, Intrinsic, ScalarType};
+use crate::loops::{BufId, Expr, FuncBuilder, Intrinsic, ScalarType};
 use crate::op::Op;
 use crate::qparams;
+use crate::types::{DType, TensorType};
+
+/// The element arithmetic of one SVDF flavour.
+struct Arithmetic {
+    /// Type of the dot products and sums.
+    acc: ScalarType,
+    /// Zero of `acc`.
+    zero: Expr,
+    /// A loaded element, ready for arithmetic.
+    load: fn(BufId, Expr) -> Expr,
+    /// Zero point subtracted from each input element, if any.
+    input_offset: Option<i32>,
+    /// Zero point subtracted from each state element, if any.
+    state_offset: Option<i32>,
+    /// A feature projection to the value stored in the state.
+    to_state: Box<dyn Fn(Expr) -> Expr>,
+    /// A unit's sum (bias included) to the output element.
+    to_output: Box<dyn Fn(Expr) -> Expr>,
+}
+
+/// Sizes of the loop nest.
+struct Dims {
+    batches: usize,
+    input: usize,
+    filters: usize,
+    memory: usize,
+    rank: usize,
+}
 
 /// Lowers an SVDF.
 pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
-    let Op::Svdf { rank, .. } = k.node.op else {
+    let Op::Svdf { rank, activation } = k.node.op else {
         unreachable!("svdf::lower called for {}", k.node.op.name())
     };
-    let (input, wf, wt, state, output) = (
+    let (input, wf, wt) = (
         k.operand(0).clone(),
         k.operand(1).clone(),
         k.operand(2).clone(),
-        k.operand(4).clone(),
-        k.output_type().clone(),
     );
-    integer_only(&input)?;
-    let (batches, input_size, filters, memory) =
-        (input.shape[0], input.shape[1], wf.shape[0], wt.shape[1]);
-    let units = filters / rank.max(1);
+    let dims = Dims {
+        batches: input.shape[0],
+        input: input.shape[1],
+        filters: wf.shape[0],
+        memory: wt.shape[1],
+        rank: rank.max(1),
+    };
+    let arithmetic = if input.dtype == DType::F32 {
+        let (lo, hi) = qparams::activation_range_f32(activation);
+        Arithmetic {
+            acc: ScalarType::F32,
+            zero: Expr::f32(0.0),
+            load: Expr::load,
+            input_offset: None,
+            state_offset: None,
+            to_state: Box::new(|dot| dot),
+            to_output: Box::new(move |v| v.clamp(Expr::f32(lo), Expr::f32(hi))),
+        }
+    } else {
+        integer(&input, &wf, &wt, k.operand(4), k.output_type())?
+    };
+    emit(k, &dims, &arithmetic);
+    Ok(())
+}
+
+/// The integer flavour: zero points, two requantizations with scale products computed in
+/// float (as the reference does), int8 output with no activation (TFLite Micro ignores it).
+fn integer(
+    input: &TensorType,
+    wf: &TensorType,
+    wt: &TensorType,
+    state: &TensorType,
+    output: &TensorType,
+) -> Result<Arithmetic, String> {
     let ((si, input_zp), (sf, _), (st, _), (ss, state_zp), (so, output_zp)) = (
-        qparams::per_tensor(&input, "input")?,
-        qparams::per_tensor(&wf, "feature weights")?,
-        qparams::per_tensor(&wt, "time weights")?,
-        qparams::per_tensor(&state, "state")?,
-        qparams::per_tensor(&output, "output")?,
+        qparams::per_tensor(input, "input")?,
+        qparams::per_tensor(wf, "feature weights")?,
+        qparams::per_tensor(wt, "time weights")?,
+        qparams::per_tensor(state, "state")?,
+        qparams::per_tensor(output, "output")?,
     );
-    // The reference multiplies these scales in float.
     let scale_1 = quantize_multiplier((si * sf / ss) as f64);
     let scale_2 = quantize_multiplier((ss * st / so) as f64);
     let (state_lo, state_hi) = state.dtype.int_range().ok_or("integer state expected")?;
     let state_elem = ScalarType::of(state.dtype);
+    let requantize = |v: Expr, (m, s): (i32, i32)| {
+        Expr::call(
+            Intrinsic::MultiplyByQuantizedMultiplier,
+            vec![v, Expr::i32(m), Expr::i32(s)],
+        )
+    };
+    Ok(Arithmetic {
+        acc: ScalarType::I32,
+        zero: Expr::i32(0),
+        load: load_i32,
+        input_offset: Some(input_zp),
+        state_offset: Some(state_zp),
+        to_state: Box::new(move |dot| {
+            let clamped = requantize(dot, scale_1)
+                .clamp(Expr::i32(state_lo as i32), Expr::i32(state_hi as i32));
+            (Expr::i32(state_zp) + clamped).cast(state_elem)
+        }),
+        to_output: Box::new(move |acc| {
+            let scaled = requantize(acc, scale_2) + Expr::i32(output_zp);
+            clamp_to(scaled, -128, 127, ScalarType::I8)
+        }),
+    })
+}
+
+/// The loop nest: shift the state, project the input into it, filter and sum per unit.
+fn emit(k: &mut Kernel, d: &Dims, a: &Arithmetic) {
     let x = k.input("input", 0);
     let feature = k.input("feature", 1);
     let time = k.input("time", 2);
@@ -43,61 +127,58 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
     let s = k.state("state", 4);
     let out = k.output("output");
     let f = &mut k.f;
-    let state_len = batches * filters * memory;
+    let state_len = d.batches * d.filters * d.memory;
     f.for_loop("i", state_len.saturating_sub(1), |f, i| {
         f.store(s, i.clone(), Expr::load(s, i + Expr::i32(1)));
     });
-    f.for_loop("b", batches, |f, b| {
-        f.for_loop("r", filters, |f, r| {
-            let dot = f.local("dot", ScalarType::I32, 1);
-            f.store(dot, Expr::i32(0), Expr::i32(0));
-            f.for_loop("k", input_size, |f, kk| {
-                let w = load_i32(feature, r.clone() * Expr::idx(input_size) + kk.clone());
-                let v = load_i32(x, b.clone() * Expr::idx(input_size) + kk) - Expr::i32(input_zp);
-                f.store(dot, Expr::i32(0), Expr::load(dot, Expr::i32(0)) + w * v);
+    let units = d.filters / d.rank;
+    f.for_loop("b", d.batches, |f, b| {
+        f.for_loop("r", d.filters, |f, r| {
+            let dot = dot_product(f, a, d.input, |kk| {
+                let w = (a.load)(feature, r.clone() * Expr::idx(d.input) + kk.clone());
+                let v = (a.load)(x, b.clone() * Expr::idx(d.input) + kk);
+                w * centred(v, a.input_offset)
             });
-            let scaled = Expr::call(
-                Intrinsic::MultiplyByQuantizedMultiplier,
-                vec![
-                    Expr::load(dot, Expr::i32(0)),
-                    Expr::i32(scale_1.0),
-                    Expr::i32(scale_1.1),
-                ],
-            );
-            let clamped = scaled.clamp(Expr::i32(state_lo as i32), Expr::i32(state_hi as i32));
-            let slot =
-                (b.clone() * Expr::idx(filters) + r) * Expr::idx(memory) + Expr::idx(memory - 1);
-            f.store(s, slot, (Expr::i32(state_zp) + clamped).cast(state_elem));
+            let slot = (b.clone() * Expr::idx(d.filters) + r) * Expr::idx(d.memory)
+                + Expr::idx(d.memory - 1);
+            f.store(s, slot, (a.to_state)(dot));
         });
         f.for_loop("u", units, |f, u| {
-            let acc = f.local("acc", ScalarType::I32, 1);
-            let init = bias.map_or(Expr::i32(0), |bias| load_i32(bias, u.clone()));
+            let acc = f.local("acc", a.acc, 1);
+            let init = bias.map_or(a.zero.clone(), |bias| (a.load)(bias, u.clone()));
             f.store(acc, Expr::i32(0), init);
-            f.for_loop("j", rank, |f, j| {
-                let filter = f.let_("filter", ScalarType::I32, u.clone() * Expr::idx(rank) + j);
-                let inner = f.local("inner", ScalarType::I32, 1);
-                f.store(inner, Expr::i32(0), Expr::i32(0));
-                f.for_loop("t", memory, |f, t| {
-                    let w = load_i32(time, filter.clone() * Expr::idx(memory) + t.clone());
-                    let cell =
-                        (b.clone() * Expr::idx(filters) + filter.clone()) * Expr::idx(memory) + t;
-                    let v = load_i32(s, cell) - Expr::i32(state_zp);
-                    f.store(inner, Expr::i32(0), Expr::load(inner, Expr::i32(0)) + w * v);
+            f.for_loop("j", d.rank, |f, j| {
+                let filter = f.let_("filter", ScalarType::I32, u.clone() * Expr::idx(d.rank) + j);
+                let inner = dot_product(f, a, d.memory, |t| {
+                    let w = (a.load)(time, filter.clone() * Expr::idx(d.memory) + t.clone());
+                    let cell = (b.clone() * Expr::idx(d.filters) + filter.clone())
+                        * Expr::idx(d.memory)
+                        + t;
+                    w * centred((a.load)(s, cell), a.state_offset)
                 });
-                let sum = Expr::load(acc, Expr::i32(0)) + Expr::load(inner, Expr::i32(0));
+                let sum = Expr::load(acc, Expr::i32(0)) + inner;
                 f.store(acc, Expr::i32(0), sum);
             });
-            let scaled = Expr::call(
-                Intrinsic::MultiplyByQuantizedMultiplier,
-                vec![
-                    Expr::load(acc, Expr::i32(0)),
-                    Expr::i32(scale_2.0),
-                    Expr::i32(scale_2.1),
-                ],
-            );
-            let value = clamp_to(scaled + Expr::i32(output_zp), -128, 127, ScalarType::I8);
+            let value = (a.to_output)(Expr::load(acc, Expr::i32(0)));
             f.store(out, b.clone() * Expr::idx(units) + u, value);
         });
     });
-    Ok(())
+}
+
+/// `Σ_{k < n} term(k)` accumulated in order from zero into a local; returns the sum.
+fn dot_product(f: &mut FuncBuilder, a: &Arithmetic, n: usize, term: impl Fn(Expr) -> Expr) -> Expr {
+    let sum = f.local("dot", a.acc, 1);
+    f.store(sum, Expr::i32(0), a.zero.clone());
+    f.for_loop("k", n, |f, k| {
+        f.store(sum, Expr::i32(0), Expr::load(sum, Expr::i32(0)) + term(k));
+    });
+    f.let_("dot", a.acc, Expr::load(sum, Expr::i32(0)))
+}
+
+/// `v - zero_point`, or `v` for float.
+fn centred(v: Expr, zero_point: Option<i32>) -> Expr {
+    match zero_point {
+        Some(zp) => v - Expr::i32(zp),
+        None => v,
+    }
 }

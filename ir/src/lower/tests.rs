@@ -302,6 +302,15 @@ fn float_cases(data: &[u8]) {
         f32_tensor(&[10]),
         &data,
     );
+    for op in [Op::Logistic, Op::Tanh, Op::Softmax { beta: 0.7 }] {
+        check(
+            op,
+            vec![f32_tensor(&[3, 16])],
+            vec![],
+            f32_tensor(&[3, 16]),
+            &data,
+        );
+    }
     check(
         Op::Quantize,
         vec![f32_tensor(&[2, 16])],
@@ -351,4 +360,90 @@ fn an_output_no_op_computes_is_refused_with_its_name() {
     g.outputs = vec![y, x];
     let err = lower(&g).unwrap_err().to_string();
     assert!(err.contains("model output x is not computed"), "{err}");
+}
+
+/// An SVDF over several inferences, so that the state carried between them is checked too.
+fn svdf_case(float: bool, data: &[u8]) {
+    use crate::graph::{Tensor, TensorKind};
+    let (batches, input, units, rank, memory) = (2, 5, 3, 2, 4);
+    let filters = units * rank;
+    let t = |shape: &[usize], dtype: DType, scale: f32, zp: i32| {
+        if float {
+            f32_tensor(shape)
+        } else {
+            ty(shape, dtype, scale, zp)
+        }
+    };
+    let weights = |n: usize, seed: u64| {
+        if float {
+            f32_bytes(n, seed)
+        } else {
+            bytes(n, seed)
+        }
+    };
+    let mut g = Graph::new("svdf");
+    let x = g.add_input("x", t(&[batches, input], DType::I8, 0.05, 3));
+    let wf = t(&[filters, input], DType::I8, 0.02, 0);
+    let wf = g.add_constant("wf", wf, weights(filters * input, 7));
+    let wt = t(&[filters, memory], DType::I16, 0.001, 0);
+    let time_bytes = if float {
+        f32_bytes(filters * memory, 8)
+    } else {
+        bytes(filters * memory * 2, 8)
+    };
+    let wt = g.add_constant("wt", wt, time_bytes);
+    let bias = if float {
+        g.add_constant("bias", f32_tensor(&[units]), f32_bytes(units, 9))
+    } else {
+        let values = (0..units as i32).map(|u| u * 997 - 1500);
+        g.add_constant(
+            "bias",
+            ty(&[units], DType::I32, 0.0001, 0),
+            i32_bytes(values),
+        )
+    };
+    let state = g.push_tensor(Tensor {
+        name: "state".into(),
+        ty: t(&[batches, filters * memory], DType::I16, 0.004, 0),
+        kind: TensorKind::State,
+        data: None,
+    });
+    let y = g.add_tensor("y", t(&[batches, units], DType::I8, 0.1, -4));
+    let activation = if float {
+        Activation::Relu
+    } else {
+        Activation::None
+    };
+    let op = Op::Svdf { rank, activation };
+    let operands = vec![Some(x), Some(wf), Some(wt), Some(bias), Some(state)];
+    g.add_op(op, operands, vec![y]).unwrap();
+    g.outputs.push(y);
+    let mut interpreter = Interpreter::new(&g).unwrap();
+    let program = lower(&g).unwrap();
+    program.verify().unwrap();
+    let mut loops = ProgramInterp::new(&program).unwrap();
+    for step in 0..memory + 2 {
+        let feed: Vec<u8> = if float {
+            (0..batches * input)
+                .flat_map(|i| (data[(step * 7 + i) % data.len()] as i8 as f32 / 8.0).to_le_bytes())
+                .collect()
+        } else {
+            (0..batches * input)
+                .map(|i| data[(step * 7 + i) % data.len()])
+                .collect()
+        };
+        let feeds = vec![feed];
+        let want = interpreter.run(&feeds).unwrap();
+        assert_eq!(loops.run(&feeds).unwrap(), want, "inference {step}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    #[test]
+    fn svdf_float_and_integer_with_state(data in vec(any::<u8>(), 64..512)) {
+        svdf_case(true, &data);
+        svdf_case(false, &data);
+    }
 }
