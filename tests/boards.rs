@@ -78,9 +78,9 @@ fn kws_is_bit_exact_on_every_other_core() {
     }
 }
 
-/// A small float32 network (conv, average pool, fully connected, add, quantize), built in
-/// code since the shared models are all integer: host C and the boards give the reference
-/// interpreter's bytes.
+/// A small float32 network (conv, average pool, fully connected, tanh, softmax, logistic,
+/// quantize), built in code since the shared models are all integer: host C and the boards
+/// (hardware and soft float) give the reference interpreter's bytes.
 #[test]
 fn a_float_model_matches_the_interpreter_on_host_and_boards() {
     use minnow_ir::op::{Activation, Op, Padding, Window};
@@ -121,6 +121,17 @@ fn a_float_model_matches_the_interpreter_on_host_and_boards() {
         vec![f],
     )
     .unwrap();
+    // exp, logistic and tanh: minnow's own definitions must give the same bits everywhere.
+    let unary = |g: &mut minnow_ir::Graph, op: Op, x, name: &str| {
+        let y = g.add_tensor(name, f32t(&[1, 4]));
+        g.add_op(op, vec![Some(x)], vec![y]).unwrap();
+        y
+    };
+    let t = unary(&mut g, Op::Tanh, f, "t");
+    let s = unary(&mut g, Op::Softmax { beta: 1.3 }, t, "s");
+    let l = unary(&mut g, Op::Logistic, f, "l");
+    g.outputs.push(l);
+    let f = s;
     let q = g.add_tensor(
         "q",
         TensorType {

@@ -1,6 +1,6 @@
 //! int16 kernels against TFLite Micro: single-op models with golden outputs from its reference
 //! kernels (`tests/data/int16/make_int16.py`), through the graph interpreter, the loop
-//! interpreter, host C and the emulated Cortex-M4.
+//! interpreter, host C, the emulated Cortex-M4 and the emulated RV32IMAC.
 
 mod common;
 
@@ -18,6 +18,7 @@ const CASES: &[&str] = &[
     "logistic_int16",
     "tanh_int16_pot",
     "tanh_int16",
+    "dequantize_int16",
 ];
 
 fn data(file: &str) -> PathBuf {
@@ -46,7 +47,7 @@ fn int16_kernels_match_tflite_micro_everywhere() {
             got[0] == want,
             "{case}: the loop interpreter differs from TFLite Micro"
         );
-        for target in ["host", "cortex-m4"] {
+        for target in ["host", "cortex-m4", "rv32imac"] {
             let target = minnow_targets::find(target).unwrap();
             if !tools_present(&target) {
                 continue;

@@ -258,16 +258,24 @@ fn mul(
     }))
 }
 
-/// DEQUANTIZE of int8: `float(scale * (v - zero_point))` computed in double at compile time
-/// for all 256 values, then a table lookup.
+/// DEQUANTIZE: `float(scale * (v - zero_point))` as TFLite computes it in double. For int8,
+/// all 256 values are computed at compile time and looked up (cheap without an FPU). For
+/// int16, one `f32` multiply: `v - zero_point` is exact in `f32` and the double product of two
+/// such numbers is exact, so rounding it to `f32` is the correctly rounded `f32` product.
 fn dequantize(k: &mut Kernel, input: &TensorType) -> Result<(), String> {
-    if input.dtype != DType::I8 {
-        return Err(format!(
-            "{} DEQUANTIZE is not lowered yet (int8 only)",
-            input.dtype
-        ));
-    }
     let (scale, zp) = qparams::per_tensor(input, "input")?;
+    if input.dtype != DType::I8 {
+        if input.dtype != DType::I16 {
+            return Err(format!(
+                "{} DEQUANTIZE is not supported (int8 or int16 input)",
+                input.dtype
+            ));
+        }
+        unary(k, &TensorType::new(input.shape.clone(), DType::F32), &|v| {
+            (v - Expr::i32(zp)).cast(ScalarType::F32) * Expr::f32(scale)
+        });
+        return Ok(());
+    }
     let table: Vec<u8> = (-128i64..128)
         .flat_map(|v| ((scale as f64 * (v - zp as i64) as f64) as f32).to_le_bytes())
         .collect();

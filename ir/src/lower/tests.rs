@@ -197,6 +197,9 @@ proptest! {
         }
         check(Op::Quantize, vec![x.clone()], vec![], ty(&[2, 20], DType::I16, 0.0003, 0), &data);
         check(Op::Softmax { beta: 1.0 }, vec![x.clone()], vec![], ty(&[2, 20], DType::I16, 1.0 / 65536.0, -32768), &data);
+        for dtype in [DType::I8, DType::I16] {
+            check(Op::Dequantize, vec![ty(&[2, 20], dtype, 0.000_713_3, -7)], vec![], f32_tensor(&[2, 20]), &data);
+        }
         // int16 with TFLite's power-of-two scales and with a general scale.
         for (op, scale) in [(Op::Logistic, 1.0 / 4096.0), (Op::Tanh, 1.0 / 2048.0), (Op::Tanh, 1.0 / 4096.0), (Op::Logistic, 0.0004), (Op::Tanh, 0.00071)] {
             let out = ty(&[2, 20], DType::I16, 1.0 / 32768.0, 0);

@@ -2,7 +2,7 @@
 """Single-op int16 models and their golden outputs from TFLite Micro's reference kernels.
 
 The shared models have no int16 activations, so these cover TFLM's int16 kernels: SOFTMAX (LUT
-based), ADD, MUL, LOGISTIC and TANH. Each model is built here from the schema (pip package
+based), ADD, MUL, LOGISTIC, TANH and DEQUANTIZE. Each model is built here from the schema (pip package
 `tflite`), fed seeded random int16 input, and run by the TFLite Micro interpreter (pip package
 `tflite-micro`).
 
@@ -27,20 +27,24 @@ def vector(builder, start, values, prepend):
 
 
 def tensor(b, name, shape, scale, zero_point):
+    """An int16 tensor with per-tensor quantization, or a float32 one when `scale` is None."""
     n = b.CreateString(name)
     sh = vector(b, tflite.TensorStartShapeVector, shape, b.PrependInt32)
-    sc = vector(b, tflite.QuantizationParametersStartScaleVector, [scale], b.PrependFloat32)
-    zp = vector(b, tflite.QuantizationParametersStartZeroPointVector, [zero_point], b.PrependInt64)
-    tflite.QuantizationParametersStart(b)
-    tflite.QuantizationParametersAddScale(b, sc)
-    tflite.QuantizationParametersAddZeroPoint(b, zp)
-    q = tflite.QuantizationParametersEnd(b)
+    q = None
+    if scale is not None:
+        sc = vector(b, tflite.QuantizationParametersStartScaleVector, [scale], b.PrependFloat32)
+        zp = vector(b, tflite.QuantizationParametersStartZeroPointVector, [zero_point], b.PrependInt64)
+        tflite.QuantizationParametersStart(b)
+        tflite.QuantizationParametersAddScale(b, sc)
+        tflite.QuantizationParametersAddZeroPoint(b, zp)
+        q = tflite.QuantizationParametersEnd(b)
     tflite.TensorStart(b)
     tflite.TensorAddShape(b, sh)
-    tflite.TensorAddType(b, INT16)
+    tflite.TensorAddType(b, INT16 if scale is not None else tflite.TensorType.FLOAT32)
     tflite.TensorAddBuffer(b, 0)
     tflite.TensorAddName(b, n)
-    tflite.TensorAddQuantization(b, q)
+    if q is not None:
+        tflite.TensorAddQuantization(b, q)
     return tflite.TensorEnd(b)
 
 
@@ -124,6 +128,8 @@ CASES = {
                        [("x", [4, 64], 1.0 / 2048, 0)], ("y", [4, 64], 1.0 / 32768, 0)),
     "tanh_int16": (tflite.BuiltinOperator.TANH, None, None,
                    [("x", [4, 64], 0.00071, 0)], ("y", [4, 64], 1.0 / 32768, 0)),
+    "dequantize_int16": (tflite.BuiltinOperator.DEQUANTIZE, None, None,
+                         [("x", [4, 64], 0.0007133, -7)], ("y", [4, 64], None, 0)),
 }
 
 
@@ -140,7 +146,7 @@ def main():
             x.tofile(os.path.join(HERE, f"{name}.input_{k}.bin"))
             interp.set_input(x, k)
         interp.invoke()
-        interp.get_output(0).astype(np.int16).tofile(os.path.join(HERE, name + ".output.bin"))
+        interp.get_output(0).tofile(os.path.join(HERE, name + ".output.bin"))
         print("wrote", name)
 
 
