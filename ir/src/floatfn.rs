@@ -16,9 +16,10 @@
 //! ```
 
 /// `log2(e)`, rounded to `f32`.
-pub const LOG2_E: f32 = 1.442_695;
-/// The high part of `ln(2)`: few enough bits that `n * LN2_HIGH` is exact for every `n` used.
-pub const LN2_HIGH: f32 = 0.693_145_751_953_125;
+pub const LOG2_E: f32 = std::f32::consts::LOG2_E;
+/// The high part of `ln(2)` (0.693145751953125): few enough bits that `n * LN2_HIGH` is exact
+/// for every `n` used.
+pub const LN2_HIGH: f32 = f32::from_bits(0x3f31_7200);
 /// `ln(2) - LN2_HIGH`, rounded to `f32`.
 pub const LN2_LOW: f32 = 1.428_606_8e-6;
 /// `1.5 * 2^23`: adding and subtracting it rounds an `f32` of magnitude below 2^22 to an
