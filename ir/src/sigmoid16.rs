@@ -10,7 +10,7 @@
 //! // Input scale 2^-12 (Q3.12), output scale 2^-15.
 //! let p = Sigmoid16::new(Function::Logistic, 1.0 / 4096.0, 0, 1.0 / 32768.0, 0).unwrap();
 //! assert_eq!(p.apply(0), 16384); // sigmoid(0) = 0.5
-//! assert_eq!(p.apply(i16::MAX), 32767); // saturates near 1
+//! assert!(p.apply(i16::MAX) > 32700); // sigmoid(8) is nearly 1
 //! ```
 
 /// TFLite's `sigmoid_table_uint16`: `sigmoid(i / 24)` in Q0.16 for `i` in 0..256, as TFLite

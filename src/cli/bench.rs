@@ -3,6 +3,7 @@
 use super::pipeline;
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use minnow_autotune::measure::Sections;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -53,86 +54,119 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         bail!("bench counts retired instructions on an emulated board; pick a microcontroller target (e.g. --target cortex-m4), or use `minnow run --engine c` on the host");
     }
     let graph = super::load_model(&args.model)?;
-    let inputs: Vec<Vec<u8>> = if args.inputs.is_empty() {
-        graph
-            .inputs
-            .iter()
-            .enumerate()
-            .map(|(k, t)| pseudo_random(graph.tensor(*t).ty.bytes(), 0x5EED + k as u64))
-            .collect()
-    } else {
-        args.inputs
-            .iter()
-            .map(|p| {
-                std::fs::read(p).with_context(|| format!("cannot read the input {}", p.display()))
-            })
-            .collect::<Result<_>>()?
-    };
+    let inputs = read_inputs(args, &graph)?;
     pipeline::check_inputs(&graph, &inputs)?;
     let name = pipeline::model_name(&args.model, None);
     let compiled = pipeline::compile(&graph, &name)?;
     let vectors = vec![inputs];
     let whole = pipeline::measure(&target, &compiled, &vectors, false)?;
-    let instructions = whole.instructions.as_ref().and_then(|v| v.first().copied());
     let layers = if args.per_layer {
         let m = pipeline::measure(&target, &compiled, &vectors, true)?;
-        compiled
-            .program
-            .steps
-            .iter()
-            .zip(m.layer_instructions)
-            .map(|(s, n)| (s.name.clone(), s.op.clone(), n, s.macs))
-            .collect()
+        let steps = compiled.program.steps.iter().zip(m.layer_instructions);
+        let layers = steps.map(|(s, n)| (s.name.clone(), s.op.clone(), n, s.macs));
+        Some(layers.collect())
     } else {
-        Vec::new()
+        None
     };
-    let board = target.board.as_ref().map(|b| b.machine);
-    let flash = whole.sections.flash();
-    let macs = graph.macs();
-    if args.json {
-        let layer_list: Vec<_> = layers
-            .iter()
-            .map(|(n, op, i, macs)| json!({"name": n, "op": op, "instructions": i, "macs": macs}))
-            .collect();
-        let report = json!({
-            "target": target.name,
-            "board": board,
-            "instructions": instructions,
-            "cycles": null,
-            "arena_bytes": compiled.plan.arena_bytes,
-            "flash_bytes": flash,
-            "ram_bytes": compiled.plan.arena_bytes as u64 + whole.sections.data + whole.sections.bss,
-            "macs": macs,
-            "layers": if args.per_layer { json!(layer_list) } else { json!(null) },
-        });
-        return super::emit(&format!("{}\n", serde_json::to_string_pretty(&report)?));
-    }
-    let mut text = format!(
-        "{} on {} ({}):\n",
+    let report = Report {
         name,
-        target.name,
-        board.unwrap_or("host")
-    );
-    if let Some(n) = instructions {
+        target: target.name,
+        board: target.board.as_ref().map(|b| b.machine),
+        instructions: whole.instructions.as_ref().and_then(|v| v.first().copied()),
+        arena: compiled.plan.arena_bytes as u64,
+        sections: whole.sections,
+        macs: graph.macs(),
+        layers,
+    };
+    if args.json {
+        super::emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&report.json())?
+        ))
+    } else {
+        super::emit(&report.text())
+    }
+}
+
+/// The input vector: the given files, or a fixed pseudo-random input.
+fn read_inputs(args: &BenchArgs, graph: &minnow_ir::Graph) -> Result<Vec<Vec<u8>>> {
+    if args.inputs.is_empty() {
+        let sizes = graph.inputs.iter().map(|t| graph.tensor(*t).ty.bytes());
+        return Ok(sizes
+            .enumerate()
+            .map(|(k, n)| pseudo_random(n, 0x5EED + k as u64))
+            .collect());
+    }
+    args.inputs
+        .iter()
+        .map(|p| std::fs::read(p).with_context(|| format!("cannot read the input {}", p.display())))
+        .collect()
+}
+
+/// What one bench run measured.
+struct Report {
+    name: String,
+    target: &'static str,
+    board: Option<&'static str>,
+    instructions: Option<u64>,
+    arena: u64,
+    sections: Sections,
+    macs: u64,
+    /// Per layer: name, op, instructions, MACs.
+    layers: Option<Vec<(String, String, u64, u64)>>,
+}
+
+impl Report {
+    /// The JSON object of the CLI contract.
+    fn json(&self) -> serde_json::Value {
+        let layers = self.layers.as_ref().map(|layers| {
+            let list = layers.iter().map(
+                |(n, op, i, macs)| json!({"name": n, "op": op, "instructions": i, "macs": macs}),
+            );
+            list.collect::<Vec<_>>()
+        });
+        json!({
+            "target": self.target,
+            "board": self.board,
+            "instructions": self.instructions,
+            "cycles": null,
+            "arena_bytes": self.arena,
+            "flash_bytes": self.sections.flash(),
+            "ram_bytes": self.arena + self.sections.data + self.sections.bss,
+            "macs": self.macs,
+            "layers": layers,
+        })
+    }
+
+    /// The human-readable summary and layer table.
+    fn text(&self) -> String {
+        let board = self.board.unwrap_or("host");
+        let mut text = format!("{} on {} ({board}):\n", self.name, self.target);
+        if let Some(n) = self.instructions {
+            let per_mac = n as f64 / self.macs.max(1) as f64;
+            text += &format!("  instructions: {n} ({per_mac:.2} per MAC)\n");
+        }
+        let s = &self.sections;
         text += &format!(
-            "  instructions: {n} ({:.2} per MAC)\n",
-            n as f64 / macs.max(1) as f64
+            "  arena: {} bytes\n  flash: {} bytes (.text {} + .rodata {} + .data {})\n",
+            self.arena,
+            s.flash(),
+            s.text,
+            s.rodata,
+            s.data
         );
-    }
-    text += &format!(
-        "  arena: {} bytes\n  flash: {flash} bytes (.text {} + .rodata {} + .data {})\n",
-        compiled.plan.arena_bytes, whole.sections.text, whole.sections.rodata, whole.sections.data
-    );
-    if !layers.is_empty() {
-        text += "  layer  op                   instructions  per MAC  name\n";
-    }
-    for (k, (n, op, i, macs)) in layers.iter().enumerate() {
-        let per_mac = if *macs > 0 {
-            format!("{:.2}", *i as f64 / *macs as f64)
-        } else {
-            "-".into()
+        let Some(layers) = &self.layers else {
+            return text;
         };
-        text += &format!("  {k:>5}  {op:<20} {i:>12} {per_mac:>8}  {n}\n");
+        text += "  layer  op                   instructions  per MAC  name\n";
+        for (k, (n, op, i, macs)) in layers.iter().enumerate() {
+            let per_mac = if *macs > 0 {
+                format!("{:.2}", *i as f64 / *macs as f64)
+            } else {
+                "-".into()
+            };
+            text += &format!("  {k:>5}  {op:<20} {i:>12} {per_mac:>8}  {n}\n");
+        }
+        text
     }
-    super::emit(&text)
 }

@@ -29,9 +29,17 @@ impl Harness<'_> {
     /// The harness C source.
     pub fn source(&self) -> String {
         let m = self.model;
-        let upper = m.to_ascii_uppercase();
         let mut c = String::new();
         let _ = writeln!(c, "/* minnow timing harness for {m}. */\n#include <stdint.h>\n#include \"minnow_board.h\"\n#include \"{m}.h\"\n");
+        self.write_inputs(&mut c);
+        self.write_outputs(&mut c);
+        c.push_str(HARNESS_BODY);
+        self.write_main(&mut c);
+        c
+    }
+
+    /// The input vectors as `const` arrays and the table of them.
+    fn write_inputs(&self, c: &mut String) {
         for (v, inputs) in self.vectors.iter().enumerate() {
             for (i, bytes) in inputs.iter().enumerate() {
                 let _ = writeln!(
@@ -62,6 +70,11 @@ impl Harness<'_> {
             "static const void *const *const minnow_vectors[] = {{{}}};",
             vectors.join(", ")
         );
+    }
+
+    /// The output buffers, their sizes and the arena.
+    fn write_outputs(&self, c: &mut String) {
+        let upper = self.model.to_ascii_uppercase();
         for o in 0..self.outputs {
             let _ = writeln!(c, "static uint8_t minnow_out_{o}[{upper}_OUTPUT_{o}_BYTES] __attribute__((aligned(8)));");
         }
@@ -85,7 +98,12 @@ impl Harness<'_> {
             c,
             "static uint8_t minnow_arena[{upper}_ARENA_BYTES + 8] __attribute__((aligned(8)));\n"
         );
-        c.push_str(HARNESS_BODY);
+    }
+
+    /// `main`: run every vector between timer reads, print counts and outputs.
+    fn write_main(&self, c: &mut String) {
+        let m = self.model;
+        let upper = m.to_ascii_uppercase();
         let _ = writeln!(c, "int main(void) {{");
         let _ = writeln!(c, "  uint32_t v, o, off;");
         let _ = writeln!(c, "  for (v = 0; v < {}u; ++v) {{", self.vectors.len());
@@ -104,7 +122,6 @@ impl Harness<'_> {
         let _ = writeln!(c, "        minnow_put_chunk(v, o, off, (const uint8_t *)minnow_outputs[o], minnow_output_bytes[o]);");
         let _ = writeln!(c, "  }}");
         let _ = writeln!(c, "  minnow_layers_print({upper}_NUM_LAYERS);\n  minnow_put(\"minnow done\\n\");\n  return 0;\n}}");
-        c
     }
 }
 

@@ -21,26 +21,39 @@ struct Dims {
     rank: usize,
 }
 
+/// Integer SVDF parameters.
+struct QuantizedSvdf {
+    dims: Dims,
+    feature: Vec<i32>,
+    time: Vec<i32>,
+    bias: Vec<i32>,
+    input_zp: i32,
+    state_zp: i32,
+    output_zp: i32,
+    scale_1: (i32, i32),
+    scale_2: (i32, i32),
+    state_range: (i64, i64),
+}
+
+/// Float SVDF parameters.
+struct FloatSvdf {
+    dims: Dims,
+    feature: Vec<f32>,
+    time: Vec<f32>,
+    bias: Vec<f32>,
+    range: (f32, f32),
+}
+
 enum SvdfKernel {
-    Quantized {
-        dims: Dims,
-        feature: Vec<i32>,
-        time: Vec<i32>,
-        bias: Vec<i32>,
-        input_zp: i32,
-        state_zp: i32,
-        output_zp: i32,
-        scale_1: (i32, i32),
-        scale_2: (i32, i32),
-        state_range: (i64, i64),
-    },
-    Float {
-        dims: Dims,
-        feature: Vec<f32>,
-        time: Vec<f32>,
-        bias: Vec<f32>,
-        range: (f32, f32),
-    },
+    Quantized(QuantizedSvdf),
+    Float(FloatSvdf),
+}
+
+/// The constant operands, decoded.
+struct Weights {
+    feature: Buffer,
+    time: Buffer,
+    bias: Option<Buffer>,
 }
 
 /// Prepares an SVDF kernel.
@@ -48,13 +61,11 @@ pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String>
     let Op::Svdf { rank, activation } = node.op else {
         unreachable!("svdf::prepare called for {}", node.op.name())
     };
-    let (input, wf, wt, state) = (
+    let (input, wf, wt) = (
         operand_type(g, node, 0),
         operand_type(g, node, 1),
         operand_type(g, node, 2),
-        operand_type(g, node, 4),
     );
-    let output = output_type(g, node);
     let dims = Dims {
         batches: input.shape[0],
         input: input.shape[1],
@@ -71,28 +82,47 @@ pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String>
                 .ok_or(format!("the {what} must be a constant"))?,
         ))
     };
-    let bias = match node.inputs[3] {
-        Some(_) => Some(constant(3, "bias")?),
-        None => None,
+    let weights = Weights {
+        feature: constant(1, "feature weights")?,
+        time: constant(2, "time weights")?,
+        bias: match node.inputs[3] {
+            Some(_) => Some(constant(3, "bias")?),
+            None => None,
+        },
     };
-    let units = dims.filters / rank;
     if input.dtype == DType::F32 {
         let float = |b: Buffer| {
             b.as_f32()
                 .map(<[f32]>::to_vec)
                 .ok_or("a float SVDF needs float weights")
         };
-        return Ok(Box::new(SvdfKernel::Float {
-            feature: float(constant(1, "feature weights")?)?,
-            time: float(constant(2, "time weights")?)?,
-            bias: match bias {
+        let units = dims.filters / rank;
+        return Ok(Box::new(SvdfKernel::Float(FloatSvdf {
+            feature: float(weights.feature)?,
+            time: float(weights.time)?,
+            bias: match weights.bias {
                 Some(b) => float(b)?,
                 None => vec![0.0; units],
             },
             range: qparams::activation_range_f32(activation),
             dims,
-        }));
+        })));
     }
+    Ok(Box::new(SvdfKernel::Quantized(quantized(
+        g, node, dims, weights,
+    )?)))
+}
+
+/// The integer kernel's parameters. It clamps to int8 only: TFLite Micro ignores the fused
+/// activation there.
+fn quantized(g: &Graph, node: &Node, dims: Dims, w: Weights) -> Result<QuantizedSvdf, String> {
+    let (input, wf, wt, state) = (
+        operand_type(g, node, 0),
+        operand_type(g, node, 1),
+        operand_type(g, node, 2),
+        operand_type(g, node, 4),
+    );
+    let output = output_type(g, node);
     if input.dtype != DType::I8
         || output.dtype != DType::I8
         || !matches!(state.dtype, DType::I8 | DType::I16)
@@ -114,11 +144,11 @@ pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String>
             .map(|v| v.into_iter().map(|x| x as i32).collect::<Vec<i32>>())
             .ok_or("integer weights expected")
     };
-    // Integer SVDF clamps to int8 only: TFLite Micro ignores the fused activation there.
-    Ok(Box::new(SvdfKernel::Quantized {
-        feature: ints(constant(1, "feature weights")?)?,
-        time: ints(constant(2, "time weights")?)?,
-        bias: match bias {
+    let units = dims.filters / dims.rank;
+    Ok(QuantizedSvdf {
+        feature: ints(w.feature)?,
+        time: ints(w.time)?,
+        bias: match w.bias {
             Some(b) => ints(b)?,
             None => vec![0; units],
         },
@@ -129,7 +159,7 @@ pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String>
         scale_2: quantize_multiplier((ss * st / so) as f64),
         state_range: state.dtype.int_range().expect("integer state"),
         dims,
-    }))
+    })
 }
 
 impl Kernel for SvdfKernel {
@@ -137,89 +167,88 @@ impl Kernel for SvdfKernel {
         let input = inputs[0].expect("verified");
         let state = state.expect("SVDF has a state operand");
         match self {
-            SvdfKernel::Float {
-                dims,
-                feature,
-                time,
-                bias,
-                range,
-            } => {
+            SvdfKernel::Float(k) => {
                 let Buffer::F32(s) = state else {
                     unreachable!("float state")
                 };
-                let x = input.as_f32().expect("float input");
-                let (m, f) = (dims.memory, dims.filters);
-                s.copy_within(1.., 0);
-                for b in 0..dims.batches {
-                    for r in 0..f {
-                        let row = &feature[r * dims.input..][..dims.input];
-                        let v: f32 = row
-                            .iter()
-                            .zip(&x[b * dims.input..])
-                            .fold(0.0, |acc, (w, x)| acc + w * x);
-                        s[(b * f + r) * m + m - 1] = v;
-                    }
-                }
-                let filtered = |b: usize, i: usize| -> f32 {
-                    time[i * m..][..m]
-                        .iter()
-                        .zip(&s[(b * f + i) * m..])
-                        .fold(0.0, |acc, (w, v)| acc + w * v)
-                };
-                *output = Buffer::F32(
-                    combine(dims, bias, filtered)
-                        .into_iter()
-                        .map(|v| v.clamp(range.0, range.1))
-                        .collect(),
-                );
+                *output = Buffer::F32(k.run(input.as_f32().expect("float input"), s));
             }
-            SvdfKernel::Quantized {
-                dims,
-                feature,
-                time,
-                bias,
-                input_zp,
-                state_zp,
-                output_zp,
-                scale_1,
-                scale_2,
-                state_range,
-            } => {
-                let x = input.to_i64().expect("integer input");
+            SvdfKernel::Quantized(k) => {
                 let mut s = state.to_i64().expect("integer state");
-                let (m, f) = (dims.memory, dims.filters);
-                s.copy_within(1.., 0);
-                for b in 0..dims.batches {
-                    for r in 0..f {
-                        let row = &feature[r * dims.input..][..dims.input];
-                        let dot = row
-                            .iter()
-                            .zip(&x[b * dims.input..])
-                            .fold(0i32, |acc, (w, v)| {
-                                acc.wrapping_add(w.wrapping_mul(*v as i32 - input_zp))
-                            });
-                        let dot =
-                            multiply_by_quantized_multiplier(dot, scale_1.0, scale_1.1) as i64;
-                        s[(b * f + r) * m + m - 1] =
-                            *state_zp as i64 + dot.clamp(state_range.0, state_range.1);
-                    }
-                }
-                let filtered = |b: usize, i: usize| -> i32 {
-                    time[i * m..][..m]
-                        .iter()
-                        .zip(&s[(b * f + i) * m..])
-                        .fold(0i32, |acc, (w, v)| {
-                            acc.wrapping_add(w.wrapping_mul(*v as i32 - state_zp))
-                        })
-                };
-                let out = combine(dims, bias, filtered).into_iter().map(|v| {
-                    let scaled = multiply_by_quantized_multiplier(v, scale_2.0, scale_2.1);
-                    scaled.saturating_add(*output_zp).clamp(-128, 127) as i64
-                });
-                *output = Buffer::I8(out.map(|v| v as i8).collect());
+                let out = k.run(&input.to_i64().expect("integer input"), &mut s);
+                *output = Buffer::I8(out);
                 *state = Buffer::from_i64(state.dtype(), s.into_iter());
             }
         }
+    }
+}
+
+impl FloatSvdf {
+    /// One inference: updates the state `s` and returns the output.
+    fn run(&self, x: &[f32], s: &mut [f32]) -> Vec<f32> {
+        let dims = &self.dims;
+        let (m, f) = (dims.memory, dims.filters);
+        s.copy_within(1.., 0);
+        for b in 0..dims.batches {
+            for r in 0..f {
+                let row = &self.feature[r * dims.input..][..dims.input];
+                let v: f32 = row
+                    .iter()
+                    .zip(&x[b * dims.input..])
+                    .fold(0.0, |acc, (w, x)| acc + w * x);
+                s[(b * f + r) * m + m - 1] = v;
+            }
+        }
+        let filtered = |b: usize, i: usize| -> f32 {
+            self.time[i * m..][..m]
+                .iter()
+                .zip(&s[(b * f + i) * m..])
+                .fold(0.0, |acc, (w, v)| acc + w * v)
+        };
+        let (lo, hi) = self.range;
+        combine(dims, &self.bias, filtered)
+            .into_iter()
+            .map(|v| v.clamp(lo, hi))
+            .collect()
+    }
+}
+
+impl QuantizedSvdf {
+    /// One inference: updates the state `s` and returns the output.
+    fn run(&self, x: &[i64], s: &mut [i64]) -> Vec<i8> {
+        let dims = &self.dims;
+        let (m, f) = (dims.memory, dims.filters);
+        s.copy_within(1.., 0);
+        for b in 0..dims.batches {
+            for r in 0..f {
+                let row = &self.feature[r * dims.input..][..dims.input];
+                let dot = row
+                    .iter()
+                    .zip(&x[b * dims.input..])
+                    .fold(0i32, |acc, (w, v)| {
+                        acc.wrapping_add(w.wrapping_mul(*v as i32 - self.input_zp))
+                    });
+                let (m1, s1) = self.scale_1;
+                let dot = multiply_by_quantized_multiplier(dot, m1, s1) as i64;
+                let (lo, hi) = self.state_range;
+                s[(b * f + r) * m + m - 1] = self.state_zp as i64 + dot.clamp(lo, hi);
+            }
+        }
+        let filtered = |b: usize, i: usize| -> i32 {
+            self.time[i * m..][..m]
+                .iter()
+                .zip(&s[(b * f + i) * m..])
+                .fold(0i32, |acc, (w, v)| {
+                    acc.wrapping_add(w.wrapping_mul(*v as i32 - self.state_zp))
+                })
+        };
+        combine(dims, &self.bias, filtered)
+            .into_iter()
+            .map(|v| {
+                let scaled = multiply_by_quantized_multiplier(v, self.scale_2.0, self.scale_2.1);
+                scaled.saturating_add(self.output_zp).clamp(-128, 127) as i8
+            })
+            .collect()
     }
 }
 

@@ -5,7 +5,9 @@
 //! only to writable parameters and locals, indexes with `i32`, and applies every operator and
 //! intrinsic to operands of the types it is defined on.
 
-use super::{Access, BinOp, BufId, BufferKind, Expr, Func, ScalarType, Stmt, UnOp, VarId};
+use super::{
+    Access, BinOp, BufId, BufferKind, Expr, Func, Intrinsic, ScalarType, Stmt, UnOp, VarId,
+};
 use std::fmt;
 
 /// Why a function is malformed.
@@ -260,29 +262,34 @@ fn expr_type(
             a
         }
         Expr::Call { intrinsic, args } => {
-            let (params, result) = intrinsic.signature();
-            if params.len() != args.len() {
-                return Err(format!(
-                    "{} takes {} arguments, not {}",
-                    intrinsic.name(),
-                    params.len(),
-                    args.len()
-                ));
-            }
-            for (k, (p, a)) in params.iter().zip(args).enumerate() {
-                let t = ty(a)?;
-                if t != *p {
-                    return Err(format!(
-                        "argument {k} of {} must be {} but is {}",
-                        intrinsic.name(),
-                        p.name(),
-                        t.name()
-                    ));
-                }
-            }
-            result
+            let types = args.iter().map(ty).collect::<Result<Vec<_>, _>>()?;
+            call_type(*intrinsic, &types)?
         }
     })
+}
+
+/// The result type of an intrinsic call whose arguments have `args` types.
+fn call_type(intrinsic: Intrinsic, args: &[ScalarType]) -> Result<ScalarType, String> {
+    let (params, result) = intrinsic.signature();
+    if params.len() != args.len() {
+        return Err(format!(
+            "{} takes {} arguments, not {}",
+            intrinsic.name(),
+            params.len(),
+            args.len()
+        ));
+    }
+    for (k, (p, t)) in params.iter().zip(args).enumerate() {
+        if t != p {
+            return Err(format!(
+                "argument {k} of {} must be {} but is {}",
+                intrinsic.name(),
+                p.name(),
+                t.name()
+            ));
+        }
+    }
+    Ok(result)
 }
 
 fn binary_type(op: BinOp, a: ScalarType, b: ScalarType) -> Result<ScalarType, String> {

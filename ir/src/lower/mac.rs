@@ -4,9 +4,9 @@
 use super::{clamp_to, Kernel};
 use crate::geometry::ConvGeometry;
 use crate::loops::{BufId, Expr, FuncBuilder, Intrinsic, ScalarType};
-use crate::op::{Op, Window};
+use crate::op::{Activation, Op, Window};
 use crate::qparams::{self, Requantize};
-use crate::types::DType;
+use crate::types::{DType, TensorType};
 
 /// A per-channel `i32` parameter: one value for all channels, or a table.
 #[derive(Clone, Copy)]
@@ -157,6 +157,37 @@ impl Operands {
     }
 }
 
+/// Sets the integer kernel's offsets, accumulator and requantizing epilogue.
+fn quantized(
+    k: &mut Kernel,
+    ops: &mut Operands,
+    [input, filter, output]: [&TensorType; 3],
+    channels: usize,
+    activation: Activation,
+) -> Result<(), String> {
+    let is_fc = matches!(k.node.op, Op::FullyConnected { .. });
+    let requant = if is_fc {
+        qparams::fully_connected_requantize(input, filter, output, channels, activation)?
+    } else {
+        qparams::conv_requantize(input, filter, output, channels, activation)?
+    };
+    let (_, input_zp) = qparams::per_tensor(input, "input")?;
+    let filter_zp = filter.quant.as_ref().map_or(0, |q| q.zero_point(0));
+    ops.input_offset = -input_zp;
+    ops.filter_offset = if is_fc { -filter_zp } else { 0 };
+    ops.acc = if requant.wide {
+        ScalarType::I64
+    } else {
+        ScalarType::I32
+    };
+    ops.epilogue = Epilogue::Quantized(Requantization::new(
+        k,
+        &requant,
+        ScalarType::of(output.dtype),
+    ));
+    Ok(())
+}
+
 /// Lowers a multiply-accumulate op.
 pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
     let (input, filter, output) = (
@@ -164,7 +195,6 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
         k.operand(1).clone(),
         k.output_type().clone(),
     );
-    let is_fc = matches!(k.node.op, Op::FullyConnected { .. });
     let (channels, activation) = match &k.node.op {
         Op::Conv2d { activation, .. } => (filter.shape[0], *activation),
         Op::DepthwiseConv2d { activation, .. } => (filter.shape[3], *activation),
@@ -191,25 +221,13 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
         },
     };
     if input.dtype != DType::F32 {
-        let requant = if is_fc {
-            qparams::fully_connected_requantize(&input, &filter, &output, channels, activation)?
-        } else {
-            qparams::conv_requantize(&input, &filter, &output, channels, activation)?
-        };
-        let (_, input_zp) = qparams::per_tensor(&input, "input")?;
-        let filter_zp = filter.quant.as_ref().map_or(0, |q| q.zero_point(0));
-        ops.input_offset = -input_zp;
-        ops.filter_offset = if is_fc { -filter_zp } else { 0 };
-        ops.acc = if requant.wide {
-            ScalarType::I64
-        } else {
-            ScalarType::I32
-        };
-        ops.epilogue = Epilogue::Quantized(Requantization::new(
+        quantized(
             k,
-            &requant,
-            ScalarType::of(output.dtype),
-        ));
+            &mut ops,
+            [&input, &filter, &output],
+            channels,
+            activation,
+        )?;
     }
     match k.node.op.clone() {
         Op::Conv2d { window, .. } => {

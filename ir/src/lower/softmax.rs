@@ -64,28 +64,8 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
                 f.store(sum, Expr::i32(0), Expr::load(sum, Expr::i32(0)) + term);
             });
         });
-        // GetReciprocal: normalise the sum into [1, 2) and take 1 / (1 + x).
         let sum = f.let_("total", ScalarType::I32, Expr::load(sum, Expr::i32(0)));
-        let headroom = f.let_(
-            "headroom",
-            ScalarType::I32,
-            Expr::call(Intrinsic::CountLeadingZeros, vec![sum.clone()]),
-        );
-        let shifted = (sum.cast(ScalarType::I64) << headroom.clone().cast(ScalarType::I64))
-            - Expr::i64(1 << 31);
-        let reciprocal = f.let_(
-            "reciprocal",
-            ScalarType::I32,
-            Expr::call(
-                Intrinsic::OneOverOnePlusX,
-                vec![shifted.cast(ScalarType::I32)],
-            ),
-        );
-        let exponent = f.let_(
-            "exponent",
-            ScalarType::I32,
-            Expr::i32(ACCUMULATION_INTEGER_BITS + 31 - out_bits) - headroom,
-        );
+        let (reciprocal, exponent) = reciprocal(f, sum, out_bits);
         f.for_loop("i", depth, |f, i| {
             let diff = p.diff(f, &base, &max, i.clone());
             let scaled = Expr::call(
@@ -105,6 +85,33 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
         });
     });
     Ok(())
+}
+
+/// TFLite's `GetReciprocal` of a Q12.19 sum: normalises it into [1, 2), takes `1 / (1 + x)`
+/// and returns that reciprocal with the right shift that brings `reciprocal * exp` to an
+/// output of `out_bits` bits.
+fn reciprocal(f: &mut FuncBuilder, sum: Expr, out_bits: i32) -> (Expr, Expr) {
+    let headroom = f.let_(
+        "headroom",
+        ScalarType::I32,
+        Expr::call(Intrinsic::CountLeadingZeros, vec![sum.clone()]),
+    );
+    let shifted =
+        (sum.cast(ScalarType::I64) << headroom.clone().cast(ScalarType::I64)) - Expr::i64(1 << 31);
+    let reciprocal = f.let_(
+        "reciprocal",
+        ScalarType::I32,
+        Expr::call(
+            Intrinsic::OneOverOnePlusX,
+            vec![shifted.cast(ScalarType::I32)],
+        ),
+    );
+    let exponent = f.let_(
+        "exponent",
+        ScalarType::I32,
+        Expr::i32(ACCUMULATION_INTEGER_BITS + 31 - out_bits) - headroom,
+    );
+    (reciprocal, exponent)
 }
 
 /// Float softmax as the interpreter computes it: the row maximum, `exp` of the scaled

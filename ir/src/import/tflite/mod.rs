@@ -161,15 +161,7 @@ impl<'a> ImportCx<'a> {
         }
         let t = tensors.get(index);
         let name = t.name().unwrap_or("").to_string();
-        let unsupported = |reason: String| match op {
-            Some((i, op)) => Error::UnsupportedUse {
-                path: self.path.to_string(),
-                op: op.to_string(),
-                index: i,
-                reason,
-            },
-            None => self.malformed(reason),
-        };
+        let unsupported = |reason: String| self.unsupported(op, reason);
         let dtype = dtype(t.tensor_type()).ok_or_else(|| {
             unsupported(format!(
                 "tensor {index} \"{name}\" has type {}, which minnow does not support",
@@ -181,22 +173,7 @@ impl<'a> ImportCx<'a> {
                 "tensor {index} \"{name}\" is sparse; densify the model first"
             )));
         }
-        let mut shape = Vec::new();
-        for d in t.shape().iter().flat_map(|v| v.iter()) {
-            if d < 0 {
-                return Err(unsupported(format!(
-                    "tensor {index} \"{name}\" has a dynamic dimension; minnow needs static shapes"
-                )));
-            }
-            shape.push(d as usize);
-        }
-        let too_big = shape
-            .iter()
-            .try_fold(dtype.size(), |acc, d| acc.checked_mul(*d))
-            .is_none_or(|b| b > MAX_TENSOR_BYTES);
-        if too_big {
-            return Err(self.malformed(format!("tensor {index} \"{name}\" has shape {shape:?}, larger than {MAX_TENSOR_BYTES} bytes")));
-        }
+        let shape = self.static_shape(&t, dtype, (index, &name), op)?;
         let quant = self.quantization(&t, &shape, &name)?;
         let ty = TensorType {
             shape,
@@ -226,6 +203,49 @@ impl<'a> ImportCx<'a> {
         });
         self.tensors.insert(index, id);
         Ok(Some(id))
+    }
+
+    /// An error for a tensor minnow cannot take: unsupported by `op` (index, name), or a
+    /// malformed model if no op is known.
+    fn unsupported(&self, op: Option<(usize, &str)>, reason: String) -> Error {
+        match op {
+            Some((i, op)) => Error::UnsupportedUse {
+                path: self.path.to_string(),
+                op: op.to_string(),
+                index: i,
+                reason,
+            },
+            None => self.malformed(reason),
+        }
+    }
+
+    /// The tensor's shape, refused if a dimension is dynamic or the tensor is implausibly
+    /// large.
+    fn static_shape(
+        &self,
+        t: &schema::Tensor<'a>,
+        dtype: DType,
+        (index, name): (usize, &str),
+        op: Option<(usize, &str)>,
+    ) -> Result<Vec<usize>, Error> {
+        let mut shape = Vec::new();
+        for d in t.shape().iter().flat_map(|v| v.iter()) {
+            if d < 0 {
+                return Err(self.unsupported(
+                    op,
+                    format!("tensor {index} \"{name}\" has a dynamic dimension; minnow needs static shapes"),
+                ));
+            }
+            shape.push(d as usize);
+        }
+        let too_big = shape
+            .iter()
+            .try_fold(dtype.size(), |acc, d| acc.checked_mul(*d))
+            .is_none_or(|b| b > MAX_TENSOR_BYTES);
+        if too_big {
+            return Err(self.malformed(format!("tensor {index} \"{name}\" has shape {shape:?}, larger than {MAX_TENSOR_BYTES} bytes")));
+        }
+        Ok(shape)
     }
 
     fn quantization(
