@@ -28,6 +28,7 @@ pub mod op;
 pub mod qparams;
 pub mod shape;
 pub mod sigmoid16;
+pub mod simd;
 pub mod stats;
 mod text;
 pub mod types;

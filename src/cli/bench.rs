@@ -57,7 +57,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     let inputs = read_inputs(args, &graph)?;
     pipeline::check_inputs(&graph, &inputs)?;
     let name = pipeline::model_name(&args.model, None);
-    let compiled = pipeline::compile(&graph, &name)?;
+    let compiled = pipeline::compile(&graph, &name, &target)?;
     let vectors = vec![inputs];
     let whole = pipeline::measure(&target, &compiled, &vectors, false)?;
     let layers = if args.per_layer {

@@ -58,7 +58,7 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
     }
     let graph = super::load_model(&args.model)?;
     let name = super::pipeline::model_name(&args.model, args.name.as_deref());
-    let compiled = super::pipeline::compile(&graph, &name)?;
+    let compiled = super::pipeline::compile(&graph, &name, &target)?;
     let files = compiled
         .source
         .write_to(&args.out_dir)

@@ -1,24 +1,13 @@
-//! The compilation pipeline the commands share: import → lower → plan memory → emit C, and
-//! the measurers that run the result.
+//! The compilation pipeline the commands share (`minnow_autotune::compile`: lower → schedule →
+//! plan memory → emit C) and the measurers that run the result.
 
 use anyhow::{bail, Context, Result};
+pub use minnow_autotune::compile::Compiled;
+use minnow_autotune::compile::Schedules;
 use minnow_autotune::measure::{measure_on_target, Build, Measurement};
-use minnow_backends::c::{CEmitter, CSource};
-use minnow_ir::loops::Program;
 use minnow_ir::Graph;
-use minnow_passes::memory::{ArenaPlan, MemoryPlanner};
 use minnow_targets::Target;
 use std::path::Path;
-
-/// A model taken through the pipeline.
-pub struct Compiled {
-    /// The lowered program.
-    pub program: Program,
-    /// Its arena.
-    pub plan: ArenaPlan,
-    /// The generated C.
-    pub source: CSource,
-}
 
 /// The C name for a model: `--name`, or the file's stem.
 pub fn model_name(path: &Path, name: Option<&str>) -> String {
@@ -29,17 +18,14 @@ pub fn model_name(path: &Path, name: Option<&str>) -> String {
     minnow_ir::lower::c_identifier(name.unwrap_or(&stem))
 }
 
-/// Lowers, plans and emits `graph` as C named `name`.
-pub fn compile(graph: &Graph, name: &str) -> Result<Compiled> {
-    let mut program = minnow_ir::lower::lower(graph)?;
-    program.name = name.to_string();
-    let plan = MemoryPlanner::default().run(&program);
-    let source = CEmitter.emit(&program, &plan);
-    Ok(Compiled {
-        program,
-        plan,
-        source,
-    })
+/// Lowers, schedules (the target's defaults), plans and emits `graph` as C named `name`.
+pub fn compile(graph: &Graph, name: &str, target: &Target) -> Result<Compiled> {
+    Ok(minnow_autotune::compile::compile(
+        graph,
+        name,
+        target,
+        Schedules::Default,
+    )?)
 }
 
 /// Refuses `--tuning-db` until the tuner exists, rather than ignoring it.

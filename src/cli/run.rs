@@ -105,7 +105,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         (outputs, None, None, None)
     } else {
         let name = pipeline::model_name(&args.model, None);
-        let compiled = pipeline::compile(&graph, &name)?;
+        let compiled = pipeline::compile(&graph, &name, &target)?;
         let m = pipeline::measure(&target, &compiled, &[inputs], false)?;
         let outputs = m.outputs.into_iter().next().unwrap_or_default();
         let instructions = m.instructions.and_then(|v| v.first().copied());

@@ -2,9 +2,8 @@
 
 #![allow(dead_code)]
 
+use minnow_autotune::compile::{compile, Schedules};
 use minnow_autotune::measure::{measure_on_target, Build, MeasureError, Measurement};
-use minnow_backends::c::CEmitter;
-use minnow_passes::memory::MemoryPlanner;
 use minnow_targets::Target;
 use std::path::PathBuf;
 
@@ -82,12 +81,10 @@ pub fn measure(
     target: &Target,
     vectors: &[Vec<Vec<u8>>],
 ) -> Result<Measurement, MeasureError> {
-    let program = minnow_ir::lower::lower(graph).unwrap();
-    let plan = MemoryPlanner::default().run(&program);
-    let source = CEmitter.emit(&program, &plan);
+    let compiled = compile(graph, &graph.name, target, Schedules::Default).unwrap();
     let build = Build {
         target,
-        source: &source,
+        source: &compiled.source,
         vectors,
         per_layer: false,
     };

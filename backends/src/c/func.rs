@@ -129,7 +129,7 @@ impl Used {
             Expr::Var(v) => {
                 self.vars.insert(*v);
             }
-            Expr::Load { buf, index } => {
+            Expr::Load { buf, index } | Expr::LoadWord { buf, index } => {
                 self.bufs.insert(*buf);
                 self.expr(index);
             }
@@ -255,6 +255,11 @@ impl Writer<'_> {
             Expr::Var(v) => self.func.var(*v).name.clone(),
             Expr::Load { buf, index } => format!(
                 "{}[{}]",
+                self.func.buffer(*buf).name,
+                self.expr(index, false)
+            ),
+            Expr::LoadWord { buf, index } => format!(
+                "minnow_load_word(&{}[{}])",
                 self.func.buffer(*buf).name,
                 self.expr(index, false)
             ),

@@ -227,3 +227,41 @@ static inline float minnow_tanhf(float x) {
   if (x > 0.0f) return magnitude;
   return x;
 }
+
+/* Armv7E-M DSP: SXTAB16 and SMLAD as ir::simd defines them; the instructions themselves where
+   the target has them, portable C elsewhere. */
+#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
+#include <arm_acle.h>
+static inline int32_t minnow_sxtab16(int32_t a, int32_t x) { return (int32_t)__sxtab16(a, x); }
+static inline int32_t minnow_sxtab16_ror8(int32_t a, int32_t x) {
+  /* One instruction: gcc does not fold the rotation into __sxtab16 by itself. */
+  int32_t r;
+  __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+  return r;
+}
+static inline int32_t minnow_smlad(int32_t a, int32_t b, int32_t acc) { return __smlad(a, b, acc); }
+#else
+static inline int32_t minnow_join16(int32_t lo, int32_t hi) {
+  return (int32_t)(((uint32_t)lo & 0xffffu) | ((uint32_t)hi << 16));
+}
+static inline int32_t minnow_low16(int32_t a) { return (int32_t)(int16_t)(uint16_t)(uint32_t)a; }
+static inline int32_t minnow_high16(int32_t a) { return (int32_t)(int16_t)(uint16_t)((uint32_t)a >> 16); }
+static inline int32_t minnow_sxtab16(int32_t a, int32_t x) {
+  return minnow_join16(minnow_low16(a) + (int32_t)(int8_t)(uint8_t)(uint32_t)x,
+                       minnow_high16(a) + (int32_t)(int8_t)(uint8_t)((uint32_t)x >> 16));
+}
+static inline int32_t minnow_sxtab16_ror8(int32_t a, int32_t x) {
+  return minnow_sxtab16(a, (int32_t)(((uint32_t)x >> 8) | ((uint32_t)x << 24)));
+}
+static inline int32_t minnow_smlad(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(minnow_low16(a) * minnow_low16(b))
+                   + (uint32_t)(minnow_high16(a) * minnow_high16(b)));
+}
+#endif
+
+/* Four consecutive int8 elements as one little-endian word (any alignment). */
+static inline int32_t minnow_load_word(const int8_t *p) {
+  int32_t w;
+  __builtin_memcpy(&w, p, 4);
+  return w;
+}

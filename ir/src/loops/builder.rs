@@ -28,6 +28,18 @@ impl FuncBuilder {
         }
     }
 
+    /// Starts a new body for `func`: the same name and parameters (so their [`BufId`]s stay
+    /// valid), no locals, variables or statements. Schedules rebuild a function with it.
+    pub fn with_params_of(func: &Func) -> FuncBuilder {
+        let mut f = FuncBuilder::new(func.name.clone());
+        for b in &func.buffers {
+            if let BufferKind::Param { access, .. } = b.kind {
+                f.param(&b.name, b.elem, b.len, access);
+            }
+        }
+        f
+    }
+
     fn unique(&mut self, base: &str) -> String {
         let mut name = base.to_string();
         let mut k = 1;

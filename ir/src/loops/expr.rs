@@ -112,6 +112,14 @@ pub enum Expr {
         /// Element index (`i32`).
         index: Box<Expr>,
     },
+    /// Four consecutive `i8` elements `buf[index..index + 4]` as one little-endian `i32` (the
+    /// operand of the SIMD intrinsics).
+    LoadWord {
+        /// Source buffer (of `i8`).
+        buf: BufId,
+        /// Index of the first element (`i32`).
+        index: Box<Expr>,
+    },
     /// A unary operation.
     Unary {
         /// The operator.
@@ -193,6 +201,14 @@ impl Expr {
     /// `buf[index]`.
     pub fn load(buf: BufId, index: Expr) -> Expr {
         Expr::Load {
+            buf,
+            index: Box::new(index),
+        }
+    }
+
+    /// `buf[index..index + 4]` packed into an `i32`.
+    pub fn load_word(buf: BufId, index: Expr) -> Expr {
+        Expr::LoadWord {
             buf,
             index: Box::new(index),
         }

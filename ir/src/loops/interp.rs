@@ -260,6 +260,15 @@ impl<'a> Machine<'a> {
                     Storage::Int { data, elem } => Value::Int(data[i], *elem),
                 }
             }
+            Expr::LoadWord { buf, index } => {
+                let last = Expr::binary(super::BinOp::Add, (**index).clone(), Expr::i32(3));
+                let (first, _) = (self.index(*buf, index)?, self.index(*buf, &last)?);
+                let Storage::Int { data, .. } = &self.store[self.bufs[buf.0 as usize]] else {
+                    return self.fail("a word load from a float buffer".into());
+                };
+                let bytes = [0, 1, 2, 3].map(|k| data[first + k] as i8);
+                Value::Int(crate::simd::pack(bytes) as i64, ScalarType::I32)
+            }
             Expr::Unary { op, arg } => match (op, self.eval(arg)?) {
                 (UnOp::Neg, Value::F32(f)) => Value::F32(-f),
                 (UnOp::Neg, Value::Int(v, ty)) => Value::Int(ty.wrap(v.wrapping_neg()), ty),

@@ -10,6 +10,7 @@ use super::interp::Value;
 use super::ScalarType;
 use crate::fixedpoint as fp;
 use crate::floatfn;
+use crate::simd;
 
 /// A named call: the fixed-point helpers of TFLite's reference kernels on `i32` (and one on
 /// `i64`) values, and minnow's reproducible float functions.
@@ -43,11 +44,17 @@ pub enum Intrinsic {
     LogisticF32,
     /// [`floatfn::tanh`]`(x)` on `f32`.
     TanhF32,
+    /// [`simd::sxtab16`]`(offsets, word)`: bytes 0 and 2 plus 16-bit offsets.
+    Sxtab16,
+    /// [`simd::sxtab16_ror8`]`(offsets, word)`: bytes 1 and 3 plus 16-bit offsets.
+    Sxtab16Ror8,
+    /// [`simd::smlad`]`(a, b, acc)`: two 16x16 products added to `acc`.
+    Smlad,
 }
 
 impl Intrinsic {
     /// Every intrinsic, for tests and for backends that emit all definitions.
-    pub const ALL: [Intrinsic; 14] = [
+    pub const ALL: [Intrinsic; 17] = [
         Intrinsic::SaturatingRoundingDoublingHighMul,
         Intrinsic::RoundingDivideByPot,
         Intrinsic::MultiplyByQuantizedMultiplier,
@@ -62,6 +69,9 @@ impl Intrinsic {
         Intrinsic::ExpF32,
         Intrinsic::LogisticF32,
         Intrinsic::TanhF32,
+        Intrinsic::Sxtab16,
+        Intrinsic::Sxtab16Ror8,
+        Intrinsic::Smlad,
     ];
 
     /// The name in the text form; backends prefix it (`minnow_` in C).
@@ -81,6 +91,9 @@ impl Intrinsic {
             Intrinsic::ExpF32 => "expf",
             Intrinsic::LogisticF32 => "logisticf",
             Intrinsic::TanhF32 => "tanhf",
+            Intrinsic::Sxtab16 => "sxtab16",
+            Intrinsic::Sxtab16Ror8 => "sxtab16_ror8",
+            Intrinsic::Smlad => "smlad",
         }
     }
 
@@ -96,11 +109,14 @@ impl Intrinsic {
             | Intrinsic::RoundingDivideByPot
             | Intrinsic::ExpOnNegativeValues
             | Intrinsic::Logistic
-            | Intrinsic::Tanh => &[I32, I32],
+            | Intrinsic::Tanh
+            | Intrinsic::Sxtab16
+            | Intrinsic::Sxtab16Ror8 => &[I32, I32],
             Intrinsic::MultiplyByQuantizedMultiplierWide => &[I64, I32, I32],
             Intrinsic::MultiplyByQuantizedMultiplier
             | Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp
-            | Intrinsic::MultiplyByQuantizedMultiplierGreaterThanOne => &[I32, I32, I32],
+            | Intrinsic::MultiplyByQuantizedMultiplierGreaterThanOne
+            | Intrinsic::Smlad => &[I32, I32, I32],
         };
         (args, I32)
     }
@@ -137,6 +153,9 @@ impl Intrinsic {
             Intrinsic::CountLeadingZeros => (a(0) as u32).leading_zeros() as i32,
             Intrinsic::Logistic => fp::logistic(a(0), a(1)),
             Intrinsic::Tanh => fp::tanh(a(0), a(1)),
+            Intrinsic::Sxtab16 => simd::sxtab16(a(0), a(1)),
+            Intrinsic::Sxtab16Ror8 => simd::sxtab16_ror8(a(0), a(1)),
+            Intrinsic::Smlad => simd::smlad(a(0), a(1), a(2)),
         };
         Value::Int(r as i64, ScalarType::I32)
     }

@@ -33,6 +33,7 @@ mod expr;
 pub mod interp;
 mod intrinsic;
 mod program;
+pub mod reduction;
 mod text;
 mod verify;
 

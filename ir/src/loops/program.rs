@@ -58,6 +58,9 @@ pub struct Step {
     pub in_place: Option<(usize, usize)>,
     /// Multiply-accumulates the op performs (0 for ops without any), for per-layer reports.
     pub macs: u64,
+    /// The compute definition of a multiply-accumulate op, from which schedules rebuild
+    /// [`Step::func`]'s body.
+    pub reduction: Option<super::reduction::Reduction>,
 }
 
 /// A model lowered to loop functions.

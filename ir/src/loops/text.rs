@@ -118,6 +118,13 @@ impl Func {
                 self.write_expr(s, index);
                 s.push(']');
             }
+            Expr::LoadWord { buf, index } => {
+                s.push_str("word(");
+                s.push_str(&self.buffer(*buf).name);
+                s.push('[');
+                self.write_expr(s, index);
+                s.push_str("])");
+            }
             Expr::Unary { op, arg } => {
                 s.push_str(match op {
                     UnOp::Neg => "-",

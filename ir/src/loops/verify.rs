@@ -228,6 +228,22 @@ fn expr_type(
             }
             decl.elem
         }
+        Expr::LoadWord { buf, index } => {
+            let decl = func
+                .buffers
+                .get(buf.0 as usize)
+                .ok_or(format!("buffer #{} is not declared", buf.0))?;
+            if !buf_ok(*buf) {
+                return Err(format!("buffer {} is used out of scope", decl.name));
+            }
+            if ty(index)? != ScalarType::I32 || decl.elem != ScalarType::I8 {
+                return Err(format!(
+                    "a word load needs an i8 buffer and an i32 index ({})",
+                    decl.name
+                ));
+            }
+            ScalarType::I32
+        }
         Expr::Unary { op, arg } => {
             let t = ty(arg)?;
             let ok = match op {

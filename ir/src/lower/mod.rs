@@ -27,6 +27,7 @@ mod tests;
 use crate::error::Error;
 use crate::graph::{Graph, Node, TensorId, TensorKind};
 use crate::interp::Interpreter;
+use crate::loops::reduction::Reduction;
 use crate::loops::{Access, BufId, Expr, FuncBuilder, Program, ScalarType, Slot, SlotId};
 use crate::loops::{SlotKind, Step};
 use crate::op::Op;
@@ -157,6 +158,7 @@ impl<'g> Lowering<'g> {
             f: FuncBuilder::new(name),
             args: Vec::new(),
             in_place: None,
+            reduction: None,
         };
         match &node.op {
             Op::Conv2d { .. } | Op::DepthwiseConv2d { .. } | Op::FullyConnected { .. } => {
@@ -178,7 +180,7 @@ impl<'g> Lowering<'g> {
             | Op::Logistic
             | Op::Tanh => elementwise::lower(&mut k)?,
         }
-        let (func, args, in_place) = (k.f.finish(), k.args, k.in_place);
+        let (func, args, in_place, reduction) = (k.f.finish(), k.args, k.in_place, k.reduction);
         let tensor_name = self.graph.tensor(out).name.clone();
         self.program.funcs.push(func);
         self.program.steps.push(Step {
@@ -188,6 +190,7 @@ impl<'g> Lowering<'g> {
             args,
             in_place,
             macs: crate::stats::op_macs(self.graph, node),
+            reduction,
         });
         Ok(())
     }
@@ -207,6 +210,7 @@ pub(crate) struct Kernel<'a, 'g> {
     pub f: FuncBuilder,
     args: Vec<SlotId>,
     in_place: Option<(usize, usize)>,
+    reduction: Option<Reduction>,
 }
 
 impl Kernel<'_, '_> {
@@ -253,6 +257,11 @@ impl Kernel<'_, '_> {
             self.node.inputs[i].expect("verified operand"),
             Access::ReadWrite,
         )
+    }
+
+    /// Records the op's compute definition for the schedules.
+    pub fn set_reduction(&mut self, r: Reduction) {
+        self.reduction = Some(r);
     }
 
     /// Binds the output.

@@ -1,0 +1,66 @@
+//! The compilation pipeline every user of minnow shares: lower the graph to loops, schedule
+//! the multiply-accumulate ops for the target, plan the arena, emit C.
+
+use minnow_backends::c::{CEmitter, CSource};
+use minnow_ir::loops::Program;
+use minnow_ir::Graph;
+use minnow_passes::memory::{ArenaPlan, MemoryPlanner};
+use minnow_schedules::{schedule_program, Schedule, ScheduleError, Space};
+use minnow_targets::Target;
+
+/// A model taken through the pipeline.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    /// The scheduled program.
+    pub program: Program,
+    /// Its arena.
+    pub plan: ArenaPlan,
+    /// The generated C.
+    pub source: CSource,
+}
+
+/// Which schedule each multiply-accumulate step gets.
+pub enum Schedules<'a> {
+    /// The reference kernels' loops (what the interpreter mirrors).
+    Naive,
+    /// The target's default heuristic.
+    Default,
+    /// Chosen per step (index into the program's steps); `None` falls back to the default.
+    Chosen(&'a dyn Fn(usize, &Space) -> Option<Schedule>),
+}
+
+/// Why a graph does not compile.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// An op cannot be lowered.
+    #[error(transparent)]
+    Lower(#[from] minnow_ir::Error),
+    /// A schedule does not apply.
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+}
+
+/// Lowers `graph`, schedules it for `target`, plans its memory and emits C named `name`.
+pub fn compile(
+    graph: &Graph,
+    name: &str,
+    target: &Target,
+    schedules: Schedules,
+) -> Result<Compiled, CompileError> {
+    let mut program = minnow_ir::lower::lower(graph)?;
+    program.name = name.to_string();
+    let naive = |_: usize, _: &Space| Some(Schedule::default());
+    let choose: &dyn Fn(usize, &Space) -> Option<Schedule> = match schedules {
+        Schedules::Naive => &naive,
+        Schedules::Default => &|_, _| None,
+        Schedules::Chosen(f) => f,
+    };
+    schedule_program(&mut program, &target.features, choose)?;
+    let plan = MemoryPlanner::default().run(&program);
+    let source = CEmitter.emit(&program, &plan);
+    Ok(Compiled {
+        program,
+        plan,
+        source,
+    })
+}

@@ -1,0 +1,84 @@
+//! Portable definitions of the Armv7E-M DSP instructions minnow's schedules use for int8
+//! dot products (SMLAD: two 16x16 multiply-accumulates in one instruction).
+//!
+//! A word of four int8 values `[x0, x1, x2, x3]` (little-endian) is unpacked into two words of
+//! two int16 halves, `(x0, x2)` and `(x1, x3)`, with an offset added to each half; two SMLADs
+//! then accumulate all four products. The pairing is the same for both operands, so the sum is
+//! the plain dot product.
+//!
+//! ```
+//! use minnow_ir::simd::{pack, smlad, sxtab16, sxtab16_ror8};
+//! let (x, w) = ([1i8, -2, 3, -4], [5i8, 6, -7, 8]);
+//! let (xw, ww) = (pack(x), pack(w));
+//! let acc = smlad(sxtab16(0, xw), sxtab16(0, ww), 100);
+//! let acc = smlad(sxtab16_ror8(0, xw), sxtab16_ror8(0, ww), acc);
+//! assert_eq!(acc, 100 + 5 - 12 - 21 - 32);
+//! ```
+
+/// Four bytes as one little-endian word.
+pub fn pack(bytes: [i8; 4]) -> i32 {
+    i32::from_le_bytes(bytes.map(|b| b as u8))
+}
+
+/// The two 16-bit halves of `a` as (low, high).
+fn halves(a: i32) -> (i32, i32) {
+    (a as i16 as i32, (a >> 16) as i16 as i32)
+}
+
+/// Two 16-bit halves as one word.
+fn join(lo: i32, hi: i32) -> i32 {
+    ((lo as u32 & 0xffff) | ((hi as u32) << 16)) as i32
+}
+
+/// SXTAB16: bytes 0 and 2 of `x`, sign-extended, added to the halves of `a` (each half
+/// wrapping at 16 bits).
+pub fn sxtab16(a: i32, x: i32) -> i32 {
+    let (lo, hi) = halves(a);
+    join(lo + (x as i8 as i32), hi + ((x >> 16) as i8 as i32))
+}
+
+/// SXTAB16 with `x` rotated right by 8 bits: bytes 1 and 3.
+pub fn sxtab16_ror8(a: i32, x: i32) -> i32 {
+    sxtab16(a, x.rotate_right(8))
+}
+
+/// SMLAD: `acc + lo(a) * lo(b) + hi(a) * hi(b)`, wrapping at 32 bits.
+pub fn smlad(a: i32, b: i32, acc: i32) -> i32 {
+    let ((a0, a1), (b0, b1)) = (halves(a), halves(b));
+    acc.wrapping_add(a0 * b0).wrapping_add(a1 * b1)
+}
+
+/// An `i32` holding `offset` in both 16-bit halves (the `a` operand of [`sxtab16`]).
+pub fn offset_pair(offset: i32) -> i32 {
+    join(offset, offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpacking_with_offsets_gives_every_product_once() {
+        let x = [-128i8, 127, -1, 0];
+        let w = [127i8, -128, 55, -3];
+        let (xo, wo) = (128, -7);
+        let want: i32 = x
+            .iter()
+            .zip(&w)
+            .map(|(a, b)| (*a as i32 + xo) * (*b as i32 + wo))
+            .sum();
+        let (xp, wp) = (pack(x), pack(w));
+        let (ox, ow) = (offset_pair(xo), offset_pair(wo));
+        let acc = smlad(sxtab16(ox, xp), sxtab16(ow, wp), 0);
+        let acc = smlad(sxtab16_ror8(ox, xp), sxtab16_ror8(ow, wp), acc);
+        assert_eq!(acc, want);
+    }
+
+    #[test]
+    fn smlad_wraps() {
+        assert_eq!(
+            smlad(join(-32768, 0), join(-32768, 0), i32::MAX),
+            i32::MIN + (1 << 30) - 1
+        );
+    }
+}
