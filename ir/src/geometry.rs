@@ -1,5 +1,5 @@
-//! The geometry of a convolution window over NHWC tensors, shared by the interpreter and the
-//! lowering so both walk the same taps.
+//! The geometry of a convolution window over NHWC tensors, and the sizes of an SVDF, shared by
+//! the interpreter and the lowering so both walk the same elements.
 
 use crate::op::Window;
 
@@ -76,5 +76,40 @@ impl ConvGeometry {
         let ix =
             (ox * self.window.stride_w + kx * self.window.dilation_w).checked_sub(self.pad_w)?;
         (iy < self.in_h && ix < self.in_w).then_some((iy, ix))
+    }
+}
+
+/// The sizes of an SVDF: `batches x input` inputs, `filters = units * rank` filters of
+/// `memory` time steps each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SvdfGeometry {
+    /// Batch size.
+    pub batches: usize,
+    /// Input features per batch.
+    pub input: usize,
+    /// Feature filters (`units * rank`).
+    pub filters: usize,
+    /// Time steps each filter remembers.
+    pub memory: usize,
+    /// Filters summed per output unit.
+    pub rank: usize,
+}
+
+impl SvdfGeometry {
+    /// From the input `[batches, input]`, feature weights `[filters, input]` and time weights
+    /// `[filters, memory]` shapes (as verified by shape inference).
+    pub fn new(input: &[usize], feature: &[usize], time: &[usize], rank: usize) -> Self {
+        SvdfGeometry {
+            batches: input[0],
+            input: input[1],
+            filters: feature[0],
+            memory: time[1],
+            rank: rank.max(1),
+        }
+    }
+
+    /// Output units per batch.
+    pub fn units(&self) -> usize {
+        self.filters / self.rank
     }
 }

@@ -190,21 +190,25 @@ fn window_out(
     }
 }
 
+/// `shape` with leading 1s up to `rank` dimensions, as numpy aligns shapes for broadcasting.
+pub fn padded_to_rank(shape: &[usize], rank: usize) -> Vec<usize> {
+    let missing = rank.saturating_sub(shape.len());
+    std::iter::repeat_n(1, missing)
+        .chain(shape.iter().copied())
+        .collect()
+}
+
 /// Numpy broadcasting of two shapes.
 pub fn broadcast(a: &Shape, b: &Shape) -> Result<Shape, String> {
     let rank = a.len().max(b.len());
-    let dim = |s: &Shape, i: usize| {
-        if i + s.len() >= rank {
-            s[i + s.len() - rank]
-        } else {
-            1
-        }
-    };
-    (0..rank)
-        .map(|i| match (dim(a, i), dim(b, i)) {
-            (x, y) if x == y => Ok(x),
-            (1, y) => Ok(y),
-            (x, 1) => Ok(x),
+    let (a_dims, b_dims) = (padded_to_rank(a, rank), padded_to_rank(b, rank));
+    a_dims
+        .iter()
+        .zip(&b_dims)
+        .map(|dims| match dims {
+            (x, y) if x == y => Ok(*x),
+            (1, y) => Ok(*y),
+            (x, 1) => Ok(*x),
             _ => Err(format!("shapes {a:?} and {b:?} do not broadcast")),
         })
         .collect()

@@ -130,15 +130,7 @@ fn integer_only(input: &TensorType, output: &TensorType) -> Result<(), String> {
 fn broadcast_indices(a: &[usize], b: &[usize], out: &[usize]) -> (Vec<usize>, Vec<usize>) {
     let index = |s: &[usize]| -> Vec<usize> {
         let rank = out.len();
-        let dims: Vec<usize> = (0..rank)
-            .map(|i| {
-                if i + s.len() >= rank {
-                    s[i + s.len() - rank]
-                } else {
-                    1
-                }
-            })
-            .collect();
+        let dims = crate::shape::padded_to_rank(s, rank);
         let total: usize = out.iter().product();
         (0..total)
             .map(|mut flat| {

@@ -8,22 +8,15 @@
 
 use super::{operand_type, output_type, Buffer, Kernel};
 use crate::fixedpoint::{multiply_by_quantized_multiplier, quantize_multiplier};
+use crate::geometry::SvdfGeometry;
 use crate::graph::{Graph, Node};
 use crate::op::Op;
 use crate::qparams;
 use crate::types::DType;
 
-struct Dims {
-    batches: usize,
-    input: usize,
-    filters: usize,
-    memory: usize,
-    rank: usize,
-}
-
 /// Integer SVDF parameters.
 struct QuantizedSvdf {
-    dims: Dims,
+    dims: SvdfGeometry,
     feature: Vec<i32>,
     time: Vec<i32>,
     bias: Vec<i32>,
@@ -37,7 +30,7 @@ struct QuantizedSvdf {
 
 /// Float SVDF parameters.
 struct FloatSvdf {
-    dims: Dims,
+    dims: SvdfGeometry,
     feature: Vec<f32>,
     time: Vec<f32>,
     bias: Vec<f32>,
@@ -66,13 +59,7 @@ pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String>
         operand_type(g, node, 1),
         operand_type(g, node, 2),
     );
-    let dims = Dims {
-        batches: input.shape[0],
-        input: input.shape[1],
-        filters: wf.shape[0],
-        memory: wt.shape[1],
-        rank,
-    };
+    let dims = SvdfGeometry::new(&input.shape, &wf.shape, &wt.shape, rank);
     let constant = |i: usize, what: &str| -> Result<Buffer, String> {
         let t = g.tensor(node.inputs[i].ok_or(format!("the {what} is missing"))?);
         Ok(Buffer::from_le_bytes(
@@ -96,7 +83,7 @@ pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String>
                 .map(<[f32]>::to_vec)
                 .ok_or("a float SVDF needs float weights")
         };
-        let units = dims.filters / rank;
+        let units = dims.units();
         return Ok(Box::new(SvdfKernel::Float(FloatSvdf {
             feature: float(weights.feature)?,
             time: float(weights.time)?,
@@ -115,7 +102,12 @@ pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String>
 
 /// The integer kernel's parameters. It clamps to int8 only: TFLite Micro ignores the fused
 /// activation there.
-fn quantized(g: &Graph, node: &Node, dims: Dims, w: Weights) -> Result<QuantizedSvdf, String> {
+fn quantized(
+    g: &Graph,
+    node: &Node,
+    dims: SvdfGeometry,
+    w: Weights,
+) -> Result<QuantizedSvdf, String> {
     let (input, wf, wt, state) = (
         operand_type(g, node, 0),
         operand_type(g, node, 1),
@@ -144,7 +136,7 @@ fn quantized(g: &Graph, node: &Node, dims: Dims, w: Weights) -> Result<Quantized
             .map(|v| v.into_iter().map(|x| x as i32).collect::<Vec<i32>>())
             .ok_or("integer weights expected")
     };
-    let units = dims.filters / dims.rank;
+    let units = dims.units();
     Ok(QuantizedSvdf {
         feature: ints(w.feature)?,
         time: ints(w.time)?,
@@ -255,11 +247,11 @@ impl QuantizedSvdf {
 /// `bias[u] + Σ_{j < rank} filtered(b, u * rank + j)` for every batch and unit, summed in the
 /// reference kernels' order.
 fn combine<T: Copy + std::ops::Add<Output = T> + WrappingAdd>(
-    dims: &Dims,
+    dims: &SvdfGeometry,
     bias: &[T],
     filtered: impl Fn(usize, usize) -> T,
 ) -> Vec<T> {
-    let units = dims.filters / dims.rank;
+    let units = dims.units();
     let mut out = Vec::with_capacity(dims.batches * units);
     for b in 0..dims.batches {
         for (u, bias) in bias.iter().enumerate().take(units) {

@@ -216,26 +216,14 @@ fn expr_type(
             decl.ty
         }
         Expr::Load { buf, index } => {
-            let decl = func
-                .buffers
-                .get(buf.0 as usize)
-                .ok_or(format!("buffer #{} is not declared", buf.0))?;
-            if !buf_ok(*buf) {
-                return Err(format!("buffer {} is used out of scope", decl.name));
-            }
+            let decl = buffer_in_scope(func, *buf, buf_ok)?;
             if ty(index)? != ScalarType::I32 {
                 return Err(format!("the index into {} is not i32", decl.name));
             }
             decl.elem
         }
         Expr::LoadWord { buf, index } => {
-            let decl = func
-                .buffers
-                .get(buf.0 as usize)
-                .ok_or(format!("buffer #{} is not declared", buf.0))?;
-            if !buf_ok(*buf) {
-                return Err(format!("buffer {} is used out of scope", decl.name));
-            }
+            let decl = buffer_in_scope(func, *buf, buf_ok)?;
             if ty(index)? != ScalarType::I32 || decl.elem != ScalarType::I8 {
                 return Err(format!(
                     "a word load needs an i8 buffer and an i32 index ({})",
@@ -282,6 +270,22 @@ fn expr_type(
             call_type(*intrinsic, &types)?
         }
     })
+}
+
+/// The declaration of `buf`, which must exist and be in scope.
+fn buffer_in_scope<'f>(
+    func: &'f Func,
+    buf: BufId,
+    buf_ok: &dyn Fn(BufId) -> bool,
+) -> Result<&'f super::BufferDecl, String> {
+    let decl = func
+        .buffers
+        .get(buf.0 as usize)
+        .ok_or(format!("buffer #{} is not declared", buf.0))?;
+    if !buf_ok(buf) {
+        return Err(format!("buffer {} is used out of scope", decl.name));
+    }
+    Ok(decl)
 }
 
 /// The result type of an intrinsic call whose arguments have `args` types.

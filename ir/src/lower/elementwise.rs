@@ -193,16 +193,7 @@ fn binary(
 /// Strides of `shape` seen through an output of shape `out` (numpy broadcasting): zero along
 /// broadcast dimensions.
 fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
-    let rank = out.len();
-    let dims: Vec<usize> = (0..rank)
-        .map(|i| {
-            if i + shape.len() >= rank {
-                shape[i + shape.len() - rank]
-            } else {
-                1
-            }
-        })
-        .collect();
+    let dims = crate::shape::padded_to_rank(shape, out.len());
     strides(&dims)
         .into_iter()
         .zip(&dims)

@@ -7,6 +7,7 @@
 
 use super::{clamp_to, load_i32, Kernel};
 use crate::fixedpoint::quantize_multiplier;
+use crate::geometry::SvdfGeometry;
 use crate::loops::{BufId, Expr, FuncBuilder, Intrinsic, ScalarType};
 use crate::op::Op;
 use crate::qparams;
@@ -30,15 +31,6 @@ struct Arithmetic {
     to_output: Box<dyn Fn(Expr) -> Expr>,
 }
 
-/// Sizes of the loop nest.
-struct Dims {
-    batches: usize,
-    input: usize,
-    filters: usize,
-    memory: usize,
-    rank: usize,
-}
-
 /// Lowers an SVDF.
 pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
     let Op::Svdf { rank, activation } = k.node.op else {
@@ -49,13 +41,7 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
         k.operand(1).clone(),
         k.operand(2).clone(),
     );
-    let dims = Dims {
-        batches: input.shape[0],
-        input: input.shape[1],
-        filters: wf.shape[0],
-        memory: wt.shape[1],
-        rank: rank.max(1),
-    };
+    let dims = SvdfGeometry::new(&input.shape, &wf.shape, &wt.shape, rank);
     let arithmetic = if input.dtype == DType::F32 {
         let (lo, hi) = qparams::activation_range_f32(activation);
         Arithmetic {
@@ -119,7 +105,7 @@ fn integer(
 }
 
 /// The loop nest: shift the state, project the input into it, filter and sum per unit.
-fn emit(k: &mut Kernel, d: &Dims, a: &Arithmetic) {
+fn emit(k: &mut Kernel, d: &SvdfGeometry, a: &Arithmetic) {
     let x = k.input("input", 0);
     let feature = k.input("feature", 1);
     let time = k.input("time", 2);
@@ -131,7 +117,7 @@ fn emit(k: &mut Kernel, d: &Dims, a: &Arithmetic) {
     f.for_loop("i", state_len.saturating_sub(1), |f, i| {
         f.store(s, i.clone(), Expr::load(s, i + Expr::i32(1)));
     });
-    let units = d.filters / d.rank;
+    let units = d.units();
     f.for_loop("b", d.batches, |f, b| {
         f.for_loop("r", d.filters, |f, r| {
             let dot = dot_product(f, a, d.input, |kk| {
