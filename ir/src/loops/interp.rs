@@ -237,9 +237,19 @@ impl<'a> Machine<'a> {
 
     /// Evaluates an index into `buf` and checks it against the declared length.
     fn index(&mut self, buf: super::BufId, index: &Expr) -> Result<usize, InterpError> {
+        self.span(buf, index, 1)
+    }
+
+    /// The first of `width` consecutive elements of `buf` from `index`, all in bounds.
+    fn span(
+        &mut self,
+        buf: super::BufId,
+        index: &Expr,
+        width: usize,
+    ) -> Result<usize, InterpError> {
         let i = self.eval(index)?.as_int();
         let decl = &self.func.buffers[buf.0 as usize];
-        if i < 0 || i as usize >= decl.len || self.bufs[buf.0 as usize] == usize::MAX {
+        if i < 0 || i as usize + width > decl.len || self.bufs[buf.0 as usize] == usize::MAX {
             return self.fail(format!(
                 "index {i} is out of bounds of {} ({} elements)",
                 decl.name, decl.len
@@ -261,8 +271,7 @@ impl<'a> Machine<'a> {
                 }
             }
             Expr::LoadWord { buf, index } => {
-                let last = Expr::binary(super::BinOp::Add, (**index).clone(), Expr::i32(3));
-                let (first, _) = (self.index(*buf, index)?, self.index(*buf, &last)?);
+                let first = self.span(*buf, index, 4)?;
                 let Storage::Int { data, .. } = &self.store[self.bufs[buf.0 as usize]] else {
                     return self.fail("a word load from a float buffer".into());
                 };

@@ -52,6 +52,29 @@ impl Affine {
         self
     }
 
+    /// `self * factor`, term by term.
+    pub fn times(&self, factor: i64) -> Affine {
+        Affine {
+            terms: self.terms.iter().map(|(a, c)| (*a, c * factor)).collect(),
+            constant: self.constant * factor,
+        }
+    }
+
+    /// `self + other`.
+    pub fn add(&self, other: &Affine) -> Affine {
+        let mut terms = self.terms.clone();
+        terms.extend(other.terms.iter().copied());
+        Affine {
+            terms,
+            constant: self.constant + other.constant,
+        }
+    }
+
+    /// The value at known axis values.
+    pub fn value(&self, axes: &[i64]) -> i64 {
+        self.constant + self.terms.iter().map(|(a, c)| c * axes[*a]).sum::<i64>()
+    }
+
     /// The coefficient of `axis`.
     pub fn coefficient(&self, axis: usize) -> i64 {
         self.terms
@@ -252,9 +275,7 @@ impl Reduction {
             for (l, v) in nest.loops.iter().zip(&vars) {
                 axes[l.axis] += (*v * l.stride) as i64;
             }
-            let old =
-                w.index.constant + w.index.terms.iter().map(|(a, c)| c * axes[*a]).sum::<i64>();
-            order.push(usize::try_from(old).ok()?);
+            order.push(usize::try_from(w.index.value(&axes)).ok()?);
             // The next combination, innermost relevant loop fastest.
             for l in relevant.iter().rev() {
                 vars[*l] += 1;
@@ -436,11 +457,14 @@ impl Builder<'_> {
         let n = self.nest.loops.len();
         if i == n || (self.simd && i == n - 1) {
             let slot = self.slot(block);
-            let axes = self.axes();
             let value = if self.simd {
-                self.smlad(Expr::load(acc, slot.clone()), &axes)
+                // The lanes' loop is not emitted: its variable is 0 at the first lane.
+                self.vars[n - 1] = Some(Expr::i32(0));
+                let value = self.smlad(Expr::load(acc, slot.clone()), &self.axes());
+                self.vars[n - 1] = None;
+                value
             } else {
-                Expr::load(acc, slot.clone()) + self.product(&axes)
+                Expr::load(acc, slot.clone()) + self.product(&self.axes())
             };
             return f.store(acc, slot, value);
         }
@@ -502,22 +526,10 @@ impl Builder<'_> {
         }
     }
 
-    /// Four multiply-accumulates as two SMLADs; the innermost (vectorized) loop's variable is
-    /// not bound, so the operand indices point at its first lane.
+    /// Four multiply-accumulates as two SMLADs, from the operands at the first lane.
     fn smlad(&self, acc: Expr, axes: &[Option<Expr>]) -> Expr {
-        let last = self.nest.loops.last().expect("a vectorized loop");
-        let mut axes = axes.to_vec();
-        let mut partial = Expr::i32(0);
-        for (l, var) in self.nest.loops.iter().zip(&self.vars) {
-            if l.axis == last.axis {
-                if let Some(v) = var {
-                    partial = partial + v.clone() * Expr::idx(l.stride);
-                }
-            }
-        }
-        axes[last.axis] = Some(partial);
         let word = |o: &Operand| {
-            let w = Expr::load_word(o.buf, self.index(o, &axes));
+            let w = Expr::load_word(o.buf, self.index(o, axes));
             let pair = Expr::i32(crate::simd::offset_pair(o.offset));
             let lo = Expr::call(Intrinsic::Sxtab16, vec![pair.clone(), w.clone()]);
             (lo, Expr::call(Intrinsic::Sxtab16Ror8, vec![pair, w]))

@@ -191,7 +191,7 @@ fn window_taps(g: &ConvGeometry, ky: usize, kx: usize) -> (Affine, Vec<Guard>) {
     let ix =
         Affine::of(&[(OX, w.stride_w as i64), (kx, w.dilation_w as i64)]).plus(-(g.pad_w as i64));
     let (h, wd) = (g.in_h as i64, g.in_w as i64);
-    let pixel = sum(&sum(&times(&iy, wd), &ix), &Affine::of(&[(B, h * wd)]));
+    let pixel = iy.times(wd).add(&ix).add(&Affine::of(&[(B, h * wd)]));
     let mut guards = Vec::new();
     if g.pad_h > 0 || (g.out_h - 1) * w.stride_h + (g.k_h - 1) * w.dilation_h >= g.in_h + g.pad_h {
         guards.push(Guard {
@@ -206,24 +206,6 @@ fn window_taps(g: &ConvGeometry, ky: usize, kx: usize) -> (Affine, Vec<Guard>) {
         });
     }
     (pixel, guards)
-}
-
-/// `a * c` term by term.
-fn times(a: &Affine, c: i64) -> Affine {
-    Affine {
-        terms: a.terms.iter().map(|(x, k)| (*x, k * c)).collect(),
-        constant: a.constant * c,
-    }
-}
-
-/// `a + b`.
-fn sum(a: &Affine, b: &Affine) -> Affine {
-    let mut terms = a.terms.clone();
-    terms.extend(b.terms.iter().copied());
-    Affine {
-        terms,
-        constant: a.constant + b.constant,
-    }
 }
 
 /// A (grouped) convolution; filter layout OHWI. Axes: b, oy, ox, group, oc in group, ky, kx, ic.
@@ -246,18 +228,18 @@ fn conv(g: &ConvGeometry, parts: Parts) -> Reduction {
         axis("ic", g.k_c, true),
     ];
     let (pixel, guards) = window_taps(g, KY, KX);
-    let input = sum(
-        &times(&pixel, g.in_c as i64),
-        &Affine::of(&[(GR, g.k_c as i64), (IC, 1)]),
-    );
+    let input = pixel
+        .times(g.in_c as i64)
+        .add(&Affine::of(&[(GR, g.k_c as i64), (IC, 1)]));
     let channel = Affine::of(&[(GR, per_group as i64), (J, 1)]);
     let tap = Affine::of(&[(KY, g.k_w as i64), (KX, 1)]);
     let taps = (g.k_h * g.k_w) as i64;
-    let weight = sum(
-        &times(&sum(&times(&channel, taps), &tap), g.k_c as i64),
-        &Affine::of(&[(IC, 1)]),
-    );
-    let output = sum(&times(&position(g), g.out_c as i64), &channel);
+    let weight = channel
+        .times(taps)
+        .add(&tap)
+        .times(g.k_c as i64)
+        .add(&Affine::of(&[(IC, 1)]));
+    let output = position(g).times(g.out_c as i64).add(&channel);
     reduction(parts, axes, [input, weight, channel, output], guards)
 }
 
@@ -286,11 +268,11 @@ fn depthwise(g: &ConvGeometry, multiplier: usize, parts: Parts) -> Reduction {
         axis("kx", g.k_w, true),
     ];
     let (pixel, guards) = window_taps(g, KY, KX);
-    let input = sum(&times(&pixel, g.in_c as i64), &Affine::of(&[(IC, 1)]));
+    let input = pixel.times(g.in_c as i64).add(&Affine::of(&[(IC, 1)]));
     let channel = Affine::of(&[(IC, multiplier as i64), (M, 1)]);
     let tap = Affine::of(&[(KY, g.k_w as i64), (KX, 1)]);
-    let weight = sum(&times(&tap, g.out_c as i64), &channel);
-    let output = sum(&times(&position(g), g.out_c as i64), &channel);
+    let weight = tap.times(g.out_c as i64).add(&channel);
+    let output = position(g).times(g.out_c as i64).add(&channel);
     reduction(parts, axes, [input, weight, channel, output], guards)
 }
 
