@@ -207,6 +207,39 @@ pub fn ratio(numerator: f64, denominator: f64) -> (i32, i32) {
     quantize_multiplier(numerator / denominator)
 }
 
+/// Parameters of TFLite Micro's integer SVDF (`EvalIntegerSvdfReference`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Svdf {
+    /// Input zero point.
+    pub input_zp: i32,
+    /// State zero point.
+    pub state_zp: i32,
+    /// Output zero point.
+    pub output_zp: i32,
+    /// Feature projection to state: `input * feature / state` scales, multiplied in float.
+    pub scale_1: (i32, i32),
+    /// Filtered state to output: `state * time / output` scales, multiplied in float.
+    pub scale_2: (i32, i32),
+}
+
+/// Derives [`Svdf`] from the input, feature weights, time weights, state and output types.
+pub fn svdf([input, wf, wt, state, output]: [&TensorType; 5]) -> Result<Svdf, String> {
+    let ((si, input_zp), (sf, _), (st, _), (ss, state_zp), (so, output_zp)) = (
+        per_tensor(input, "input")?,
+        per_tensor(wf, "feature weights")?,
+        per_tensor(wt, "time weights")?,
+        per_tensor(state, "state")?,
+        per_tensor(output, "output")?,
+    );
+    Ok(Svdf {
+        input_zp,
+        state_zp,
+        output_zp,
+        scale_1: quantize_multiplier((si * sf / ss) as f64),
+        scale_2: quantize_multiplier((ss * st / so) as f64),
+    })
+}
+
 /// Parameters of TFLite's int16 SOFTMAX (`CalculateSoftmaxParams` for int16 input): the input
 /// difference scaling and the two interpolated tables.
 #[derive(Clone, Debug, PartialEq)]

@@ -7,7 +7,7 @@
 //! scale products computed in float.
 
 use super::{operand_type, output_type, Buffer, Kernel};
-use crate::fixedpoint::{multiply_by_quantized_multiplier, quantize_multiplier};
+use crate::fixedpoint::multiply_by_quantized_multiplier;
 use crate::geometry::SvdfGeometry;
 use crate::graph::{Graph, Node};
 use crate::op::Op;
@@ -20,11 +20,7 @@ struct QuantizedSvdf {
     feature: Vec<i32>,
     time: Vec<i32>,
     bias: Vec<i32>,
-    input_zp: i32,
-    state_zp: i32,
-    output_zp: i32,
-    scale_1: (i32, i32),
-    scale_2: (i32, i32),
+    p: qparams::Svdf,
     state_range: (i64, i64),
 }
 
@@ -124,13 +120,7 @@ fn quantized(
             input.dtype, state.dtype
         ));
     }
-    let ((si, input_zp), (sf, _), (st, _), (ss, state_zp), (so, output_zp)) = (
-        qparams::per_tensor(input, "input")?,
-        qparams::per_tensor(wf, "feature weights")?,
-        qparams::per_tensor(wt, "time weights")?,
-        qparams::per_tensor(state, "state")?,
-        qparams::per_tensor(output, "output")?,
-    );
+    let p = qparams::svdf([input, wf, wt, state, output])?;
     let ints = |b: Buffer| {
         b.to_i64()
             .map(|v| v.into_iter().map(|x| x as i32).collect::<Vec<i32>>())
@@ -144,11 +134,7 @@ fn quantized(
             Some(b) => ints(b)?,
             None => vec![0; units],
         },
-        input_zp,
-        state_zp,
-        output_zp,
-        scale_1: quantize_multiplier((si * sf / ss) as f64),
-        scale_2: quantize_multiplier((ss * st / so) as f64),
+        p,
         state_range: state.dtype.int_range().expect("integer state"),
         dims,
     })
@@ -218,12 +204,12 @@ impl QuantizedSvdf {
                     .iter()
                     .zip(&x[b * dims.input..])
                     .fold(0i32, |acc, (w, v)| {
-                        acc.wrapping_add(w.wrapping_mul(*v as i32 - self.input_zp))
+                        acc.wrapping_add(w.wrapping_mul(*v as i32 - self.p.input_zp))
                     });
-                let (m1, s1) = self.scale_1;
+                let (m1, s1) = self.p.scale_1;
                 let dot = multiply_by_quantized_multiplier(dot, m1, s1) as i64;
                 let (lo, hi) = self.state_range;
-                s[(b * f + r) * m + m - 1] = self.state_zp as i64 + dot.clamp(lo, hi);
+                s[(b * f + r) * m + m - 1] = self.p.state_zp as i64 + dot.clamp(lo, hi);
             }
         }
         let filtered = |b: usize, i: usize| -> i32 {
@@ -231,14 +217,15 @@ impl QuantizedSvdf {
                 .iter()
                 .zip(&s[(b * f + i) * m..])
                 .fold(0i32, |acc, (w, v)| {
-                    acc.wrapping_add(w.wrapping_mul(*v as i32 - self.state_zp))
+                    acc.wrapping_add(w.wrapping_mul(*v as i32 - self.p.state_zp))
                 })
         };
         combine(dims, &self.bias, filtered)
             .into_iter()
             .map(|v| {
-                let scaled = multiply_by_quantized_multiplier(v, self.scale_2.0, self.scale_2.1);
-                scaled.saturating_add(self.output_zp).clamp(-128, 127) as i8
+                let scaled =
+                    multiply_by_quantized_multiplier(v, self.p.scale_2.0, self.p.scale_2.1);
+                scaled.saturating_add(self.p.output_zp).clamp(-128, 127) as i8
             })
             .collect()
     }

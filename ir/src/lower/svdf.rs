@@ -6,7 +6,6 @@
 //! One loop nest serves both; [`Arithmetic`] holds what differs.
 
 use super::{clamp_to, load_i32, Kernel};
-use crate::fixedpoint::quantize_multiplier;
 use crate::geometry::SvdfGeometry;
 use crate::loops::{BufId, Expr, FuncBuilder, Intrinsic, ScalarType};
 use crate::op::Op;
@@ -69,15 +68,13 @@ fn integer(
     state: &TensorType,
     output: &TensorType,
 ) -> Result<Arithmetic, String> {
-    let ((si, input_zp), (sf, _), (st, _), (ss, state_zp), (so, output_zp)) = (
-        qparams::per_tensor(input, "input")?,
-        qparams::per_tensor(wf, "feature weights")?,
-        qparams::per_tensor(wt, "time weights")?,
-        qparams::per_tensor(state, "state")?,
-        qparams::per_tensor(output, "output")?,
-    );
-    let scale_1 = quantize_multiplier((si * sf / ss) as f64);
-    let scale_2 = quantize_multiplier((ss * st / so) as f64);
+    let qparams::Svdf {
+        input_zp,
+        state_zp,
+        output_zp,
+        scale_1,
+        scale_2,
+    } = qparams::svdf([input, wf, wt, state, output])?;
     let (state_lo, state_hi) = state.dtype.int_range().ok_or("integer state expected")?;
     let state_elem = ScalarType::of(state.dtype);
     let requantize = |v: Expr, (m, s): (i32, i32)| {
