@@ -6,6 +6,10 @@
 //! then accumulate all four products. The pairing is the same for both operands, so the sum is
 //! the plain dot product.
 //!
+//! Where the four values belong to four different sums (four channels of a depthwise
+//! convolution), SMLABB and SMLATT multiply the low and the high halves separately: lanes 0 and
+//! 2 come from the first unpacked word, lanes 1 and 3 from the second.
+//!
 //! ```
 //! use minnow_ir::simd::{pack, smlad, sxtab16, sxtab16_ror8};
 //! let (x, w) = ([1i8, -2, 3, -4], [5i8, 6, -7, 8]);
@@ -48,6 +52,16 @@ pub fn smlad(a: i32, b: i32, acc: i32) -> i32 {
     acc.wrapping_add(a0 * b0).wrapping_add(a1 * b1)
 }
 
+/// SMLABB: `acc + lo(a) * lo(b)`, wrapping at 32 bits.
+pub fn smlabb(a: i32, b: i32, acc: i32) -> i32 {
+    acc.wrapping_add(halves(a).0 * halves(b).0)
+}
+
+/// SMLATT: `acc + hi(a) * hi(b)`, wrapping at 32 bits.
+pub fn smlatt(a: i32, b: i32, acc: i32) -> i32 {
+    acc.wrapping_add(halves(a).1 * halves(b).1)
+}
+
 /// An `i32` holding `offset` in both 16-bit halves (the `a` operand of [`sxtab16`]).
 pub fn offset_pair(offset: i32) -> i32 {
     join(offset, offset)
@@ -72,6 +86,23 @@ mod tests {
         let acc = smlad(sxtab16(ox, xp), sxtab16(ow, wp), 0);
         let acc = smlad(sxtab16_ror8(ox, xp), sxtab16_ror8(ow, wp), acc);
         assert_eq!(acc, want);
+    }
+
+    #[test]
+    fn halfword_products_give_each_lane_its_own_sum() {
+        let (x, w) = ([-128i8, 127, -1, 5], [127i8, -128, 55, -3]);
+        let xo = 128;
+        let (xp, wp) = (pack(x), pack(w));
+        let (xa, xb) = (sxtab16(offset_pair(xo), xp), sxtab16_ror8(offset_pair(xo), xp));
+        let (wa, wb) = (sxtab16(0, wp), sxtab16_ror8(0, wp));
+        let lanes = [
+            smlabb(xa, wa, 1),
+            smlabb(xb, wb, 1),
+            smlatt(xa, wa, 1),
+            smlatt(xb, wb, 1),
+        ];
+        let want: Vec<i32> = (0..4).map(|i| 1 + (x[i] as i32 + xo) * w[i] as i32).collect();
+        assert_eq!(lanes.to_vec(), want);
     }
 
     #[test]

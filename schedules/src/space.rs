@@ -3,6 +3,7 @@
 
 use crate::primitive::{Primitive, Schedule};
 use minnow_ir::loops::reduction::Reduction;
+use minnow_ir::loops::ScalarType;
 use minnow_targets::Features;
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +14,8 @@ pub struct Knobs {
     pub channel_block: usize,
     /// Output pixels (or rows) computed together.
     pub pixel_block: usize,
-    /// The innermost reduce loop as 4-lane SMLADs.
+    /// SIMD lanes: the innermost reduce loop as 4-lane SMLADs where both operands are
+    /// contiguous along it, else the channel block's innermost 4 channels as SMLABB/SMLATT.
     pub vectorize: bool,
     /// Unroll factor of the innermost reduce loop when not vectorized (1: none).
     pub reduce_unroll: usize,
@@ -39,10 +41,21 @@ pub struct Space {
     /// The innermost spatial axis outside the channel, if blocking it keeps guards out of the
     /// inner loops.
     pixel: Option<(usize, usize)>,
-    /// The innermost reduce axis.
+    /// The innermost reduce axis of more than one value.
     reduce: (usize, usize),
-    /// Whether SMLADs can serve the innermost reduce axis.
-    simd: bool,
+    /// Which SIMD form the operands allow.
+    simd: Simd,
+}
+
+/// The SIMD form a reduction's operand layout allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Simd {
+    /// Neither.
+    None,
+    /// SMLADs along the innermost reduce axis.
+    Reduce,
+    /// SMLABB/SMLATT across four channels.
+    Channels,
 }
 
 impl Space {
@@ -59,27 +72,41 @@ impl Space {
             .find(|a| spatial(a) && r.channel.coefficient(*a) == 0 && r.axes[*a].extent > 1)
             .filter(|a| unguarded(*a))
             .map(|a| (a, r.axes[a].extent));
-        let reduce = (0..r.axes.len())
+        // The innermost reduce axis that is not a single value (a first layer's one input
+        // channel), whose loop the schedule moves innermost.
+        let reduces: Vec<usize> = (0..r.axes.len()).filter(|a| !spatial(a)).collect();
+        let reduce = reduces
+            .iter()
             .rev()
-            .find(|a| !spatial(a))
-            .map_or((0, 1), |a| (a, r.axes[a].extent));
-        let contiguous = [&r.input, &r.weight].iter().all(|o| {
-            o.elem == minnow_ir::loops::ScalarType::I8 && o.index.coefficient(reduce.0) == 1
-        });
+            .find(|a| r.axes[**a].extent > 1)
+            .or(reduces.last())
+            .map_or((0, 1), |a| (*a, r.axes[*a].extent));
+        let contiguous = |axis: usize| {
+            r.acc == ScalarType::I32
+                && unguarded(axis)
+                && [&r.input, &r.weight]
+                    .iter()
+                    .all(|o| o.elem == ScalarType::I8 && o.index.coefficient(axis) == 1)
+        };
+        let simd = if contiguous(reduce.0) && reduce.1 % 4 == 0 {
+            Simd::Reduce
+        } else if contiguous(channel) && r.axes[channel].extent % 4 == 0 {
+            Simd::Channels
+        } else {
+            Simd::None
+        };
         Space {
             names: r.axes.iter().map(|a| a.name.clone()).collect(),
             channel,
             channel_extent: r.axes[channel].extent,
             pixel,
             reduce,
-            simd: contiguous
-                && r.acc == minnow_ir::loops::ScalarType::I32
-                && reduce.1 % 4 == 0
-                && unguarded(reduce.0),
+            simd,
         }
     }
 
-    /// Every valid point: blocks that divide their axes, SMLADs where they apply.
+    /// Every valid point: blocks that divide their axes, SIMD where the layout allows it
+    /// (across channels only for blocks of 4 or 8 channels).
     pub fn choices(&self) -> Vec<Knobs> {
         let divides = |n: usize, e: usize| e % n == 0;
         let mut out = Vec::new();
@@ -92,11 +119,17 @@ impl Space {
                     continue;
                 }
                 for vectorize in [false, true] {
-                    if vectorize && !self.simd {
+                    let simd_fits = match self.simd {
+                        Simd::None => false,
+                        Simd::Reduce => true,
+                        Simd::Channels => channel_block >= 4,
+                    };
+                    if vectorize && !simd_fits {
                         continue;
                     }
-                    for reduce_unroll in [1, 2, 4] {
-                        if (vectorize && reduce_unroll > 1)
+                    for reduce_unroll in [1, 2, 3, 4] {
+                        let lanes_split = vectorize && self.simd == Simd::Reduce;
+                        if (lanes_split && reduce_unroll > 1)
                             || !divides(reduce_unroll, self.reduce.1)
                         {
                             continue;
@@ -114,19 +147,29 @@ impl Space {
         out
     }
 
-    /// The default for a target: SMLADs on DSP cores; a register block of four accumulators
-    /// (two channels by two pixels where the pixels divide, else four channels, else two) so
-    /// that each loaded operand serves several multiplies; the reduce loop unrolled by four
-    /// where it is not vectorized.
+    /// The default for a target. On DSP cores, SIMD: SMLADs along the reduce axis, else
+    /// SMLABB/SMLATT over blocks of four channels. Elsewhere a register block of four
+    /// accumulators (two channels by two pixels where the pixels divide, else four channels,
+    /// else two) so that each loaded operand serves several multiplies. The innermost reduce
+    /// loop is unrolled by four, or completely if it is shorter, where it is not vectorized.
     pub fn default_for(&self, features: &Features) -> Knobs {
         let choices = self.choices();
-        let vectorize = self.simd && features.dsp;
-        let reduce_unroll = if vectorize || self.reduce.1 % 4 != 0 {
+        let vectorize = self.simd != Simd::None && features.dsp;
+        let extent = self.reduce.1;
+        let reduce_unroll = if vectorize && self.simd == Simd::Reduce {
             1
-        } else {
+        } else if extent % 4 == 0 {
             4
+        } else if extent <= 4 {
+            extent
+        } else {
+            1
         };
-        let blocks = [(2, 2), (4, 1), (2, 1), (1, 1)];
+        let blocks: &[(usize, usize)] = if vectorize && self.simd == Simd::Channels {
+            &[(4, 1)]
+        } else {
+            &[(2, 2), (4, 1), (2, 1), (1, 1)]
+        };
         blocks
             .iter()
             .map(|(c, p)| Knobs {
@@ -139,43 +182,68 @@ impl Space {
             .unwrap_or(Knobs::NAIVE)
     }
 
-    /// The schedule of a point: splits, the block loops moved inside the reduce loops (just
-    /// outside the innermost reduce loop's lanes), unrolled.
+    /// The schedule of a point: splits; the block loops (unrolled) moved inside the reduce
+    /// loops; innermost, the SIMD lanes (of the reduce axis or of the channels) or the
+    /// unrolled part of the reduce axis.
     pub fn schedule(&self, k: &Knobs) -> Schedule {
         let mut steps = Vec::new();
         let mut order: Vec<String> = self.names.clone();
-        let mut split = |steps: &mut Vec<Primitive>, axis: usize, factor: usize| {
-            let name = self.names[axis].clone();
+        let mut split = |steps: &mut Vec<Primitive>, name: String, factor: usize| {
             steps.push(Primitive::Split {
                 name: name.clone(),
                 factor,
             });
-            let at = order.iter().position(|n| *n == name).expect("axis loop");
-            order.splice(at..=at, [format!("{name}_o"), format!("{name}_i")]);
-            format!("{name}_i")
+            let at = order.iter().position(|n| *n == name).expect("loop to split");
+            let parts = (format!("{name}_o"), format!("{name}_i"));
+            order.splice(at..=at, [parts.0.clone(), parts.1.clone()]);
+            parts
         };
+        let across_channels = k.vectorize && self.simd == Simd::Channels;
         let mut block = Vec::new();
+        // The innermost loop, and whether it is vectorized (else unrolled).
+        let mut innermost = None;
         if let Some((axis, _)) = self.pixel.filter(|_| k.pixel_block > 1) {
-            block.push(split(&mut steps, axis, k.pixel_block));
+            block.push(split(&mut steps, self.names[axis].clone(), k.pixel_block).1);
         }
         if k.channel_block > 1 {
-            block.push(split(&mut steps, self.channel, k.channel_block));
+            let channels = split(&mut steps, self.names[self.channel].clone(), k.channel_block).1;
+            if across_channels && k.channel_block > 4 {
+                let (outer, lanes) = split(&mut steps, channels, 4);
+                block.push(outer);
+                innermost = Some((lanes, true));
+            } else if across_channels {
+                innermost = Some((channels, true));
+            } else {
+                block.push(channels);
+            }
         }
-        let lanes = if k.vectorize { 4 } else { k.reduce_unroll };
-        let reduce_inner = (lanes > 1).then(|| split(&mut steps, self.reduce.0, lanes));
-        // Block loops go just inside the reduce loops, before the lanes.
-        order.retain(|n| !block.contains(n) && Some(n) != reduce_inner.as_ref());
+        let reduce = self.names[self.reduce.0].clone();
+        let mut unrolled = block.clone();
+        if k.vectorize && self.simd == Simd::Reduce {
+            innermost = Some((split(&mut steps, reduce, 4).1, true));
+        } else if k.reduce_unroll > 1 {
+            let inner = split(&mut steps, reduce, k.reduce_unroll).1;
+            if across_channels {
+                // It stays with the reduce loops, outside the channel lanes.
+                unrolled.insert(0, inner);
+            } else {
+                innermost = Some((inner, false));
+            }
+        }
+        // Block loops go just inside the reduce loops, then the innermost loop.
+        let last = innermost.as_ref().map(|(name, _)| name.clone());
+        order.retain(|n| !block.contains(n) && Some(n) != last.as_ref());
         order.extend(block.iter().cloned());
-        order.extend(reduce_inner.iter().cloned());
-        if !block.is_empty() {
+        order.extend(last);
+        if !block.is_empty() || across_channels {
             steps.push(Primitive::Reorder { order });
         }
-        for name in &block {
-            steps.push(Primitive::Unroll { name: name.clone() });
+        for name in unrolled {
+            steps.push(Primitive::Unroll { name });
         }
-        match reduce_inner {
-            Some(name) if k.vectorize => steps.push(Primitive::Vectorize { name, lanes: 4 }),
-            Some(name) => steps.push(Primitive::Unroll { name }),
+        match innermost {
+            Some((name, true)) => steps.push(Primitive::Vectorize { name, lanes: 4 }),
+            Some((name, false)) => steps.push(Primitive::Unroll { name }),
             None => {}
         }
         Schedule { steps }

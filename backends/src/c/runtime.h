@@ -15,11 +15,11 @@ static inline float minnow_max_f32(float a, float b) { return a < b ? b : a; }
 
 static inline int32_t minnow_srdhm(int32_t a, int32_t b) {
   if (a == b && a == INT32_MIN) return INT32_MAX;
-  const int64_t ab = (int64_t)a * (int64_t)b;
-  const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-  const int64_t t = ab + nudge;
-  /* t / 2^31 truncated toward zero, without a 64-bit division call. */
-  return (int32_t)(t >= 0 ? (t >> 31) : -((-t) >> 31));
+  /* TFLite nudges by 2^30 or 1 - 2^30 and truncates toward zero; for every product p that is
+     floor((p + 2^30) / 2^31), since for p < 0, -floor((2^30 - 1 - p) / 2^31) equals
+     ceil((p - 2^30 + 1) / 2^31) = floor((p + 2^30) / 2^31). One multiply-accumulate and a
+     shift (the arithmetic shift of a negative value is what gcc and clang define). */
+  return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 static inline int32_t minnow_rounding_divide_by_pot(int32_t x, int32_t exponent) {
@@ -228,7 +228,7 @@ static inline float minnow_tanhf(float x) {
   return x;
 }
 
-/* Armv7E-M DSP: SXTAB16 and SMLAD as ir::simd defines them; the instructions themselves where
+/* Armv7E-M DSP: SXTAB16, SMLAD, SMLABB and SMLATT as ir::simd defines them; the instructions themselves where
    the target has them, portable C elsewhere. */
 #if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
 #include <arm_acle.h>
@@ -240,6 +240,8 @@ static inline int32_t minnow_sxtab16_ror8(int32_t a, int32_t x) {
   return r;
 }
 static inline int32_t minnow_smlad(int32_t a, int32_t b, int32_t acc) { return __smlad(a, b, acc); }
+static inline int32_t minnow_smlabb(int32_t a, int32_t b, int32_t acc) { return __smlabb(a, b, acc); }
+static inline int32_t minnow_smlatt(int32_t a, int32_t b, int32_t acc) { return __smlatt(a, b, acc); }
 #else
 static inline int32_t minnow_join16(int32_t lo, int32_t hi) {
   return (int32_t)(((uint32_t)lo & 0xffffu) | ((uint32_t)hi << 16));
@@ -256,6 +258,12 @@ static inline int32_t minnow_sxtab16_ror8(int32_t a, int32_t x) {
 static inline int32_t minnow_smlad(int32_t a, int32_t b, int32_t acc) {
   return (int32_t)((uint32_t)acc + (uint32_t)(minnow_low16(a) * minnow_low16(b))
                    + (uint32_t)(minnow_high16(a) * minnow_high16(b)));
+}
+static inline int32_t minnow_smlabb(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(minnow_low16(a) * minnow_low16(b)));
+}
+static inline int32_t minnow_smlatt(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)(minnow_high16(a) * minnow_high16(b)));
 }
 #endif
 

@@ -50,11 +50,15 @@ pub enum Intrinsic {
     Sxtab16Ror8,
     /// [`simd::smlad`]`(a, b, acc)`: two 16x16 products added to `acc`.
     Smlad,
+    /// [`simd::smlabb`]`(a, b, acc)`: the low halves' product added to `acc`.
+    Smlabb,
+    /// [`simd::smlatt`]`(a, b, acc)`: the high halves' product added to `acc`.
+    Smlatt,
 }
 
 impl Intrinsic {
     /// Every intrinsic, for tests and for backends that emit all definitions.
-    pub const ALL: [Intrinsic; 17] = [
+    pub const ALL: [Intrinsic; 19] = [
         Intrinsic::SaturatingRoundingDoublingHighMul,
         Intrinsic::RoundingDivideByPot,
         Intrinsic::MultiplyByQuantizedMultiplier,
@@ -72,6 +76,8 @@ impl Intrinsic {
         Intrinsic::Sxtab16,
         Intrinsic::Sxtab16Ror8,
         Intrinsic::Smlad,
+        Intrinsic::Smlabb,
+        Intrinsic::Smlatt,
     ];
 
     /// The name in the text form; backends prefix it (`minnow_` in C).
@@ -94,6 +100,8 @@ impl Intrinsic {
             Intrinsic::Sxtab16 => "sxtab16",
             Intrinsic::Sxtab16Ror8 => "sxtab16_ror8",
             Intrinsic::Smlad => "smlad",
+            Intrinsic::Smlabb => "smlabb",
+            Intrinsic::Smlatt => "smlatt",
         }
     }
 
@@ -116,7 +124,9 @@ impl Intrinsic {
             Intrinsic::MultiplyByQuantizedMultiplier
             | Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp
             | Intrinsic::MultiplyByQuantizedMultiplierGreaterThanOne
-            | Intrinsic::Smlad => &[I32, I32, I32],
+            | Intrinsic::Smlad
+            | Intrinsic::Smlabb
+            | Intrinsic::Smlatt => &[I32, I32, I32],
         };
         (args, I32)
     }
@@ -156,6 +166,8 @@ impl Intrinsic {
             Intrinsic::Sxtab16 => simd::sxtab16(a(0), a(1)),
             Intrinsic::Sxtab16Ror8 => simd::sxtab16_ror8(a(0), a(1)),
             Intrinsic::Smlad => simd::smlad(a(0), a(1), a(2)),
+            Intrinsic::Smlabb => simd::smlabb(a(0), a(1), a(2)),
+            Intrinsic::Smlatt => simd::smlatt(a(0), a(1), a(2)),
         };
         Value::Int(r as i64, ScalarType::I32)
     }

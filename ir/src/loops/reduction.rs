@@ -12,10 +12,23 @@
 //! the same values. Integer sums wrap at 32 bits in any order, as TFLite's do; float sums keep
 //! the reference order of the reduce axes.
 //!
-//! A vectorized innermost reduce loop of 4 lanes over contiguous int8 operands becomes two
-//! SMLADs of unpacked words ([`crate::simd`]); any other vectorized loop runs serially.
+//! A vectorized innermost loop of 4 lanes over contiguous int8 operands becomes DSP
+//! instructions on unpacked words ([`crate::simd`], [`Lanes`]): two SMLADs for a reduce loop,
+//! one SMLABB or SMLATT per lane for a spatial loop (four channels of a depthwise
+//! convolution). Any other vectorized loop runs serially, unrolled.
 
 use super::{BufId, Expr, ForKind, FuncBuilder, Intrinsic, ScalarType};
+
+/// What a reduction's innermost loop becomes in [`Reduction::build`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lanes {
+    /// Plain loops (a vectorized loop that fits neither form runs serially).
+    Scalar,
+    /// Four lanes of one sum: two SMLADs of unpacked words.
+    DotProduct,
+    /// Four lanes of four sums (four channels): one SMLABB or SMLATT each.
+    Channels,
+}
 
 /// One iteration axis.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -234,25 +247,31 @@ impl Reduction {
         }
     }
 
-    /// Whether the innermost loop of `nest` can become SMLADs: 4 lanes over a reduce axis along
-    /// which both int8 operands are contiguous, with an `i32` accumulator and no guard on it.
-    pub fn simd_ready(&self, nest: &LoopNest) -> bool {
+    /// What the innermost loop of `nest` becomes. Both SIMD forms need a 4-lane vectorized
+    /// loop along which both int8 operands are contiguous, an `i32` accumulator and no guard
+    /// on the loop's axis; a reduce loop then becomes SMLADs, a spatial one SMLABB/SMLATT.
+    pub fn lanes(&self, nest: &LoopNest) -> Lanes {
         let Some(last) = nest.loops.last() else {
-            return false;
+            return Lanes::Scalar;
         };
         let a = last.axis;
-        last.kind == (ForKind::Vectorized { lanes: 4 })
+        let contiguous = [&self.input, &self.weight].iter().all(|o| {
+            let step = match &o.packed {
+                Some(p) => p.strides[nest.loops.len() - 1],
+                None => o.index.coefficient(a) * last.stride as i64,
+            };
+            o.elem == ScalarType::I8 && step == 1
+        });
+        let ready = last.kind == (ForKind::Vectorized { lanes: 4 })
             && last.extent == 4
-            && self.axes[a].reduce
             && self.acc == ScalarType::I32
-            && [&self.input, &self.weight].iter().all(|o| {
-                let step = match &o.packed {
-                    Some(p) => p.strides[nest.loops.len() - 1],
-                    None => o.index.coefficient(a) * last.stride as i64,
-                };
-                o.elem == ScalarType::I8 && step == 1
-            })
-            && self.guards.iter().all(|g| g.index.coefficient(a) == 0)
+            && contiguous
+            && self.guards.iter().all(|g| g.index.coefficient(a) == 0);
+        match (ready, self.axes[a].reduce) {
+            (false, _) => Lanes::Scalar,
+            (true, true) => Lanes::DotProduct,
+            (true, false) => Lanes::Channels,
+        }
     }
 
     /// The weight layout that `nest` reads sequentially: the packing and, for each new
@@ -350,7 +369,7 @@ impl Reduction {
             nest,
             first_reduce,
             vars: vec![None; nest.loops.len()],
-            simd: self.simd_ready(nest),
+            lanes: self.lanes(nest),
         };
         b.outer(f, 0);
         Ok(())
@@ -365,8 +384,8 @@ struct Builder<'r> {
     first_reduce: usize,
     /// The variable of each loop, while it is bound.
     vars: Vec<Option<Expr>>,
-    /// The innermost loop becomes SMLADs.
-    simd: bool,
+    /// What the innermost loop becomes.
+    lanes: Lanes,
 }
 
 impl Builder<'_> {
@@ -389,7 +408,12 @@ impl Builder<'_> {
         body: &mut dyn FnMut(&mut Self, &mut FuncBuilder),
     ) {
         let l = &self.nest.loops[i];
-        let (name, extent, kind) = (l.name.clone(), l.extent, l.kind);
+        let (name, extent) = (l.name.clone(), l.extent);
+        // A vectorized loop that is emitted as a loop runs its lanes one by one.
+        let kind = match l.kind {
+            ForKind::Vectorized { .. } => ForKind::Unrolled,
+            kind => kind,
+        };
         if extent == 1 {
             // A loop of one iteration is its body with the variable at 0.
             self.vars[i] = Some(Expr::i32(0));
@@ -455,18 +479,8 @@ impl Builder<'_> {
     /// the multiply-accumulate.
     fn inner(&mut self, f: &mut FuncBuilder, i: usize, block: &[usize], acc: BufId) {
         let n = self.nest.loops.len();
-        if i == n || (self.simd && i == n - 1) {
-            let slot = self.slot(block);
-            let value = if self.simd {
-                // The lanes' loop is not emitted: its variable is 0 at the first lane.
-                self.vars[n - 1] = Some(Expr::i32(0));
-                let value = self.smlad(Expr::load(acc, slot.clone()), &self.axes());
-                self.vars[n - 1] = None;
-                value
-            } else {
-                Expr::load(acc, slot.clone()) + self.product(&self.axes())
-            };
-            return f.store(acc, slot, value);
+        if i == n || (self.lanes != Lanes::Scalar && i == n - 1) {
+            return self.accumulate(f, block, acc);
         }
         self.open(f, i, &mut |b, f| {
             let axis = b.nest.loops[i].axis;
@@ -492,6 +506,43 @@ impl Builder<'_> {
                 None => b.inner(f, i + 1, block, acc),
             }
         });
+    }
+
+    /// The multiply-accumulate at the current loop variables; for SIMD lanes, the lanes' loop
+    /// is not emitted: its variable is 0 at the first lane.
+    fn accumulate(&mut self, f: &mut FuncBuilder, block: &[usize], acc: BufId) {
+        let n = self.nest.loops.len();
+        match self.lanes {
+            Lanes::Scalar => {
+                let slot = self.slot(block);
+                let value = Expr::load(acc, slot.clone()) + self.product(&self.axes());
+                f.store(acc, slot, value);
+            }
+            Lanes::DotProduct => {
+                self.vars[n - 1] = Some(Expr::i32(0));
+                let slot = self.slot(block);
+                let value = self.smlad(Expr::load(acc, slot.clone()), &self.axes());
+                f.store(acc, slot, value);
+            }
+            Lanes::Channels => {
+                self.vars[n - 1] = Some(Expr::i32(0));
+                let [(x0, x1), (w0, w1)] = self.unpacked(&self.axes());
+                // Lanes 0 and 2 are the halves of the first unpacked word, 1 and 3 the second's.
+                let products = [
+                    (Intrinsic::Smlabb, &x0, &w0),
+                    (Intrinsic::Smlabb, &x1, &w1),
+                    (Intrinsic::Smlatt, &x0, &w0),
+                    (Intrinsic::Smlatt, &x1, &w1),
+                ];
+                for (lane, (op, x, w)) in products.into_iter().enumerate() {
+                    self.vars[n - 1] = Some(Expr::i32(lane as i32));
+                    let slot = self.slot(block);
+                    let args = vec![x.clone(), w.clone(), Expr::load(acc, slot.clone())];
+                    f.store(acc, slot, Expr::call(op, args));
+                }
+            }
+        }
+        self.vars[n - 1] = None;
     }
 
     /// Where operand `o` is read at the current loop variables (unbound loops at 0).
@@ -526,15 +577,20 @@ impl Builder<'_> {
         }
     }
 
-    /// Four multiply-accumulates as two SMLADs, from the operands at the first lane.
-    fn smlad(&self, acc: Expr, axes: &[Option<Expr>]) -> Expr {
-        let word = |o: &Operand| {
+    /// The words of four input and four weight elements from the first lane, each unpacked
+    /// (with its offset) into two words of 16-bit halves: lanes (0, 2) and lanes (1, 3).
+    fn unpacked(&self, axes: &[Option<Expr>]) -> [(Expr, Expr); 2] {
+        [&self.r.input, &self.r.weight].map(|o| {
             let w = Expr::load_word(o.buf, self.index(o, axes));
             let pair = Expr::i32(crate::simd::offset_pair(o.offset));
             let lo = Expr::call(Intrinsic::Sxtab16, vec![pair.clone(), w.clone()]);
             (lo, Expr::call(Intrinsic::Sxtab16Ror8, vec![pair, w]))
-        };
-        let ((x0, x1), (w0, w1)) = (word(&self.r.input), word(&self.r.weight));
+        })
+    }
+
+    /// Four multiply-accumulates of one sum as two SMLADs.
+    fn smlad(&self, acc: Expr, axes: &[Option<Expr>]) -> Expr {
+        let [(x0, x1), (w0, w1)] = self.unpacked(axes);
         let acc = Expr::call(Intrinsic::Smlad, vec![x0, w0, acc]);
         Expr::call(Intrinsic::Smlad, vec![x1, w1, acc])
     }
