@@ -182,9 +182,37 @@ impl Space {
             .unwrap_or(Knobs::NAIVE)
     }
 
+    /// An analytic estimate of the instructions `r` takes under `k`. Per multiply-accumulate:
+    /// about 0.75 for SMLADs (two per four products, with the unpacking), 2 across channels
+    /// (SMLABB/SMLATT and the unpacking), 3 plus a share of the loads in plain code, and half
+    /// an instruction per tap and block for bounds checks where guards sit on the reduce
+    /// axes. About 20 per output for the requantization. Coarse, but it orders the forms the
+    /// graph rewriter compares.
+    pub fn estimate(&self, r: &Reduction, k: &Knobs) -> f64 {
+        let macs: f64 = r.axes.iter().map(|a| a.extent as f64).product();
+        let outputs: f64 = r
+            .axes
+            .iter()
+            .filter(|a| !a.reduce)
+            .map(|a| a.extent as f64)
+            .product();
+        let block = (k.channel_block * k.pixel_block) as f64;
+        let per_mac = match (k.vectorize, self.simd) {
+            (true, Simd::Reduce) => 0.75,
+            (true, Simd::Channels) => 2.0,
+            _ => 3.0 + 1.0 / block,
+        };
+        let guarded = r
+            .guards
+            .iter()
+            .any(|g| g.index.terms.iter().any(|(a, _)| r.axes[*a].reduce));
+        let checks = if guarded { 0.5 / block } else { 0.0 };
+        macs * (per_mac + checks) + outputs * 20.0
+    }
+
     /// The schedule of a point: splits; the block loops (unrolled) moved inside the reduce
-    /// loops; innermost, the SIMD lanes (of the reduce axis or of the channels) or the
-    /// unrolled part of the reduce axis.
+    /// loops, after the unrolled part of the innermost reduce axis; innermost, the SIMD lanes
+    /// (of the reduce axis or of the channels).
     pub fn schedule(&self, k: &Knobs) -> Schedule {
         let mut steps = Vec::new();
         let mut order: Vec<String> = self.names.clone();
@@ -193,26 +221,34 @@ impl Space {
                 name: name.clone(),
                 factor,
             });
-            let at = order.iter().position(|n| *n == name).expect("loop to split");
+            let at = order
+                .iter()
+                .position(|n| *n == name)
+                .expect("loop to split");
             let parts = (format!("{name}_o"), format!("{name}_i"));
             order.splice(at..=at, [parts.0.clone(), parts.1.clone()]);
             parts
         };
         let across_channels = k.vectorize && self.simd == Simd::Channels;
         let mut block = Vec::new();
-        // The innermost loop, and whether it is vectorized (else unrolled).
+        // The SIMD lanes, innermost.
         let mut innermost = None;
         if let Some((axis, _)) = self.pixel.filter(|_| k.pixel_block > 1) {
             block.push(split(&mut steps, self.names[axis].clone(), k.pixel_block).1);
         }
         if k.channel_block > 1 {
-            let channels = split(&mut steps, self.names[self.channel].clone(), k.channel_block).1;
+            let channels = split(
+                &mut steps,
+                self.names[self.channel].clone(),
+                k.channel_block,
+            )
+            .1;
             if across_channels && k.channel_block > 4 {
                 let (outer, lanes) = split(&mut steps, channels, 4);
                 block.push(outer);
-                innermost = Some((lanes, true));
+                innermost = Some(lanes);
             } else if across_channels {
-                innermost = Some((channels, true));
+                innermost = Some(channels);
             } else {
                 block.push(channels);
             }
@@ -220,31 +256,24 @@ impl Space {
         let reduce = self.names[self.reduce.0].clone();
         let mut unrolled = block.clone();
         if k.vectorize && self.simd == Simd::Reduce {
-            innermost = Some((split(&mut steps, reduce, 4).1, true));
+            innermost = Some(split(&mut steps, reduce, 4).1);
         } else if k.reduce_unroll > 1 {
-            let inner = split(&mut steps, reduce, k.reduce_unroll).1;
-            if across_channels {
-                // It stays with the reduce loops, outside the channel lanes.
-                unrolled.insert(0, inner);
-            } else {
-                innermost = Some((inner, false));
-            }
+            // It stays with the reduce loops, outside the block: each operand it loads then
+            // serves every accumulator of the block.
+            unrolled.insert(0, split(&mut steps, reduce, k.reduce_unroll).1);
         }
         // Block loops go just inside the reduce loops, then the innermost loop.
-        let last = innermost.as_ref().map(|(name, _)| name.clone());
-        order.retain(|n| !block.contains(n) && Some(n) != last.as_ref());
+        order.retain(|n| !block.contains(n) && Some(n) != innermost.as_ref());
         order.extend(block.iter().cloned());
-        order.extend(last);
+        order.extend(innermost.iter().cloned());
         if !block.is_empty() || across_channels {
             steps.push(Primitive::Reorder { order });
         }
         for name in unrolled {
             steps.push(Primitive::Unroll { name });
         }
-        match innermost {
-            Some((name, true)) => steps.push(Primitive::Vectorize { name, lanes: 4 }),
-            Some((name, false)) => steps.push(Primitive::Unroll { name }),
-            None => {}
+        if let Some(name) = innermost {
+            steps.push(Primitive::Vectorize { name, lanes: 4 });
         }
         Schedule { steps }
     }
