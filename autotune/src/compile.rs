@@ -1,9 +1,12 @@
-//! The compilation pipeline every user of minnow shares: lower the graph to loops, schedule
-//! the multiply-accumulate ops for the target, plan the arena, emit C.
+//! The compilation pipeline every user of minnow shares: rewrite the graph (e-graph, by the
+//! target's cost), lower it to loops, schedule the multiply-accumulate ops for the target,
+//! plan the arena, emit C.
 
+use crate::cost::ScheduleCost;
 use minnow_backends::c::{CEmitter, CSource};
 use minnow_ir::loops::Program;
 use minnow_ir::Graph;
+use minnow_passes::graph::{GraphRewriter, RewriteReport};
 use minnow_passes::memory::{ArenaPlan, MemoryPlanner};
 use minnow_schedules::{schedule_program, Schedule, ScheduleError, Space};
 use minnow_targets::Target;
@@ -11,6 +14,8 @@ use minnow_targets::Target;
 /// A model taken through the pipeline.
 #[derive(Clone, Debug)]
 pub struct Compiled {
+    /// What the graph rewriter did.
+    pub rewrite: RewriteReport,
     /// The scheduled program.
     pub program: Program,
     /// Its arena.
@@ -40,14 +45,18 @@ pub enum CompileError {
     Schedule(#[from] ScheduleError),
 }
 
-/// Lowers `graph`, schedules it for `target`, plans its memory and emits C named `name`.
+/// Rewrites and lowers `graph`, schedules it for `target`, plans its memory and emits C named `name`.
 pub fn compile(
     graph: &Graph,
     name: &str,
     target: &Target,
     schedules: Schedules,
 ) -> Result<Compiled, CompileError> {
-    let mut program = minnow_ir::lower::lower(graph)?;
+    let cost = ScheduleCost {
+        features: &target.features,
+    };
+    let (graph, rewrite) = GraphRewriter::default().run(graph, &cost)?;
+    let mut program = minnow_ir::lower::lower(&graph)?;
     program.name = name.to_string();
     let naive = |_: usize, _: &Space| Some(Schedule::default());
     let choose: &dyn Fn(usize, &Space) -> Option<Schedule> = match schedules {
@@ -59,6 +68,7 @@ pub fn compile(
     let plan = MemoryPlanner::default().run(&program);
     let source = CEmitter.emit(&program, &plan);
     Ok(Compiled {
+        rewrite,
         program,
         plan,
         source,

@@ -93,7 +93,10 @@ mod tests {
         let (x, w) = ([-128i8, 127, -1, 5], [127i8, -128, 55, -3]);
         let xo = 128;
         let (xp, wp) = (pack(x), pack(w));
-        let (xa, xb) = (sxtab16(offset_pair(xo), xp), sxtab16_ror8(offset_pair(xo), xp));
+        let (xa, xb) = (
+            sxtab16(offset_pair(xo), xp),
+            sxtab16_ror8(offset_pair(xo), xp),
+        );
         let (wa, wb) = (sxtab16(0, wp), sxtab16_ror8(0, wp));
         let lanes = [
             smlabb(xa, wa, 1),
@@ -101,7 +104,9 @@ mod tests {
             smlatt(xa, wa, 1),
             smlatt(xb, wb, 1),
         ];
-        let want: Vec<i32> = (0..4).map(|i| 1 + (x[i] as i32 + xo) * w[i] as i32).collect();
+        let want: Vec<i32> = (0..4)
+            .map(|i| 1 + (x[i] as i32 + xo) * w[i] as i32)
+            .collect();
         assert_eq!(lanes.to_vec(), want);
     }
 

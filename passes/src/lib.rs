@@ -4,4 +4,5 @@
 //! intermediate tensor of a lowered [`minnow_ir::loops::Program`] in one static arena; the
 //! e-graph passes arrive with issue 4.
 
+pub mod graph;
 pub mod memory;

@@ -86,6 +86,7 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
             "weight_bytes": weight_bytes,
             "flash_bytes": flash_bytes,
             "target": target.name,
+            "graph_rewrite": compiled.rewrite,
         });
         text += &format!("{}\n", serde_json::to_string_pretty(&report)?);
     } else {

@@ -1,0 +1,76 @@
+//! [`ScheduleCost`]: what an op costs on a target under its default schedule, the oracle the
+//! graph rewriter extracts by.
+
+use minnow_ir::{Graph, Op, TensorType};
+use minnow_passes::graph::OpCost;
+use minnow_schedules::Space;
+use minnow_targets::Features;
+
+/// Estimated instructions of an op, plus its output's bytes at [`ARENA_BYTE`] instructions
+/// each: a multiply-accumulate op is lowered on its own and its default schedule for the
+/// target estimated ([`Space::estimate`]); any other op costs two instructions per output
+/// element (one pass over memory). The memory term keeps a form that needs a new intermediate
+/// tensor (a padded copy) unless it saves many instructions.
+pub struct ScheduleCost<'a> {
+    /// The target's CPU features (which SIMD forms exist).
+    pub features: &'a Features,
+}
+
+/// What one byte of intermediate tensor is worth, in instructions: RAM is the scarcer resource
+/// on a microcontroller, so a padded copy must save at least this much per byte.
+pub const ARENA_BYTE: f64 = 64.0;
+
+impl OpCost for ScheduleCost<'_> {
+    fn cost(&self, op: &Op, inputs: &[Option<&TensorType>], output: &TensorType) -> f64 {
+        self.instructions(op, inputs, output) + ARENA_BYTE * output.bytes() as f64
+    }
+}
+
+impl ScheduleCost<'_> {
+    /// The estimated instructions alone.
+    pub fn instructions(
+        &self,
+        op: &Op,
+        inputs: &[Option<&TensorType>],
+        output: &TensorType,
+    ) -> f64 {
+        let elementwise = 2.0 * output.elements() as f64;
+        if !matches!(
+            op,
+            Op::Conv2d { .. } | Op::DepthwiseConv2d { .. } | Op::FullyConnected { .. }
+        ) {
+            return elementwise;
+        }
+        let mut graph = Graph::new("cost");
+        // Filter and bias must be constants to lower; their values do not change the cost.
+        let operands = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                t.map(|t| match i {
+                    0 => graph.add_input("input", t.clone()),
+                    _ => graph.add_constant("weights", t.clone(), vec![0; t.bytes()]),
+                })
+            })
+            .collect();
+        let out = graph.add_tensor("output", output.clone());
+        if graph.add_op(op.clone(), operands, vec![out]).is_err() {
+            return f64::INFINITY;
+        }
+        graph.outputs.push(out);
+        let Ok(program) = minnow_ir::lower::lower(&graph) else {
+            // An op minnow cannot lower must not be chosen over one it can.
+            return f64::INFINITY;
+        };
+        program
+            .steps
+            .iter()
+            .filter_map(|s| s.reduction.as_ref())
+            .map(|r| {
+                let space = Space::of(r);
+                space.estimate(r, &space.default_for(self.features))
+            })
+            .sum::<f64>()
+            .max(elementwise)
+    }
+}
