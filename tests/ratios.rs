@@ -1,0 +1,63 @@
+//! minnow against TensorFlow Lite Micro + CMSIS-NN on the emulated Cortex-M4, for the two
+//! MLPerf Tiny models small enough for CI (kws, ad01). Instruction counts under QEMU's
+//! `-icount` are deterministic, so these are exact checks, not timings.
+//!
+//! Issue 4's goals are instructions and arena at most 0.8 of the peer's and flash at most the
+//! peer's. Arena and flash meet them and are checked against them. Instructions do not yet:
+//! they are checked against the ratios reached so far (a ceiling that only moves down), which
+//! the note on the issue reports next to the goal.
+
+mod common;
+
+use common::*;
+
+/// Instructions over the peer's, per model: the ceiling reached so far (goal: 0.8).
+const INSTRUCTION_CEILING: [(&str, f64); 2] = [("kws", 1.08), ("ad01", 0.88)];
+/// Arena over the peer's.
+const ARENA_GOAL: f64 = 0.8;
+/// Flash over the peer's.
+const FLASH_GOAL: f64 = 1.0;
+
+fn peer(model: &str, key: &str) -> f64 {
+    let path = shared().join("baselines/tflm-cmsis-nn-cortex-m4.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    json["cortex-m4"][model][key].as_f64().unwrap()
+}
+
+#[test]
+fn kws_and_ad01_against_cmsis_nn_on_cortex_m4() {
+    let target = minnow_targets::find("cortex-m4").unwrap();
+    if !tools_present(&target) {
+        return;
+    }
+    for (model, ceiling) in INSTRUCTION_CEILING {
+        let bytes = std::fs::read(model_path(model)).unwrap();
+        let graph = minnow_ir::import::tflite::import(&bytes, model).unwrap();
+        let input = vec![vec![golden(model, "input_0.bin")]];
+        let m = measure(&graph, &target, &input).unwrap();
+        assert_eq!(m.outputs[0][0], golden(model, "output_0.bin"), "{model}");
+        let compiled = minnow_autotune::compile::compile(
+            &graph,
+            model,
+            &target,
+            minnow_autotune::compile::Schedules::Default,
+        )
+        .unwrap();
+        let instructions = m.instructions.unwrap()[0] as f64 / peer(model, "instructions");
+        let arena = compiled.plan.arena_bytes as f64 / peer(model, "arena_bytes");
+        let flash = m.sections.flash() as f64 / peer(model, "flash_bytes");
+        eprintln!("{model}: instructions {instructions:.3}, arena {arena:.3}, flash {flash:.3} of CMSIS-NN's");
+        assert!(
+            instructions <= ceiling,
+            "{model}: instructions {instructions:.3} > {ceiling}"
+        );
+        assert!(
+            arena <= ARENA_GOAL,
+            "{model}: arena {arena:.3} > {ARENA_GOAL}"
+        );
+        assert!(
+            flash <= FLASH_GOAL,
+            "{model}: flash {flash:.3} > {FLASH_GOAL}"
+        );
+    }
+}
