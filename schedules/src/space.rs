@@ -3,7 +3,6 @@
 
 use crate::primitive::{Primitive, Schedule};
 use minnow_ir::loops::reduction::Reduction;
-use minnow_ir::loops::ScalarType;
 use minnow_targets::Features;
 use serde::{Deserialize, Serialize};
 
@@ -81,16 +80,9 @@ impl Space {
             .find(|a| r.axes[**a].extent > 1)
             .or(reduces.last())
             .map_or((0, 1), |a| (*a, r.axes[*a].extent));
-        let contiguous = |axis: usize| {
-            r.acc == ScalarType::I32
-                && unguarded(axis)
-                && [&r.input, &r.weight]
-                    .iter()
-                    .all(|o| o.elem == ScalarType::I8 && o.index.coefficient(axis) == 1)
-        };
-        let simd = if contiguous(reduce.0) && reduce.1 % 4 == 0 {
+        let simd = if r.simd_along(reduce.0) && reduce.1 % 4 == 0 {
             Simd::Reduce
-        } else if contiguous(channel) && r.axes[channel].extent % 4 == 0 {
+        } else if r.simd_along(channel) && r.axes[channel].extent % 4 == 0 {
             Simd::Channels
         } else {
             Simd::None

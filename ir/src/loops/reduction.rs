@@ -247,27 +247,29 @@ impl Reduction {
         }
     }
 
+    /// Whether SIMD can run along `axis`: an `i32` sum of int8 operands that are both
+    /// contiguous along it (coefficient 1), with no guard on it.
+    pub fn simd_along(&self, axis: usize) -> bool {
+        self.acc == ScalarType::I32
+            && self.guards.iter().all(|g| g.index.coefficient(axis) == 0)
+            && [&self.input, &self.weight]
+                .iter()
+                .all(|o| o.elem == ScalarType::I8 && o.index.coefficient(axis) == 1)
+    }
+
     /// What the innermost loop of `nest` becomes. Both SIMD forms need a 4-lane vectorized
-    /// loop along which both int8 operands are contiguous, an `i32` accumulator and no guard
-    /// on the loop's axis; a reduce loop then becomes SMLADs, a spatial one SMLABB/SMLATT.
+    /// loop that is the innermost part of an axis [`Reduction::simd_along`] accepts (a packed
+    /// weight is laid out contiguous along it too); a reduce loop then becomes SMLADs, a
+    /// spatial one SMLABB/SMLATT.
     pub fn lanes(&self, nest: &LoopNest) -> Lanes {
         let Some(last) = nest.loops.last() else {
             return Lanes::Scalar;
         };
-        let a = last.axis;
-        let contiguous = [&self.input, &self.weight].iter().all(|o| {
-            let step = match &o.packed {
-                Some(p) => p.strides[nest.loops.len() - 1],
-                None => o.index.coefficient(a) * last.stride as i64,
-            };
-            o.elem == ScalarType::I8 && step == 1
-        });
         let ready = last.kind == (ForKind::Vectorized { lanes: 4 })
             && last.extent == 4
-            && self.acc == ScalarType::I32
-            && contiguous
-            && self.guards.iter().all(|g| g.index.coefficient(a) == 0);
-        match (ready, self.axes[a].reduce) {
+            && last.stride == 1
+            && self.simd_along(last.axis);
+        match (ready, self.axes[last.axis].reduce) {
             (false, _) => Lanes::Scalar,
             (true, true) => Lanes::DotProduct,
             (true, false) => Lanes::Channels,
