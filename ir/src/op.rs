@@ -287,6 +287,35 @@ pub struct Pooling {
     pub activation: Activation,
 }
 
+impl Pooling {
+    /// The AVERAGE_POOL_2D or MAX_POOL_2D op with these attributes (the inverse of
+    /// [`Op::pooling`]).
+    pub fn op(self) -> Op {
+        let Pooling {
+            average,
+            filter_h,
+            filter_w,
+            window,
+            activation,
+        } = self;
+        if average {
+            Op::AvgPool2d {
+                filter_h,
+                filter_w,
+                window,
+                activation,
+            }
+        } else {
+            Op::MaxPool2d {
+                filter_h,
+                filter_w,
+                window,
+                activation,
+            }
+        }
+    }
+}
+
 impl Op {
     /// The pooling attributes, if this is a pooling op.
     pub fn pooling(&self) -> Option<Pooling> {

@@ -6,7 +6,7 @@ use super::lower;
 use crate::graph::Graph;
 use crate::interp::Interpreter;
 use crate::loops::interp::ProgramInterp;
-use crate::op::{Activation, Op, Padding, Window};
+use crate::op::{Activation, Op, Padding, Pooling, Window};
 use crate::types::{DType, Quant, TensorType};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -255,23 +255,14 @@ fn float_cases(data: &[u8]) {
         &data,
     );
     for average in [true, false] {
-        let (filter_h, filter_w, window, activation) =
-            (3, 3, window(2, 1, Padding::Same), Activation::None);
-        let op = if average {
-            Op::AvgPool2d {
-                filter_h,
-                filter_w,
-                window,
-                activation,
-            }
-        } else {
-            Op::MaxPool2d {
-                filter_h,
-                filter_w,
-                window,
-                activation,
-            }
-        };
+        let op = Pooling {
+            average,
+            filter_h: 3,
+            filter_w: 3,
+            window: window(2, 1, Padding::Same),
+            activation: Activation::None,
+        }
+        .op();
         check(
             op,
             vec![f32_tensor(&[1, 5, 4, 2])],

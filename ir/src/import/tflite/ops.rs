@@ -4,7 +4,7 @@ use super::schema::{self, options_type as opt, OperatorWithOptions};
 use super::{ImportCx, SUPPORTED_OPS};
 use crate::error::Error;
 use crate::graph::TensorId;
-use crate::op::{Activation, Op, Padding, Window};
+use crate::op::{Activation, Op, Padding, Pooling, Window};
 use crate::types::DType;
 
 /// TFLite builtin operator codes minnow imports.
@@ -206,21 +206,14 @@ impl<'a> ImportCx<'a> {
                     return Err(self.use_error(cx, "the pooling window is empty".into()));
                 };
                 let activation = self.activation(cx, o.fused_activation_function())?;
-                if builtin == code::AVERAGE_POOL_2D {
-                    Op::AvgPool2d {
-                        filter_h,
-                        filter_w,
-                        window,
-                        activation,
-                    }
-                } else {
-                    Op::MaxPool2d {
-                        filter_h,
-                        filter_w,
-                        window,
-                        activation,
-                    }
+                Pooling {
+                    average: builtin == code::AVERAGE_POOL_2D,
+                    filter_h,
+                    filter_w,
+                    window,
+                    activation,
                 }
+                .op()
             }
             code::RESHAPE => {
                 cx.inputs.truncate(1);
