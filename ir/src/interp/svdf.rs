@@ -166,17 +166,12 @@ impl FloatSvdf {
     fn run(&self, x: &[f32], s: &mut [f32]) -> Vec<f32> {
         let dims = &self.dims;
         let (m, f) = (dims.memory, dims.filters);
-        s.copy_within(1.., 0);
-        for b in 0..dims.batches {
-            for r in 0..f {
-                let row = &self.feature[r * dims.input..][..dims.input];
-                let v: f32 = row
-                    .iter()
-                    .zip(&x[b * dims.input..])
-                    .fold(0.0, |acc, (w, x)| acc + w * x);
-                s[(b * f + r) * m + m - 1] = v;
-            }
-        }
+        push_newest(dims, s, |b, r| {
+            let row = &self.feature[r * dims.input..][..dims.input];
+            row.iter()
+                .zip(&x[b * dims.input..])
+                .fold(0.0, |acc, (w, x)| acc + w * x)
+        });
         let filtered = |b: usize, i: usize| -> f32 {
             self.time[i * m..][..m]
                 .iter()
@@ -196,22 +191,19 @@ impl QuantizedSvdf {
     fn run(&self, x: &[i64], s: &mut [i64]) -> Vec<i8> {
         let dims = &self.dims;
         let (m, f) = (dims.memory, dims.filters);
-        s.copy_within(1.., 0);
-        for b in 0..dims.batches {
-            for r in 0..f {
-                let row = &self.feature[r * dims.input..][..dims.input];
-                let dot = row
-                    .iter()
-                    .zip(&x[b * dims.input..])
-                    .fold(0i32, |acc, (w, v)| {
-                        acc.wrapping_add(w.wrapping_mul(*v as i32 - self.p.input_zp))
-                    });
-                let (m1, s1) = self.p.scale_1;
-                let dot = multiply_by_quantized_multiplier(dot, m1, s1) as i64;
-                let (lo, hi) = self.state_range;
-                s[(b * f + r) * m + m - 1] = self.p.state_zp as i64 + dot.clamp(lo, hi);
-            }
-        }
+        push_newest(dims, s, |b, r| {
+            let row = &self.feature[r * dims.input..][..dims.input];
+            let dot = row
+                .iter()
+                .zip(&x[b * dims.input..])
+                .fold(0i32, |acc, (w, v)| {
+                    acc.wrapping_add(w.wrapping_mul(*v as i32 - self.p.input_zp))
+                });
+            let (m1, s1) = self.p.scale_1;
+            let dot = multiply_by_quantized_multiplier(dot, m1, s1) as i64;
+            let (lo, hi) = self.state_range;
+            self.p.state_zp as i64 + dot.clamp(lo, hi)
+        });
         let filtered = |b: usize, i: usize| -> i32 {
             self.time[i * m..][..m]
                 .iter()
@@ -228,6 +220,18 @@ impl QuantizedSvdf {
                 scaled.saturating_add(self.p.output_zp).clamp(-128, 127) as i8
             })
             .collect()
+    }
+}
+
+/// Ages every filter's memory by one step (the state shifts left by one element, as the
+/// reference kernels do) and writes `newest(b, r)` as the newest value of batch `b`, filter `r`.
+fn push_newest<T: Copy>(dims: &SvdfGeometry, s: &mut [T], newest: impl Fn(usize, usize) -> T) {
+    let (m, f) = (dims.memory, dims.filters);
+    s.copy_within(1.., 0);
+    for b in 0..dims.batches {
+        for r in 0..f {
+            s[(b * f + r) * m + m - 1] = newest(b, r);
+        }
     }
 }
 
