@@ -92,6 +92,16 @@ fn compile_writes_the_sources_and_reports_sizes() {
     assert!(dir.join("kws.c").is_file() && dir.join("kws.h").is_file());
     assert!(report["weight_bytes"].as_u64().unwrap() > 20_000);
     assert!(report["arena_bytes"].as_u64().unwrap() > 0);
+    // The arena timeline: one live set per layer, its largest the peak, within the arena.
+    let timeline = report["arena_timeline"].as_array().unwrap();
+    assert_eq!(timeline.len(), 12);
+    let largest = timeline.iter().map(|l| l["bytes"].as_u64().unwrap()).max();
+    assert_eq!(largest, report["arena_peak_live_bytes"].as_u64());
+    assert!(largest <= report["arena_bytes"].as_u64());
+    // The second layer reads the first's output and writes its own.
+    assert_eq!(timeline[1]["op"], "DEPTHWISE_CONV_2D");
+    assert_eq!(timeline[1]["tensors"].as_array().unwrap().len(), 2);
+    assert_eq!(report["step_order"]["exact"], true);
     let header = std::fs::read_to_string(dir.join("kws.h")).unwrap();
     assert!(header.contains(&format!(
         "#define KWS_ARENA_BYTES {}",

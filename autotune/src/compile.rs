@@ -1,6 +1,6 @@
 //! The compilation pipeline every user of minnow shares: rewrite the graph (e-graph, by the
 //! target's cost), lower it to loops, schedule the multiply-accumulate ops for the target,
-//! plan the arena, emit C.
+//! order the steps for the smallest arena, plan the arena, emit C.
 
 use crate::cost::ScheduleCost;
 use minnow_backends::c::{CEmitter, CSource};
@@ -8,6 +8,7 @@ use minnow_ir::loops::Program;
 use minnow_ir::Graph;
 use minnow_passes::graph::{GraphRewriter, RewriteReport};
 use minnow_passes::memory::{ArenaPlan, MemoryPlanner};
+use minnow_passes::order::{OrderReport, StepOrderer};
 use minnow_schedules::{schedule_program, Schedule, ScheduleError, Space};
 use minnow_targets::Target;
 
@@ -16,7 +17,9 @@ use minnow_targets::Target;
 pub struct Compiled {
     /// What the graph rewriter did.
     pub rewrite: RewriteReport,
-    /// The scheduled program.
+    /// What the step orderer did.
+    pub order: OrderReport,
+    /// The scheduled program, its steps in the order that needs the least arena.
     pub program: Program,
     /// Its arena.
     pub plan: ArenaPlan,
@@ -65,10 +68,12 @@ pub fn compile(
         Schedules::Chosen(f) => f,
     };
     schedule_program(&mut program, &target.features, choose)?;
+    let order = StepOrderer::default().run(&mut program);
     let plan = MemoryPlanner::default().run(&program);
     let source = CEmitter.emit(&program, &plan);
     Ok(Compiled {
         rewrite,
+        order,
         program,
         plan,
         source,

@@ -82,6 +82,29 @@ pub struct ArenaPlan {
     pub arena_bytes: usize,
     /// Bytes of the state tensors, which persist across runs.
     pub state_bytes: usize,
+    /// What is alive in the arena while each step runs, in step order.
+    pub timeline: Vec<LiveSet>,
+}
+
+impl ArenaPlan {
+    /// The most bytes alive at once: the arena can be no smaller, and placement adds the gaps
+    /// between blocks to it.
+    pub fn peak_live_bytes(&self) -> usize {
+        self.timeline.iter().map(|l| l.bytes).max().unwrap_or(0)
+    }
+}
+
+/// The arena tensors alive while one step runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LiveSet {
+    /// The step (its output tensor's name).
+    pub step: String,
+    /// Its TFLite op name.
+    pub op: String,
+    /// Bytes alive (a tensor computed in place over another counts once).
+    pub bytes: usize,
+    /// The tensors alive, by name.
+    pub tensors: Vec<String>,
 }
 
 /// The memory planning pass.
@@ -107,6 +130,7 @@ impl MemoryPlanner {
             .map(|m| groups.block(program, m))
             .collect();
         let placed = place(&blocks, self.alignment);
+        let timeline = groups.timeline(program, &blocks);
         let mut offsets = vec![None; program.slots.len()];
         for (members, offset) in groups.members.iter().zip(&placed) {
             for slot in members {
@@ -128,6 +152,7 @@ impl MemoryPlanner {
                 .filter(|s| matches!(s.kind, SlotKind::State(_)))
                 .map(|s| s.bytes())
                 .sum(),
+            timeline,
         }
     }
 }
@@ -219,6 +244,31 @@ impl Groups {
             .max()
             .unwrap_or(0);
         Block { size, first, last }
+    }
+}
+
+impl Groups {
+    /// The live set of every step, given each group's block.
+    fn timeline(&self, program: &Program, blocks: &[Block]) -> Vec<LiveSet> {
+        let alive = |k: usize, s: &SlotId| {
+            let state = matches!(program.slot(*s).kind, SlotKind::State(_));
+            state || self.uses[s.0].is_some_and(|(first, last)| first <= k && k <= last)
+        };
+        let live_set = |(k, step): (usize, &minnow_ir::loops::Step)| {
+            let live = self.members.iter().zip(blocks);
+            let live: Vec<_> = live.filter(|(_, b)| b.first <= k && k <= b.last).collect();
+            LiveSet {
+                step: step.name.clone(),
+                op: step.op.clone(),
+                bytes: live.iter().map(|(_, b)| b.size).sum(),
+                tensors: live
+                    .iter()
+                    .flat_map(|(m, _)| m.iter().filter(|s| alive(k, s)))
+                    .map(|s| program.slot(*s).name.clone())
+                    .collect(),
+            }
+        };
+        program.steps.iter().enumerate().map(live_set).collect()
     }
 }
 

@@ -41,7 +41,8 @@ pub struct CompileArgs {
     /// Tuning records to apply.
     #[arg(long)]
     tuning_db: Option<PathBuf>,
-    /// Print one JSON object: files, arena_bytes, weight_bytes, flash_bytes.
+    /// Print one JSON object: files, arena_bytes, weight_bytes, flash_bytes, the arena
+    /// timeline (live tensors per step) and what the passes did.
     #[arg(long)]
     json: bool,
     /// Print an intermediate form.
@@ -87,6 +88,9 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
             "flash_bytes": flash_bytes,
             "target": target.name,
             "graph_rewrite": compiled.rewrite,
+            "step_order": compiled.order,
+            "arena_peak_live_bytes": compiled.plan.peak_live_bytes(),
+            "arena_timeline": compiled.plan.timeline,
         });
         text += &format!("{}\n", serde_json::to_string_pretty(&report)?);
     } else {
