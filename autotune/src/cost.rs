@@ -37,12 +37,16 @@ impl ScheduleCost<'_> {
         let elementwise = 2.0 * output.elements() as f64;
         if !matches!(
             op,
-            Op::Conv2d { .. } | Op::DepthwiseConv2d { .. } | Op::FullyConnected { .. }
+            Op::Conv2d { .. }
+                | Op::DepthwiseConv2d { .. }
+                | Op::FullyConnected { .. }
+                | Op::ResidualAdd { .. }
         ) {
             return elementwise;
         }
         let mut graph = Graph::new("cost");
-        // Filter and bias must be constants to lower; their values do not change the cost.
+        // Filter and bias (and a fused addend) are constants here; their values do not change
+        // the cost.
         let operands = inputs
             .iter()
             .enumerate()

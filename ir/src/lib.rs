@@ -17,6 +17,7 @@
 pub mod error;
 pub mod fixedpoint;
 pub mod floatfn;
+pub mod fused;
 pub mod geometry;
 pub mod graph;
 pub mod import;

@@ -6,6 +6,7 @@
 //! amounts, mean axes, transpose permutations) are attributes here, so later passes never chase
 //! constants to learn what an op does.
 
+use crate::types::TensorType;
 use serde::Serialize;
 use std::fmt;
 
@@ -270,6 +271,19 @@ pub enum Op {
     Logistic,
     /// Hyperbolic tangent. Inputs: `[input]`.
     Tanh,
+    /// A multiply-accumulate op (conv, depthwise conv, fully connected) whose output is added,
+    /// element by element, to another tensor of the same shape, as a residual connection does,
+    /// without storing the op's own output: TFLite's ADD runs in the op's epilogue. A graph
+    /// pass makes it; the values are those of the two ops run one after the other.
+    /// Inputs: the multiply-accumulate op's three (bias optional), then the other addend.
+    ResidualAdd {
+        /// The multiply-accumulate op.
+        mac: Box<Op>,
+        /// The type its output would have (the ADD rescales from that quantization).
+        mac_output: TensorType,
+        /// The ADD's fused activation.
+        activation: Activation,
+    },
 }
 
 /// The attributes of AVERAGE_POOL_2D and MAX_POOL_2D, read the same way by every consumer.
@@ -366,6 +380,11 @@ impl Op {
             Op::Relu6 => "relu6",
             Op::Logistic => "logistic",
             Op::Tanh => "tanh",
+            Op::ResidualAdd { mac, .. } => match **mac {
+                Op::Conv2d { .. } => "conv2d_add",
+                Op::DepthwiseConv2d { .. } => "depthwise_conv2d_add",
+                _ => "fully_connected_add",
+            },
         }
     }
 
@@ -393,6 +412,12 @@ impl Op {
             Op::Relu6 => "RELU6",
             Op::Logistic => "LOGISTIC",
             Op::Tanh => "TANH",
+            // Not TFLite builtins: what a fused pair reports itself as.
+            Op::ResidualAdd { mac, .. } => match **mac {
+                Op::Conv2d { .. } => "CONV_2D_ADD",
+                Op::DepthwiseConv2d { .. } => "DEPTHWISE_CONV_2D_ADD",
+                _ => "FULLY_CONNECTED_ADD",
+            },
         }
     }
 
@@ -462,6 +487,9 @@ impl Op {
             Op::Concat { axis, activation } => format!("axis={axis} act={activation}"),
             Op::Mean { axes, keep_dims } => format!("axes={axes:?} keep_dims={keep_dims}"),
             Op::Transpose { perm } => format!("perm={perm:?}"),
+            Op::ResidualAdd {
+                mac, activation, ..
+            } => format!("{} add_act={activation}", mac.attrs()),
             Op::Reshape
             | Op::Quantize
             | Op::Dequantize

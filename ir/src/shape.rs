@@ -18,6 +18,8 @@ pub fn infer(g: &Graph, node: &Node) -> Result<Shape, String> {
     };
     let input = shape(0)?;
     match &node.op {
+        // The verifier checks the parts ([`crate::fused`]); the output is the addend's shape.
+        Op::ResidualAdd { .. } => Ok(shape(3)?.clone()),
         Op::Conv2d { window, .. } => {
             let (x, f) = (rank4(input, "input")?, rank4(shape(1)?, "filter")?);
             if f[3] == 0 || x[3] % f[3] != 0 || f[0] % (x[3] / f[3]).max(1) != 0 {

@@ -18,6 +18,10 @@ pub fn op_macs(g: &Graph, node: &Node) -> u64 {
             .flatten()
             .map(|t| &g.tensor(t).ty.shape)
     };
+    if let Some(Ok(parts)) = crate::fused::residual_add_parts(g, node) {
+        let mac = parts.execution_order()[0];
+        return op_macs(&parts, parts.node(mac));
+    }
     let out: u64 = g.tensor(node.outputs[0]).ty.elements() as u64;
     match (&node.op, shape(1)) {
         (Op::Conv2d { .. }, Some(f)) if f.len() == 4 => out * (f[1] * f[2] * f[3]) as u64,

@@ -91,6 +91,11 @@ impl Graph {
 
     fn verify_node(&self, id: OpId, node: &Node) -> Result<(), Error> {
         let fail = |msg: String| Error::invalid(format!("{id} ({}): {msg}", node.op.name()));
+        if let Some(parts) = crate::fused::residual_add_parts(self, node) {
+            return parts
+                .and_then(|p| p.verify())
+                .map_err(|e| fail(e.to_string()));
+        }
         let (min_in, max_in) = arity(&node.op);
         let n_in = node.inputs.len();
         if n_in < min_in || n_in > max_in || node.outputs.len() != 1 {

@@ -178,8 +178,8 @@ impl Space {
     /// about 0.75 for SMLADs (two per four products, with the unpacking), 2 across channels
     /// (SMLABB/SMLATT and the unpacking), 3 plus a share of the loads in plain code, and half
     /// an instruction per tap and block for bounds checks where guards sit on the reduce
-    /// axes. About 20 per output for the requantization. Coarse, but it orders the forms the
-    /// graph rewriter compares.
+    /// axes. About 20 per output for the requantization, and 15 more for a fused residual ADD.
+    /// Coarse, but it orders the forms the graph rewriter compares.
     pub fn estimate(&self, r: &Reduction, k: &Knobs) -> f64 {
         let macs: f64 = r.axes.iter().map(|a| a.extent as f64).product();
         let outputs: f64 = r
@@ -199,7 +199,8 @@ impl Space {
             .iter()
             .any(|g| g.index.terms.iter().any(|(a, _)| r.axes[*a].reduce));
         let checks = if guarded { 0.5 / block } else { 0.0 };
-        macs * (per_mac + checks) + outputs * 20.0
+        let per_output = if r.residual.is_some() { 35.0 } else { 20.0 };
+        macs * (per_mac + checks) + outputs * per_output
     }
 
     /// The schedule of a point: splits; the block loops (unrolled) moved inside the reduce

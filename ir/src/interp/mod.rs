@@ -11,6 +11,7 @@
 mod buffer;
 mod conv;
 mod elementwise;
+mod fused;
 mod layout;
 mod pool;
 mod softmax;
@@ -222,6 +223,7 @@ fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String> {
         | Op::Relu6
         | Op::Logistic
         | Op::Tanh => elementwise::prepare(g, node),
+        Op::ResidualAdd { .. } => fused::prepare(g, node),
     }
 }
 

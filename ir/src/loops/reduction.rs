@@ -185,6 +185,16 @@ pub enum Epilogue {
     },
 }
 
+/// An element-wise ADD after the epilogue (a fused residual connection): each output element
+/// becomes TFLite's integer ADD of the op's value and the addend's element at the same index.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Residual {
+    /// The other addend, laid out as the output.
+    pub addend: BufId,
+    /// The ADD's parameters; the op's value is its first input.
+    pub params: crate::qparams::AddParams,
+}
+
 /// The compute definition of one multiply-accumulate op.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reduction {
@@ -208,6 +218,8 @@ pub struct Reduction {
     pub output_index: Affine,
     /// Accumulator to output element.
     pub epilogue: Epilogue,
+    /// An ADD fused after the epilogue (integer kernels only).
+    pub residual: Option<Residual>,
 }
 
 /// One loop of a nest: `extent` iterations of one axis, the variable weighted by `stride`.
@@ -627,7 +639,14 @@ impl Builder<'_> {
                 };
                 let args = vec![acc, multiplier.at(channel.clone()), shift.at(channel)];
                 let scaled = Expr::call(intrinsic, args) + Expr::i32(output_offset);
-                crate::lower::clamp_to(scaled, range.0, range.1, elem)
+                let value = crate::lower::clamp_to(scaled, range.0, range.1, elem);
+                let Some(r) = &self.r.residual else {
+                    return value;
+                };
+                let addend = Expr::load(r.addend, self.r.output_index.eval(axes));
+                let (a, b) = (value.cast(ScalarType::I32), addend.cast(ScalarType::I32));
+                let (lo, hi) = (r.params.act_min as i64, r.params.act_max as i64);
+                crate::lower::clamp_to(crate::lower::quantized_add(&r.params, a, b), lo, hi, elem)
             }
             Epilogue::Float { min, max } => {
                 let biased = match self.r.bias {

@@ -21,7 +21,8 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
             let other = k.operand(1).clone();
             let (lo, hi) = qparams::activation_range(activation, &output)?;
             let combine: Box<dyn Fn(Expr, Expr) -> Expr> = if matches!(k.node.op, Op::Add { .. }) {
-                add(qparams::add_params(&input, &other, &output, activation)?)
+                let p = qparams::add_params(&input, &other, &output, activation)?;
+                Box::new(move |a, b| quantized_add(&p, a, b))
             } else {
                 mul(&input, &other, &output)?
             };
@@ -201,31 +202,29 @@ fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
         .collect()
 }
 
-/// TFLite's integer `AddFunc`.
-fn add(p: qparams::AddParams) -> Box<dyn Fn(Expr, Expr) -> Expr> {
-    Box::new(move |a, b| {
-        let scale = |v: Expr, k: usize| {
-            let shifted = (v + Expr::i32(p.input_offsets[k])) * Expr::i32(1 << p.left_shift);
-            Expr::call(
-                Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp,
-                vec![
-                    shifted,
-                    Expr::i32(p.input_scales[k].0),
-                    Expr::i32(p.input_scales[k].1),
-                ],
-            )
-        };
-        let sum = scale(a, 0) + scale(b, 1);
-        let out = Expr::call(
+/// TFLite's integer `AddFunc` of two widened elements, before the clamp.
+pub(crate) fn quantized_add(p: &qparams::AddParams, a: Expr, b: Expr) -> Expr {
+    let scale = |v: Expr, k: usize| {
+        let shifted = (v + Expr::i32(p.input_offsets[k])) * Expr::i32(1 << p.left_shift);
+        Expr::call(
             Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp,
             vec![
-                sum,
-                Expr::i32(p.output_scale.0),
-                Expr::i32(p.output_scale.1),
+                shifted,
+                Expr::i32(p.input_scales[k].0),
+                Expr::i32(p.input_scales[k].1),
             ],
-        );
-        out + Expr::i32(p.output_offset)
-    })
+        )
+    };
+    let sum = scale(a, 0) + scale(b, 1);
+    let out = Expr::call(
+        Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp,
+        vec![
+            sum,
+            Expr::i32(p.output_scale.0),
+            Expr::i32(p.output_scale.1),
+        ],
+    );
+    out + Expr::i32(p.output_offset)
 }
 
 /// TFLite's integer `MulElementwise`.

@@ -5,7 +5,8 @@
 
 use super::Kernel;
 use crate::geometry::ConvGeometry;
-use crate::loops::reduction::{Affine, Axis, Epilogue, Guard, Operand, PerChannel, Reduction};
+use crate::loops::reduction::{Affine, Axis, Epilogue, Guard, Operand, PerChannel};
+use crate::loops::reduction::{Reduction, Residual};
 use crate::loops::{BufId, ScalarType};
 use crate::op::{Activation, Op};
 use crate::qparams;
@@ -25,14 +26,17 @@ struct Parts {
     epilogue: Epilogue,
 }
 
-/// Lowers a multiply-accumulate op.
+/// Lowers a multiply-accumulate op, or one with a fused residual ADD.
 pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
-    let (input, filter, output) = (
-        k.operand(0).clone(),
-        k.operand(1).clone(),
-        k.output_type().clone(),
-    );
-    let (channels, activation) = match &k.node.op {
+    // A fused ADD's first addend is the op's own output, of type `mac_output`.
+    let (op, output) = match &k.node.op {
+        Op::ResidualAdd {
+            mac, mac_output, ..
+        } => ((**mac).clone(), mac_output.clone()),
+        op => (op.clone(), k.output_type().clone()),
+    };
+    let (input, filter) = (k.operand(0).clone(), k.operand(1).clone());
+    let (channels, activation) = match &op {
         Op::Conv2d { activation, .. } => (filter.shape[0], *activation),
         Op::DepthwiseConv2d { activation, .. } => (filter.shape[3], *activation),
         Op::FullyConnected { activation, .. } => (filter.shape[0], *activation),
@@ -40,6 +44,7 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
     };
     let (x, w) = (k.input("input", 0), k.input("filter", 1));
     let bias = k.has_operand(2).then(|| k.input("bias", 2));
+    let output_param = k.args.len();
     let out = k.output("output");
     let mut parts = Parts {
         input: x,
@@ -61,11 +66,11 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
             k,
             &mut parts,
             [&input, &filter, &output],
-            channels,
-            activation,
+            (&op, channels, activation),
         )?;
     }
-    let reduction = match k.node.op.clone() {
+    let residual = residual(k, output_param, &output)?;
+    let mut reduction = match op {
         Op::Conv2d { window, .. } => {
             let g = ConvGeometry::new(
                 &input.shape,
@@ -90,9 +95,31 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
             fully_connected(input.elements() / depth.max(1), depth, channels, parts)
         }
     };
+    reduction.residual = residual;
     reduction.build(&reduction.default_nest(), &mut k.f)?;
     k.set_reduction(reduction);
     Ok(())
+}
+
+/// The fused ADD of an [`Op::ResidualAdd`]: binds the addend, which may share the output's
+/// memory (each output element is written right after its addend element is read).
+fn residual(
+    k: &mut Kernel,
+    output_param: usize,
+    mac_output: &TensorType,
+) -> Result<Option<Residual>, String> {
+    let Op::ResidualAdd { activation, .. } = k.node.op else {
+        return Ok(None);
+    };
+    if mac_output.dtype == DType::F32 {
+        return Err("a fused residual ADD needs an integer multiply-accumulate op".into());
+    }
+    let (addend_type, sum_type) = (k.operand(3).clone(), k.output_type().clone());
+    let params = qparams::add_params(mac_output, &addend_type, &sum_type, activation)?;
+    let addend_param = k.args.len();
+    let addend = k.input("addend", 3);
+    k.allow_in_place(addend_param, output_param);
+    Ok(Some(Residual { addend, params }))
 }
 
 /// Sets the integer kernel's offsets, accumulator and requantizing epilogue.
@@ -100,10 +127,9 @@ fn quantized(
     k: &mut Kernel,
     parts: &mut Parts,
     [input, filter, output]: [&TensorType; 3],
-    channels: usize,
-    activation: Activation,
+    (op, channels, activation): (&Op, usize, Activation),
 ) -> Result<(), String> {
-    let is_fc = matches!(k.node.op, Op::FullyConnected { .. });
+    let is_fc = matches!(op, Op::FullyConnected { .. });
     let requant = if is_fc {
         qparams::fully_connected_requantize(input, filter, output, channels, activation)?
     } else {
@@ -165,6 +191,7 @@ fn reduction(
         output: parts.output,
         output_index: output,
         epilogue: parts.epilogue,
+        residual: None,
     }
 }
 

@@ -24,6 +24,8 @@ mod svdf;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use elementwise::quantized_add;
+
 use crate::error::Error;
 use crate::graph::{Graph, Node, TensorId, TensorKind};
 use crate::interp::Interpreter;
@@ -161,9 +163,10 @@ impl<'g> Lowering<'g> {
             reduction: None,
         };
         match &node.op {
-            Op::Conv2d { .. } | Op::DepthwiseConv2d { .. } | Op::FullyConnected { .. } => {
-                mac::lower(&mut k)?
-            }
+            Op::Conv2d { .. }
+            | Op::DepthwiseConv2d { .. }
+            | Op::FullyConnected { .. }
+            | Op::ResidualAdd { .. } => mac::lower(&mut k)?,
             Op::AvgPool2d { .. } | Op::MaxPool2d { .. } => pool::lower(&mut k)?,
             Op::Softmax { .. } => softmax::lower(&mut k)?,
             Op::Svdf { .. } => svdf::lower(&mut k)?,

@@ -82,11 +82,55 @@ fn check(
     let y = g.add_tensor("y", out);
     g.add_op(op, inputs, vec![y]).unwrap();
     g.outputs.push(y);
-    let want = Interpreter::new(&g).unwrap().run(&feeds).unwrap();
-    let program = lower(&g).unwrap();
+    assert_lowered_matches(&g, &feeds);
+}
+
+/// The lowered `g` gives the interpreter's bytes on `feeds`.
+fn assert_lowered_matches(g: &Graph, feeds: &[Vec<u8>]) {
+    let want = Interpreter::new(g).unwrap().run(feeds).unwrap();
+    let program = lower(g).unwrap();
     program.verify().unwrap();
-    let got = ProgramInterp::new(&program).unwrap().run(&feeds).unwrap();
+    let got = ProgramInterp::new(&program).unwrap().run(feeds).unwrap();
     assert_eq!(got, want);
+}
+
+/// A convolution or fully connected op with a fused residual ADD, against the two ops run one
+/// after the other by the interpreter.
+fn residual_add_case(mac: Op, activation: Activation, data: &[u8]) {
+    let fc = matches!(mac, Op::FullyConnected { .. });
+    let (x_shape, w_shape, out_shape): (&[usize], &[usize], &[usize]) = if fc {
+        (&[2, 12], &[5, 12], &[2, 5])
+    } else {
+        (&[1, 5, 5, 3], &[5, 3, 3, 3], &[1, 5, 5, 5])
+    };
+    let mut g = Graph::new("residual");
+    let x = g.add_input("x", ty(x_shape, DType::I8, 0.05, -3));
+    let filter = per_channel(
+        w_shape,
+        (0..5).map(|c| 0.01 + 0.004 * c as f32).collect(),
+        0,
+    );
+    let w = g.add_constant("w", filter, bytes(w_shape.iter().product(), 9));
+    let bias = ty(&[5], DType::I32, 1.0, 0);
+    let b = g.add_constant("b", bias, i32_bytes((0..5).map(|v| 70 * v - 150)));
+    let addend = g.add_input("addend", ty(out_shape, DType::I8, 0.07, 4));
+    let y = g.add_tensor("y", ty(out_shape, DType::I8, 0.09, -6));
+    let op = Op::ResidualAdd {
+        mac: Box::new(mac),
+        mac_output: ty(out_shape, DType::I8, 0.04, 2),
+        activation,
+    };
+    g.add_op(op, vec![Some(x), Some(w), Some(b), Some(addend)], vec![y])
+        .unwrap();
+    g.outputs.push(y);
+    let feeds: Vec<Vec<u8>> = [g.tensor(x).ty.bytes(), g.tensor(addend).ty.bytes()]
+        .iter()
+        .scan(0usize, |at, n| {
+            *at += n;
+            Some((*at - n..*at).map(|i| data[i % data.len()]).collect())
+        })
+        .collect();
+    assert_lowered_matches(&g, &feeds);
 }
 
 fn conv_case(dtype: DType, window: Window, groups: usize, data: &[u8]) {
@@ -156,6 +200,14 @@ proptest! {
         conv_case(DType::I8, window(1, 2, Padding::Same), 1, &data);
         conv_case(DType::I8, window(2, 1, Padding::Valid), 2, &data);
         conv_case(DType::I16, window(2, 1, Padding::Same), 1, &data);
+    }
+
+    #[test]
+    fn conv_and_fully_connected_with_a_residual_add(data in vec(any::<u8>(), 64..512)) {
+        let conv = Op::Conv2d { window: window(1, 1, Padding::Same), activation: Activation::Relu };
+        residual_add_case(conv, Activation::None, &data);
+        let fc = Op::FullyConnected { activation: Activation::None, keep_num_dims: false };
+        residual_add_case(fc, Activation::Relu, &data);
     }
 
     #[test]

@@ -7,11 +7,12 @@
 //! | `fold-pad-into-conv` | `conv[valid](pad(x))` | `conv[explicit](x)` |
 //! | `pad-for-vectorizing` | `conv[same](x)` | `conv[valid](pad(x))` |
 //! | `fuse-activation` | `relu(conv(x))` | `conv[relu](x)` |
+//! | `fuse-residual-add` | `add(conv(x), y)`, `add(y, conv(x))` | `conv_add(x, y)` |
 //! | `reshape-chain` | `reshape(reshape(x))`, `reshape(x): type x` | `reshape(x)`, `x` |
 //! | `transpose-chain` | `transpose[p2](transpose[p1](x))`, `transpose[id](x)` | `transpose[p1∘p2](x)`, `x` |
 //! | `fold-constant` | `op(constants)` | a constant |
 
-use super::term::{applications, apply, leaf_in, type_of, ModelGraph, OpEntry, Term};
+use super::term::{applications, apply, leaf_in, type_of, users, ModelGraph, OpEntry, Term};
 use egg::{Applier, Id, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symbol, Var};
 use minnow_ir::op::AxisGeometry;
 use minnow_ir::{Activation, Graph, Op, Padding, Tensor, TensorKind, TensorType, Window};
@@ -33,6 +34,7 @@ pub fn all() -> Vec<Arc<dyn Rule>> {
         Arc::new(FoldPadIntoConv),
         Arc::new(PadForVectorizing),
         Arc::new(FuseActivation),
+        Arc::new(FuseResidualAdd),
         Arc::new(ReshapeChain),
         Arc::new(TransposeChain),
         Arc::new(FoldConstant),
@@ -274,6 +276,66 @@ impl Rule for FuseActivation {
             }
             *activation = fused;
             out.push(apply(g, op, entry.output.clone(), inner_args));
+        }
+        out
+    }
+}
+
+/// `add(conv(x), y)` is `conv_add(x, y)` ([`Op::ResidualAdd`]): the integer ADD runs in the
+/// convolution's (or fully connected's) epilogue, and the op's own output, which nothing else
+/// reads, is never stored. Both addends and the sum have one shape (no broadcasting).
+pub struct FuseResidualAdd;
+
+impl Rule for FuseResidualAdd {
+    fn name(&self) -> &'static str {
+        "fuse-residual-add"
+    }
+
+    fn wants(&self, op: &Op) -> bool {
+        matches!(op, Op::Add { .. })
+    }
+
+    fn rewrite(&self, g: &mut ModelGraph, _: Id, entry: &OpEntry, args: &[Id]) -> Vec<Id> {
+        let Op::Add { activation } = entry.op else {
+            return Vec::new();
+        };
+        let sum = &entry.output.ty;
+        let fits = |t: Option<&TensorType>| {
+            t.is_some_and(|t| {
+                t.shape == sum.shape && t.dtype == sum.dtype && t.dtype.int_range().is_some()
+            })
+        };
+        if args.len() != 2 || !fits(type_of(g, args[0])) || !fits(type_of(g, args[1])) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        // The ADD is symmetric (each addend is rescaled by its own parameters): either operand
+        // may be the one computed in the epilogue.
+        for (mac_class, addend) in [(args[0], args[1]), (args[1], args[0])] {
+            if users(g, mac_class) != 1 {
+                continue;
+            }
+            let mac_output = type_of(g, mac_class).cloned().expect("checked");
+            for (inner, inner_args) in applications(g, mac_class) {
+                let is_mac = matches!(
+                    inner.op,
+                    Op::Conv2d { .. } | Op::DepthwiseConv2d { .. } | Op::FullyConnected { .. }
+                );
+                if !is_mac || inner_args.len() < 2 {
+                    continue;
+                }
+                let bias = match inner_args.get(2) {
+                    Some(b) => *b,
+                    None => g.add(Term::Absent),
+                };
+                let op = Op::ResidualAdd {
+                    mac: Box::new(inner.op.clone()),
+                    mac_output: mac_output.clone(),
+                    activation,
+                };
+                let operands = vec![inner_args[0], inner_args[1], bias, addend];
+                out.push(apply(g, op, entry.output.clone(), operands));
+            }
         }
         out
     }

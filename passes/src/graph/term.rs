@@ -186,3 +186,16 @@ pub fn apply(egraph: &mut ModelGraph, op: Op, output: Tensor, args: Vec<Id>) -> 
     let r = egraph.analysis.intern(OpEntry { op, output });
     egraph.add(Term::Apply(r, args))
 }
+
+/// How many classes use class `id` as an operand (the root counts: a model output has a user
+/// outside the graph).
+pub fn users(egraph: &ModelGraph, id: Id) -> usize {
+    let id = egraph.find(id);
+    egraph
+        .classes()
+        .filter(|c| {
+            let uses = |n: &Term| n.children().iter().any(|ch| egraph.find(*ch) == id);
+            c.nodes.iter().any(uses)
+        })
+        .count()
+}

@@ -153,6 +153,46 @@ fn fuse_activation_when_the_quantization_is_kept() {
 }
 
 #[test]
+fn fuse_residual_add_when_nothing_else_reads_the_conv() {
+    let residual = |conv_is_an_output: bool| {
+        let mut g = Graph::new("conv-add");
+        let x = g.add_input("x", int8(&[1, 5, 5, 4], 0.1, 5));
+        let skip = g.add_input("skip", int8(&[1, 5, 5, 8], 0.06, -2));
+        let y = conv(&mut g, x, Padding::Same, Activation::Relu);
+        let sum = g.add_tensor("sum", int8(&[1, 5, 5, 8], 0.08, 1));
+        let add = Op::Add {
+            activation: Activation::None,
+        };
+        // The convolution is the second addend: either may be fused.
+        g.add_op(add, vec![Some(skip), Some(y)], vec![sum]).unwrap();
+        g.outputs.push(sum);
+        if conv_is_an_output {
+            g.outputs.push(y);
+        }
+        g
+    };
+    let g = residual(false);
+    let (after, report) = GraphRewriter::default().run(&g, &Elements).unwrap();
+    assert_eq!(ops(&after), ["conv2d_add"]);
+    assert!(report.applied("fuse-residual-add") > 0);
+    assert_same_results(&g, &after);
+    // Lowered, it computes what the two ops do.
+    let lowered = minnow_ir::lower::lower(&after).unwrap();
+    let inputs = [bytes(100, 7), bytes(200, 8)];
+    let want = Interpreter::new(&g).unwrap().run(&inputs).unwrap();
+    let got = minnow_ir::loops::interp::ProgramInterp::new(&lowered)
+        .unwrap()
+        .run(&inputs);
+    assert_eq!(got.unwrap(), want);
+
+    // The convolution's output is also a model output: it must be stored, so no fusion.
+    let (after, _) = GraphRewriter::default()
+        .run(&residual(true), &Elements)
+        .unwrap();
+    assert_eq!(ops(&after), ["conv2d", "add"]);
+}
+
+#[test]
 fn reshape_chain_and_identity() {
     let mut g = Graph::new("reshapes");
     let x = g.add_input("x", int8(&[1, 12], 0.1, 0));
