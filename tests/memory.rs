@@ -1,6 +1,6 @@
 //! Static memory planning on the shared models, after the whole pipeline (graph rewriting,
 //! scheduling, step ordering): the plan is sound, the timeline agrees with it, and the arena is
-//! no larger than TensorFlow Lite Micro's for the same model.
+//! at most 0.8 of TensorFlow Lite Micro's for the MLPerf Tiny models (no larger for the rest).
 
 mod common;
 
@@ -15,7 +15,7 @@ fn baseline(model: &str) -> u64 {
 }
 
 #[test]
-fn every_shared_model_fits_in_no_more_than_tflite_micros_arena() {
+fn every_shared_model_fits_in_at_most_tflite_micros_arena_and_mlperf_in_0_8_of_it() {
     for model in MODELS {
         let bytes = std::fs::read(model_path(model)).unwrap();
         let graph = minnow_ir::import::tflite::import(&bytes, model).unwrap();
@@ -43,9 +43,12 @@ fn every_shared_model_fits_in_no_more_than_tflite_micros_arena() {
             "{model}: arena {} bytes, TFLite Micro {tflm}",
             plan.arena_bytes
         );
+        // Issue 4's goal for the MLPerf Tiny models: at most 0.8 of TFLite Micro's arena.
+        let mlperf = ["kws", "vww", "resnet8", "ad01"].contains(model);
+        let ceiling = if mlperf { 0.8 } else { 1.0 };
         assert!(
-            plan.arena_bytes as u64 <= tflm,
-            "{model}: arena {} > TFLite Micro's {tflm}",
+            plan.arena_bytes as f64 <= ceiling * tflm as f64,
+            "{model}: arena {} > {ceiling} x TFLite Micro's {tflm}",
             plan.arena_bytes
         );
     }
