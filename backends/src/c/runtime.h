@@ -232,11 +232,19 @@ static inline float minnow_tanhf(float x) {
    the target has them, portable C elsewhere. */
 #if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
 #include <arm_acle.h>
-static inline int32_t minnow_sxtab16(int32_t a, int32_t x) { return (int32_t)__sxtab16(a, x); }
+/* With no offsets to add (a constant 0), SXTB16: no register holds the zero. */
+static inline int32_t minnow_sxtab16(int32_t a, int32_t x) {
+  if (__builtin_constant_p(a) && a == 0) return (int32_t)__sxtb16(x);
+  return (int32_t)__sxtab16(a, x);
+}
 static inline int32_t minnow_sxtab16_ror8(int32_t a, int32_t x) {
   /* One instruction: gcc does not fold the rotation into __sxtab16 by itself. */
   int32_t r;
-  __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+  if (__builtin_constant_p(a) && a == 0) {
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+  } else {
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+  }
   return r;
 }
 static inline int32_t minnow_smlad(int32_t a, int32_t b, int32_t acc) { return __smlad(a, b, acc); }

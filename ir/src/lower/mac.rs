@@ -43,13 +43,13 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
         other => unreachable!("mac::lower called for {}", other.name()),
     };
     let (x, w) = (k.input("input", 0), k.input("filter", 1));
-    let bias = k.has_operand(2).then(|| k.input("bias", 2));
     let output_param = k.args.len();
     let out = k.output("output");
     let mut parts = Parts {
         input: x,
         filter: w,
-        bias,
+        // Bound once the reduction is known: the input offset may fold into it.
+        bias: None,
         output: out,
         input_elem: ScalarType::of(input.dtype),
         filter_elem: ScalarType::of(filter.dtype),
@@ -96,9 +96,85 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
         }
     };
     reduction.residual = residual;
+    bind_bias(k, &mut reduction);
     reduction.build(&reduction.default_nest(), &mut k.f)?;
     k.set_reduction(reduction);
     Ok(())
+}
+
+/// Binds the bias: the op's own, or, where the input offset can fold into it, a new one.
+///
+/// With no padding every tap of a window is summed, so `Σ (x + offset) * w` is
+/// `Σ x * w + offset * Σ w`: the second term joins the bias at compile time and the inner loop
+/// drops an addition per product (on DSP cores, the offset register of the unpacking). In
+/// `i32` arithmetic that wraps, as the kernels' sums do, the two are equal bit for bit.
+fn bind_bias(k: &mut Kernel, r: &mut Reduction) {
+    let bias: Option<Vec<i32>> = k.has_operand(2).then(|| {
+        let data = k.cx.graph.tensor(k.node.inputs[2].expect("present")).data.as_deref();
+        let bytes = data.unwrap_or_default().chunks_exact(4);
+        bytes.map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    });
+    let weights = k.cx.graph.tensor(k.node.inputs[1].expect("verified")).data.clone();
+    let folded = weights.and_then(|w| offset_sums(r, &w)).filter(|sums| {
+        bias.as_ref().is_none_or(|b| b.len() == sums.len())
+    });
+    r.bias = match folded {
+        Some(sums) => {
+            let offset = r.input.offset;
+            let values: Vec<i32> = (0..sums.len())
+                .map(|c| {
+                    let b = bias.as_ref().map_or(0, |b| b[c]);
+                    b.wrapping_add(offset.wrapping_mul(sums[c]))
+                })
+                .collect();
+            r.input.offset = 0;
+            Some(k.constant_i32("bias_folded", &values))
+        }
+        None => k.has_operand(2).then(|| k.input("bias", 2)),
+    };
+}
+
+/// Per output channel, `Σ (w + weight offset)` over the taps of an unpadded integer
+/// reduction with an input offset; `None` where the offset cannot fold (padding guards, a
+/// wide or float sum, a weight layout the channel does not determine).
+fn offset_sums(r: &Reduction, weights: &[u8]) -> Option<Vec<i32>> {
+    let foldable = r.acc == ScalarType::I32
+        && r.input.offset != 0
+        && r.guards.is_empty()
+        && r.weight.elem == ScalarType::I8;
+    if !foldable {
+        return None;
+    }
+    // The axes that pick the channel, and the reduce axes: every other axis is fixed at 0.
+    let spatial = |a: usize| !r.axes[a].reduce;
+    let by_channel = |a: usize| r.channel.coefficient(a) != 0;
+    if (0..r.axes.len()).any(|a| spatial(a) && !by_channel(a) && r.weight.index.coefficient(a) != 0) {
+        return None;
+    }
+    let walked: Vec<usize> = (0..r.axes.len()).filter(|a| !spatial(*a) || by_channel(*a)).collect();
+    let total: usize = walked.iter().map(|a| r.axes[*a].extent).product();
+    let channels: usize = walked
+        .iter()
+        .filter(|a| spatial(**a))
+        .map(|a| r.axes[*a].extent)
+        .product();
+    if total > 1 << 24 {
+        return None;
+    }
+    let mut sums = vec![0i32; channels];
+    let mut values = vec![0i64; r.axes.len()];
+    for n in 0..total {
+        let mut rest = n;
+        for a in walked.iter().rev() {
+            values[*a] = (rest % r.axes[*a].extent) as i64;
+            rest /= r.axes[*a].extent;
+        }
+        let channel = usize::try_from(r.channel.value(&values)).ok()?;
+        let w = *weights.get(usize::try_from(r.weight.index.value(&values)).ok()?)? as i8;
+        let sum = sums.get_mut(channel)?;
+        *sum = sum.wrapping_add(w as i32 + r.weight.offset);
+    }
+    Some(sums)
 }
 
 /// The fused ADD of an [`Op::ResidualAdd`]: binds the addend, which may share the output's
