@@ -7,6 +7,22 @@
 
 static inline int32_t minnow_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
 static inline int32_t minnow_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+#include <arm_acle.h>
+#endif
+/* min(max(x, lo), hi). Into the int8 or int16 range (the usual requantization clamp, or a
+   ReLU's [zero point, max]) with SSAT where the core saturates: one or two instructions
+   instead of two compare-and-selects. */
+static inline int32_t minnow_clamp_i32(int32_t x, int32_t lo, int32_t hi) {
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+  if (__builtin_constant_p(lo) && __builtin_constant_p(hi)) {
+    if (hi == 127 && lo == -128) return __ssat(x, 8);
+    if (hi == 127 && lo > -128) return minnow_max_i32(__ssat(x, 8), lo);
+    if (hi == 32767 && lo == -32768) return __ssat(x, 16);
+  }
+#endif
+  return minnow_min_i32(minnow_max_i32(x, lo), hi);
+}
 static inline int64_t minnow_min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t minnow_max_i64(int64_t a, int64_t b) { return a > b ? a : b; }
 /* As C++'s std::min/std::max, which TFLite's clamps use: a NaN first operand stays NaN. */

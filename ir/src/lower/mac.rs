@@ -110,14 +110,24 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
 /// `i32` arithmetic that wraps, as the kernels' sums do, the two are equal bit for bit.
 fn bind_bias(k: &mut Kernel, r: &mut Reduction) {
     let bias: Option<Vec<i32>> = k.has_operand(2).then(|| {
-        let data = k.cx.graph.tensor(k.node.inputs[2].expect("present")).data.as_deref();
+        let data =
+            k.cx.graph
+                .tensor(k.node.inputs[2].expect("present"))
+                .data
+                .as_deref();
         let bytes = data.unwrap_or_default().chunks_exact(4);
-        bytes.map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+        bytes
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
     });
-    let weights = k.cx.graph.tensor(k.node.inputs[1].expect("verified")).data.clone();
-    let folded = weights.and_then(|w| offset_sums(r, &w)).filter(|sums| {
-        bias.as_ref().is_none_or(|b| b.len() == sums.len())
-    });
+    let weights =
+        k.cx.graph
+            .tensor(k.node.inputs[1].expect("verified"))
+            .data
+            .clone();
+    let folded = weights
+        .and_then(|w| offset_sums(r, &w))
+        .filter(|sums| bias.as_ref().is_none_or(|b| b.len() == sums.len()));
     r.bias = match folded {
         Some(sums) => {
             let offset = r.input.offset;
@@ -148,10 +158,13 @@ fn offset_sums(r: &Reduction, weights: &[u8]) -> Option<Vec<i32>> {
     // The axes that pick the channel, and the reduce axes: every other axis is fixed at 0.
     let spatial = |a: usize| !r.axes[a].reduce;
     let by_channel = |a: usize| r.channel.coefficient(a) != 0;
-    if (0..r.axes.len()).any(|a| spatial(a) && !by_channel(a) && r.weight.index.coefficient(a) != 0) {
+    if (0..r.axes.len()).any(|a| spatial(a) && !by_channel(a) && r.weight.index.coefficient(a) != 0)
+    {
         return None;
     }
-    let walked: Vec<usize> = (0..r.axes.len()).filter(|a| !spatial(*a) || by_channel(*a)).collect();
+    let walked: Vec<usize> = (0..r.axes.len())
+        .filter(|a| !spatial(*a) || by_channel(*a))
+        .collect();
     let total: usize = walked.iter().map(|a| r.axes[*a].extent).product();
     let channels: usize = walked
         .iter()
