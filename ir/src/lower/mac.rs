@@ -5,6 +5,7 @@
 
 use super::Kernel;
 use crate::geometry::ConvGeometry;
+use crate::interp::Buffer;
 use crate::loops::reduction::{Affine, Axis, Epilogue, Guard, Operand, PerChannel};
 use crate::loops::reduction::{Reduction, Residual};
 use crate::loops::{BufId, ScalarType};
@@ -109,38 +110,29 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
 /// drops an addition per product (on DSP cores, the offset register of the unpacking). In
 /// `i32` arithmetic that wraps, as the kernels' sums do, the two are equal bit for bit.
 fn bind_bias(k: &mut Kernel, r: &mut Reduction) {
-    let bias: Option<Vec<i32>> = k.has_operand(2).then(|| {
-        let data =
-            k.cx.graph
-                .tensor(k.node.inputs[2].expect("present"))
-                .data
-                .as_deref();
-        let bytes = data.unwrap_or_default().chunks_exact(4);
-        bytes
-            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
-    });
-    let weights =
-        k.cx.graph
-            .tensor(k.node.inputs[1].expect("verified"))
+    let tensor = |i: usize| k.cx.graph.tensor(k.node.inputs[i].expect("present"));
+    let sums = tensor(1).data.as_deref().and_then(|w| offset_sums(r, w));
+    // The bias's values, as the interpreter decodes them: an i32 constant, or zeros.
+    let bias = match k.has_operand(2) {
+        false => sums.as_ref().map(|s| vec![0; s.len()]),
+        true if tensor(2).ty.dtype == DType::I32 => tensor(2)
             .data
-            .clone();
-    let folded = weights
-        .and_then(|w| offset_sums(r, &w))
-        .filter(|sums| bias.as_ref().is_none_or(|b| b.len() == sums.len()));
-    r.bias = match folded {
-        Some(sums) => {
+            .as_deref()
+            .and_then(|d| Buffer::from_le_bytes(DType::I32, d).to_i64()),
+        true => None,
+    };
+    r.bias = match (sums, bias) {
+        (Some(sums), Some(bias)) if bias.len() == sums.len() => {
             let offset = r.input.offset;
-            let values: Vec<i32> = (0..sums.len())
-                .map(|c| {
-                    let b = bias.as_ref().map_or(0, |b| b[c]);
-                    b.wrapping_add(offset.wrapping_mul(sums[c]))
-                })
+            let values: Vec<i32> = bias
+                .iter()
+                .zip(&sums)
+                .map(|(b, s)| (*b as i32).wrapping_add(offset.wrapping_mul(*s)))
                 .collect();
             r.input.offset = 0;
             Some(k.constant_i32("bias_folded", &values))
         }
-        None => k.has_operand(2).then(|| k.input("bias", 2)),
+        _ => k.has_operand(2).then(|| k.input("bias", 2)),
     };
 }
 
