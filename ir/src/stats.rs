@@ -18,12 +18,13 @@ pub fn op_macs(g: &Graph, node: &Node) -> u64 {
             .flatten()
             .map(|t| &g.tensor(t).ty.shape)
     };
-    if let Some(Ok(parts)) = crate::fused::residual_add_parts(g, node) {
-        let mac = parts.execution_order()[0];
-        return op_macs(&parts, parts.node(mac));
-    }
     let out: u64 = g.tensor(node.outputs[0]).ty.elements() as u64;
-    match (&node.op, shape(1)) {
+    // A fused residual ADD does its multiply-accumulate op's MACs, over the same output shape.
+    let op = match &node.op {
+        Op::ResidualAdd { mac, .. } => mac,
+        op => op,
+    };
+    match (op, shape(1)) {
         (Op::Conv2d { .. }, Some(f)) if f.len() == 4 => out * (f[1] * f[2] * f[3]) as u64,
         (Op::DepthwiseConv2d { .. }, Some(f)) if f.len() == 4 => out * (f[1] * f[2]) as u64,
         (Op::FullyConnected { .. }, Some(w)) if w.len() == 2 => out * w[1] as u64,

@@ -176,6 +176,7 @@ fn fuse_residual_add_when_nothing_else_reads_the_conv() {
     assert_eq!(ops(&after), ["conv2d_add"]);
     assert!(report.applied("fuse-residual-add") > 0);
     assert_same_results(&g, &after);
+    assert_eq!(after.macs(), g.macs());
     // Lowered, it computes what the two ops do.
     let lowered = minnow_ir::lower::lower(&after).unwrap();
     let inputs = [bytes(100, 7), bytes(200, 8)];
