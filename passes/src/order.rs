@@ -70,11 +70,16 @@ impl StepOrderer {
         let (found, exact, states) = deps.search(self.max_states);
         let planner = MemoryPlanner::default();
         let arena_before = planner.run(program).arena_bytes;
-        let mut reordered = program.clone();
-        reordered.steps = found.iter().map(|k| program.steps[*k].clone()).collect();
-        let arena_found = planner.run(&reordered).arena_bytes;
+        // Try the order found on the program itself (steps only; the constants stay put), and
+        // put the original back if it places no better.
+        let original_steps = program.steps.clone();
+        program.steps = found.iter().map(|k| original_steps[*k].clone()).collect();
+        let arena_found = planner.run(program).arena_bytes;
         let keep = arena_found < arena_before;
-        let report = OrderReport {
+        if !keep {
+            program.steps = original_steps;
+        }
+        OrderReport {
             exact,
             states,
             peak_before: deps.peak(&original),
@@ -82,11 +87,7 @@ impl StepOrderer {
             arena_before,
             arena_after: arena_found.min(arena_before),
             reordered: keep && found != original,
-        };
-        if keep {
-            *program = reordered;
         }
-        report
     }
 }
 
@@ -178,6 +179,11 @@ impl Dependencies {
         d
     }
 
+    /// The empty set of steps.
+    fn no_steps(&self) -> Bits {
+        vec![0; self.before.len().div_ceil(64).max(1)]
+    }
+
     /// Bytes alive while step `k` runs after the steps `done`, and bytes alive after it.
     fn step(&self, done: &Bits, live: usize, k: usize) -> (usize, usize) {
         let after = with(done, k);
@@ -215,7 +221,7 @@ impl Dependencies {
 
     /// The largest live set of `order`.
     fn peak(&self, order: &[usize]) -> usize {
-        let mut done: Bits = vec![0; self.before.first().map_or(1, Vec::len)];
+        let mut done = self.no_steps();
         let (mut live, mut peak) = (0, 0);
         for k in order {
             let (during, after) = self.step(&done, live, *k);
@@ -238,7 +244,7 @@ impl Dependencies {
             step: usize,
         }
         let mut all = vec![Reached {
-            done: vec![0; n.div_ceil(64).max(1)],
+            done: self.no_steps(),
             peak: 0,
             live: 0,
             from: usize::MAX,
