@@ -3,11 +3,17 @@
 //! Each pass is a small struct with one entry point:
 //! - [`graph::GraphRewriter`] rewrites the model graph in an egg e-graph (fusion, padding,
 //!   layout chains, constant folding) and extracts the cheapest graph for the target;
+//! - [`loops::LoopTiler`] puts a multiply-accumulate op's loop nest in an e-graph (splits and
+//!   interchanges) and extracts the tiling its analytic cost finds cheapest;
 //! - [`order::StepOrderer`] orders a lowered [`minnow_ir::loops::Program`]'s steps for the
 //!   smallest live set;
 //! - [`memory::MemoryPlanner`] places every intermediate tensor in one static arena and gives
 //!   the live set of every step.
 
 pub mod graph;
+mod limits;
+pub mod loops;
 pub mod memory;
 pub mod order;
+
+pub use limits::Limits;

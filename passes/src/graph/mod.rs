@@ -35,36 +35,16 @@ use egg::{CostFunction, Extractor, Id, Language, RecExpr, Runner, SimpleSchedule
 use minnow_ir::{Error, Graph, Op, Tensor, TensorId, TensorKind, TensorType};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use crate::limits::stop_reason;
+pub use crate::limits::Limits;
 use term::{apply, LeafRef, ModelGraph, OpRef, Tensors, Term};
 
 /// What an op costs on the target (instructions, or any figure where less is better).
 pub trait OpCost {
     /// The cost of `op` on operands of types `inputs` (`None`: omitted) giving `output`.
     fn cost(&self, op: &Op, inputs: &[Option<&TensorType>], output: &TensorType) -> f64;
-}
-
-/// When the rewriting stops, whatever comes first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// E-nodes in the e-graph.
-    pub nodes: usize,
-    /// Rounds of rule application.
-    pub iterations: usize,
-    /// Wall time.
-    pub time: Duration,
-}
-
-impl Default for Limits {
-    /// Far above what the shared models need (they saturate in a few rounds and milliseconds),
-    /// low enough that compiling stays well under two seconds on anything.
-    fn default() -> Self {
-        Limits {
-            nodes: 20_000,
-            iterations: 30,
-            time: Duration::from_millis(500),
-        }
-    }
 }
 
 /// The graph rewriting pass.
@@ -153,17 +133,6 @@ impl GraphRewriter {
             micros: start.elapsed().as_micros(),
         };
         Ok((rewritten, report))
-    }
-}
-
-fn stop_reason(reason: &Option<egg::StopReason>) -> String {
-    match reason {
-        Some(egg::StopReason::Saturated) => "saturated".into(),
-        Some(egg::StopReason::IterationLimit(n)) => format!("iteration limit ({n})"),
-        Some(egg::StopReason::NodeLimit(n)) => format!("node limit ({n})"),
-        Some(egg::StopReason::TimeLimit(s)) => format!("time limit ({s:.3} s)"),
-        Some(egg::StopReason::Other(s)) => s.clone(),
-        None => "not run".into(),
     }
 }
 

@@ -1,0 +1,281 @@
+//! The analytic cost of a loop nest on a [`Machine`]: instructions, with register pressure
+//! turned into spill instructions.
+//!
+//! The cost follows how [`Reduction::build`](minnow_ir::loops::reduction::Reduction::build)
+//! emits a nest. The spatial loops inside the first reduce loop form the accumulator block;
+//! it stays in registers only if all of its loops are unrolled and it fits. The unrolled loops
+//! directly around the multiply-accumulate form one straight-line region, in which an operand
+//! element is loaded once and serves every product that reads it. A serial loop costs its
+//! counter, compare-and-branch and pointer step per iteration; a loop over a padded axis a
+//! bounds check per iteration. A 4-lane vectorized loop on a DSP core is two SMLADs (along a
+//! reduce axis) or four SMLABB/SMLATTs (across channels), each operand word loaded and
+//! unpacked in three instructions.
+
+use minnow_ir::loops::reduction::Reduction;
+use serde::Serialize;
+
+/// The machine the cost describes.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Machine {
+    /// Registers free for accumulators and operands once pointers and counters are placed.
+    pub registers: usize,
+    /// Arm DSP instructions (SMLAD, SXTB16): 4-lane vectorized loops.
+    pub dsp: bool,
+    /// Instructions per scalar multiply-accumulate (MLA on Arm; mul and add on RISC-V).
+    pub mac: f64,
+    /// Instructions per iteration of a serial loop.
+    pub loop_overhead: f64,
+    /// Largest straight-line region, in multiply-accumulates, that unrolling may make.
+    pub max_unrolled: usize,
+    /// Instructions per output element (requantization, clamp, store).
+    pub epilogue: f64,
+}
+
+impl Machine {
+    /// A Cortex-M core (Thumb-2: 14 general registers), with or without the DSP extension.
+    pub fn cortex_m(dsp: bool) -> Machine {
+        Machine {
+            registers: 9,
+            dsp,
+            mac: 1.0,
+            loop_overhead: 3.0,
+            max_unrolled: 32,
+            epilogue: 20.0,
+        }
+    }
+
+    /// An RV32IM core (31 general registers, no multiply-accumulate instruction).
+    pub fn rv32() -> Machine {
+        Machine {
+            registers: 22,
+            dsp: false,
+            mac: 2.0,
+            loop_overhead: 3.0,
+            max_unrolled: 32,
+            epilogue: 25.0,
+        }
+    }
+}
+
+/// Instructions per register the innermost code needs beyond the machine's, per execution of
+/// the straight-line region: the value is stored and reloaded, and the code around it is
+/// scheduled worse. Fitted to gcc's code for kws's pointwise layers on Cortex-M4 (a block of
+/// 5 pixels by 2 channels, six registers short, runs 2.3 instructions per SMLAD pair above
+/// the model without spills).
+const SPILL: f64 = 4.0;
+
+/// Instructions per update of an accumulator in memory: its address, load and store.
+const ACC_TRAFFIC: f64 = 3.0;
+
+/// The largest accumulator block: a block in memory lives on the stack, which is small and not
+/// part of the planned arena.
+pub const MAX_ACCUMULATORS: usize = 64;
+
+/// Where a point of the nest is, as the cost of what lies inside it depends on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Context {
+    /// A reduce loop encloses it: spatial loops here join the accumulator block.
+    pub reduce_above: bool,
+    /// Accumulators in the block so far.
+    pub block: usize,
+    /// A block loop is serial: the accumulators are indexed at run time, so live in memory.
+    pub block_in_memory: bool,
+    /// Iterations of the unrolled loops since the last serial loop (the straight-line region).
+    pub region: usize,
+    /// Input and weight elements the region loads.
+    pub loads: [usize; 2],
+
+    /// Input rows the region reads at once: gcc keeps an address register for each.
+    pub rows: usize,
+    /// The region unrolls a loop of the accumulator block.
+    pub unrolled_block: bool,
+}
+
+impl Context {
+    /// Outside every loop.
+    pub const TOP: Context = Context {
+        reduce_above: false,
+        block: 1,
+        block_in_memory: false,
+        region: 1,
+        loads: [1, 1],
+        rows: 1,
+        unrolled_block: false,
+    };
+}
+
+/// What a subtree costs per execution, and the most registers it keeps live.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Estimate {
+    /// Instructions.
+    pub instructions: f64,
+    /// Accumulator and operand registers live in the innermost code.
+    pub registers: usize,
+}
+
+/// The cost model of one reduction on one machine.
+#[derive(Clone, Debug)]
+pub struct NestCost {
+    /// The machine.
+    pub machine: Machine,
+    reduce: Vec<bool>,
+    /// Per operand (input, weight): whether its index depends on each axis.
+    depends: [Vec<bool>; 2],
+    /// Per operand: an offset added to every loaded element.
+    offset: [bool; 2],
+    /// Axes a padding guard tests.
+    guarded: Vec<bool>,
+    simd: Vec<bool>,
+    outputs: usize,
+    residual: bool,
+}
+
+impl NestCost {
+    /// The model of `r` on `machine`.
+    pub fn new(r: &Reduction, machine: Machine) -> NestCost {
+        let axes = 0..r.axes.len();
+        let depends = [&r.input, &r.weight]
+            .map(|o| axes.clone().map(|a| o.index.coefficient(a) != 0).collect());
+        let guarded = axes
+            .clone()
+            .map(|a| r.guards.iter().any(|g| g.index.coefficient(a) != 0))
+            .collect();
+        NestCost {
+            machine,
+            reduce: r.axes.iter().map(|a| a.reduce).collect(),
+            depends,
+            offset: [r.input.offset != 0, r.weight.offset != 0],
+            guarded,
+            simd: axes.clone().map(|a| r.simd_along(a)).collect(),
+            outputs: r
+                .axes
+                .iter()
+                .filter(|a| !a.reduce)
+                .map(|a| a.extent)
+                .product(),
+            residual: r.residual.is_some(),
+        }
+    }
+
+    /// Instructions per output element outside the loops the nest orders.
+    pub fn epilogue(&self) -> f64 {
+        let residual = if self.residual { 15.0 } else { 0.0 };
+        self.outputs as f64 * (self.machine.epilogue + residual)
+    }
+
+    /// The context inside loop `axis` (an iteration of it), serial or unrolled; `None` if the
+    /// accumulator block would outgrow [`MAX_ACCUMULATORS`], or for an unrolled reduce loop
+    /// inside an unrolled block loop: gcc reloads the operands in every copy of the block
+    /// instead of sharing them, so the reduce loop is unrolled outside the block or not at all.
+    pub fn enter(
+        &self,
+        ctx: Context,
+        axis: usize,
+        extent: usize,
+        unrolled: bool,
+    ) -> Option<Context> {
+        let mut inner = ctx;
+        if self.reduce[axis] {
+            if unrolled && ctx.unrolled_block {
+                return None;
+            }
+            inner.reduce_above = true;
+        } else if ctx.reduce_above {
+            inner.unrolled_block |= unrolled;
+            inner.block *= extent;
+            inner.block_in_memory |= !unrolled;
+            if inner.block > MAX_ACCUMULATORS {
+                return None;
+            }
+        }
+        if unrolled {
+            inner.region *= extent;
+            for (o, loads) in inner.loads.iter_mut().enumerate() {
+                if self.depends[o][axis] {
+                    *loads *= extent;
+                }
+            }
+            if !self.reduce[axis] && self.depends[0][axis] {
+                inner.rows *= extent;
+            }
+        } else {
+            inner.region = 1;
+            inner.loads = [1, 1];
+            inner.rows = 1;
+            inner.unrolled_block = false;
+        }
+        Some(inner)
+    }
+
+    /// Instructions each iteration of a loop over `axis` adds besides its body.
+    pub fn per_iteration(&self, axis: usize, unrolled: bool) -> f64 {
+        let check = if self.guarded[axis] { 2.0 } else { 0.0 };
+        let counter = if unrolled {
+            0.0
+        } else {
+            self.machine.loop_overhead
+        };
+        check + counter
+    }
+
+    /// One scalar multiply-accumulate in `ctx`.
+    pub fn body(&self, ctx: Context) -> Estimate {
+        let region = ctx.region as f64;
+        let loads: f64 = (0..2)
+            .map(|o| ctx.loads[o] as f64 * (1.0 + f64::from(u8::from(self.offset[o]))))
+            .sum();
+        let operands = ctx.loads[0].min(ctx.loads[1]) + 1;
+        self.with_registers(
+            ctx,
+            self.machine.mac + loads / region,
+            ACC_TRAFFIC,
+            operands,
+            1,
+        )
+    }
+
+    /// A 4-lane vectorized loop over `axis` around one multiply-accumulate, in `ctx`: four
+    /// products, or `None` if the machine or the operands do not allow it there.
+    pub fn lanes(&self, ctx: Context, axis: usize) -> Option<Estimate> {
+        if !self.machine.dsp || !self.simd[axis] {
+            return None;
+        }
+        let region = ctx.region as f64;
+        // A word of four elements per operand, loaded and unpacked into two.
+        let loads = 3.0 * (ctx.loads[0] + ctx.loads[1]) as f64 / region;
+        let operands = 2 * ctx.loads[0].min(ctx.loads[1]) + 2;
+        if self.reduce[axis] {
+            Some(self.with_registers(ctx, 2.0 + loads, ACC_TRAFFIC, operands, 1))
+        } else if ctx.reduce_above {
+            let ctx = Context {
+                block: ctx.block * 4,
+                ..ctx
+            };
+            Some(self.with_registers(ctx, 4.0 + loads, 4.0 * ACC_TRAFFIC, 4, 4))
+        } else {
+            None
+        }
+    }
+
+    /// `instructions` per execution of the innermost code, plus `acc_traffic` if the
+    /// accumulators live in memory, plus spills when the block and `operands` exceed the
+    /// registers. `accumulators` is how many the code updates.
+    fn with_registers(
+        &self,
+        ctx: Context,
+        instructions: f64,
+        acc_traffic: f64,
+        operands: usize,
+        accumulators: usize,
+    ) -> Estimate {
+        let in_memory = ctx.block_in_memory || ctx.block > self.machine.registers;
+        let accumulators_live = if in_memory { accumulators } else { ctx.block };
+        let registers = accumulators_live + operands + ctx.rows - 1;
+        let spills = registers.saturating_sub(self.machine.registers) as f64;
+        let traffic = if in_memory { acc_traffic } else { 0.0 };
+        Estimate {
+            instructions: instructions + traffic + SPILL * spills / ctx.region as f64,
+            registers,
+        }
+    }
+}

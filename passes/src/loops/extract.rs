@@ -1,0 +1,220 @@
+//! Extraction of the cheapest loop nest from the e-graph, with each loop's kind.
+//!
+//! The cost of a subtree depends on where it sits (inside a reduce loop or not, which unrolled
+//! loops surround it: see [`Context`]), so egg's bottom-up extractor does not apply. This one
+//! works top-down: the best of a class is memoized per context, over every loop node of the
+//! class and every kind the loop may take (serial; unrolled, if the straight-line code stays
+//! within the machine's limit; vectorized, for 4 lanes around the multiply-accumulate).
+//! A loop's inner class always iterates less than the loop, so the recursion ends.
+
+use super::cost::{Context, Estimate, NestCost};
+use super::lang::{is_body, spec_in, LoopSpec, NestGraph, NestNode};
+use egg::Id;
+use minnow_ir::loops::ForKind;
+use std::collections::HashMap;
+
+/// The chosen loops, outermost first, with their kinds.
+pub type Choice = Vec<(LoopSpec, ForKind)>;
+
+/// The cheapest nest of a class under a cost model.
+pub struct NestExtractor<'a> {
+    g: &'a NestGraph,
+    cost: &'a NestCost,
+    best: HashMap<(Id, Context), Best>,
+    volume: HashMap<Id, usize>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Best {
+    estimate: Estimate,
+    /// The loop node and kind that achieve it; `None` for the multiply-accumulate itself.
+    step: Option<(LoopSpec, ForKind, Id)>,
+}
+
+impl<'a> NestExtractor<'a> {
+    /// An extractor over `g`.
+    pub fn new(g: &'a NestGraph, cost: &'a NestCost) -> Self {
+        NestExtractor {
+            g,
+            cost,
+            best: HashMap::new(),
+            volume: HashMap::new(),
+        }
+    }
+
+    /// The cheapest nest of class `root` and its estimate (loops only, not the epilogue).
+    pub fn find_best(&mut self, root: Id) -> (Choice, Estimate) {
+        let root = self.g.find(root);
+        let estimate = self.best(root, Context::TOP).estimate;
+        let mut choice = Vec::new();
+        let (mut class, mut ctx) = (root, Context::TOP);
+        while let Some((spec, kind, inner)) = self.best(class, ctx).step {
+            choice.push((spec, kind));
+            if matches!(kind, ForKind::Vectorized { .. }) {
+                break;
+            }
+            ctx = self
+                .cost
+                .enter(ctx, spec.axis, spec.extent, kind == ForKind::Unrolled)
+                .expect("the best nest enters each of its loops");
+            class = inner;
+        }
+        (choice, estimate)
+    }
+
+    /// The estimate of a given choice of loops (as [`Self::find_best`] would price it);
+    /// infinite if its accumulator block is too large.
+    pub fn price(cost: &NestCost, choice: &Choice) -> Estimate {
+        let mut ctx = Context::TOP;
+        let mut factors = Vec::new();
+        let mut innermost = None;
+        for (spec, kind) in choice {
+            if let ForKind::Vectorized { .. } = kind {
+                innermost = cost.lanes(ctx, spec.axis);
+                break;
+            }
+            let unrolled = *kind == ForKind::Unrolled;
+            factors.push((spec.extent as f64, cost.per_iteration(spec.axis, unrolled)));
+            let Some(inner) = cost.enter(ctx, spec.axis, spec.extent, unrolled) else {
+                return Estimate {
+                    instructions: f64::INFINITY,
+                    registers: 0,
+                };
+            };
+            ctx = inner;
+        }
+        let mut estimate = innermost.unwrap_or_else(|| cost.body(ctx));
+        for (extent, overhead) in factors.into_iter().rev() {
+            estimate.instructions = extent * (estimate.instructions + overhead);
+        }
+        estimate
+    }
+
+    fn best(&mut self, class: Id, ctx: Context) -> Best {
+        let class = self.g.find(class);
+        if let Some(b) = self.best.get(&(class, ctx)) {
+            return *b;
+        }
+        let mut best = Best {
+            estimate: Estimate {
+                instructions: f64::INFINITY,
+                registers: 0,
+            },
+            step: None,
+        };
+        if is_body(self.g, class) {
+            best.estimate = self.cost.body(ctx);
+        }
+        let loops: Vec<(LoopSpec, Id)> = self.g[class]
+            .nodes
+            .iter()
+            .filter_map(|n| match n {
+                NestNode::Loop([spec, inner]) => Some((spec_in(self.g, *spec), *inner)),
+                _ => None,
+            })
+            .collect();
+        for (spec, inner) in loops {
+            for (kind, estimate) in self.kinds(ctx, spec, inner) {
+                if estimate.instructions < best.estimate.instructions {
+                    best = Best {
+                        estimate,
+                        step: Some((spec, kind, self.g.find(inner))),
+                    };
+                }
+            }
+        }
+        self.best.insert((class, ctx), best);
+        best
+    }
+
+    /// Each kind loop `spec` around class `inner` may take in `ctx`, with its estimate.
+    fn kinds(&mut self, ctx: Context, spec: LoopSpec, inner: Id) -> Vec<(ForKind, Estimate)> {
+        let mut out = Vec::new();
+        let extent = spec.extent as f64;
+        let straight = ctx.region * spec.extent * self.volume(inner);
+        let mut kinds = vec![ForKind::Serial];
+        if straight <= self.cost.machine.max_unrolled {
+            kinds.push(ForKind::Unrolled);
+        }
+        for kind in kinds {
+            let unrolled = kind == ForKind::Unrolled;
+            let Some(inside) = self.cost.enter(ctx, spec.axis, spec.extent, unrolled) else {
+                continue;
+            };
+            let e = self.best(inner, inside);
+            let overhead = self.cost.per_iteration(spec.axis, unrolled);
+            let estimate = Estimate {
+                instructions: extent * (e.estimate.instructions + overhead),
+                registers: e.estimate.registers,
+            };
+            out.push((kind, estimate));
+        }
+        let lanes = spec.extent == super::rules::LANES && spec.stride == 1;
+        if lanes && is_body(self.g, inner) {
+            if let Some(estimate) = self.cost.lanes(ctx, spec.axis) {
+                out.push((ForKind::Vectorized { lanes: 4 }, estimate));
+            }
+        }
+        out
+    }
+
+    /// Iterations of every term of `class`.
+    fn volume(&mut self, class: Id) -> usize {
+        let class = self.g.find(class);
+        if let Some(v) = self.volume.get(&class) {
+            return *v;
+        }
+        let g = self.g;
+        let v = g[class]
+            .nodes
+            .iter()
+            .find_map(|n| match n {
+                NestNode::Loop([spec, inner]) => Some((spec_in(g, *spec).extent, *inner)),
+                _ => None,
+            })
+            .map_or(1, |(extent, inner)| extent * self.volume(inner));
+        self.volume.insert(class, v);
+        v
+    }
+}
+
+impl NestExtractor<'_> {
+    /// A nest drawn from class `root`: at each class, `pick(n)` chooses one of the `n` ways on
+    /// (a loop node and a kind, or stopping at the multiply-accumulate).
+    pub fn sample(&mut self, root: Id, pick: &mut dyn FnMut(usize) -> usize) -> Choice {
+        let (mut class, mut ctx) = (self.g.find(root), Context::TOP);
+        let mut choice = Vec::new();
+        loop {
+            let mut ways: Vec<(LoopSpec, ForKind, Id)> = Vec::new();
+            let loops: Vec<(LoopSpec, Id)> = self.g[class]
+                .nodes
+                .iter()
+                .filter_map(|n| match n {
+                    NestNode::Loop([spec, inner]) => Some((spec_in(self.g, *spec), *inner)),
+                    _ => None,
+                })
+                .collect();
+            for (spec, inner) in loops {
+                for (kind, estimate) in self.kinds(ctx, spec, inner) {
+                    // A way with no valid completion (every block too large) is not offered.
+                    if estimate.instructions.is_finite() {
+                        ways.push((spec, kind, self.g.find(inner)));
+                    }
+                }
+            }
+            if ways.is_empty() || is_body(self.g, class) {
+                return choice;
+            }
+            let (spec, kind, inner) = ways[pick(ways.len()).min(ways.len() - 1)];
+            choice.push((spec, kind));
+            if matches!(kind, ForKind::Vectorized { .. }) {
+                return choice;
+            }
+            ctx = self
+                .cost
+                .enter(ctx, spec.axis, spec.extent, kind == ForKind::Unrolled)
+                .expect("only loops that can be entered are offered");
+            class = inner;
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The tiling pass on small reductions: the rewrites reach the nests they should, extraction
+//! prices what it picks and picks what is cheapest, samples are valid nests.
+
+use super::lang::term_of;
+use super::*;
+use minnow_ir::loops::reduction::{Affine, Axis, Epilogue, Operand, PerChannel};
+use minnow_ir::loops::{BufId, ScalarType};
+
+/// out[c] = Σ_k x[k] * w[c][k]: a fully connected layer of `units` outputs and `depth` inputs.
+fn fully_connected(units: usize, depth: usize, acc: ScalarType) -> Reduction {
+    let axis = |name: &str, extent, reduce| Axis {
+        name: name.into(),
+        extent,
+        reduce,
+    };
+    let elem = if acc == ScalarType::F32 {
+        ScalarType::F32
+    } else {
+        ScalarType::I8
+    };
+    let operand = |buf, index| Operand {
+        buf: BufId(buf),
+        elem,
+        index,
+        offset: 0,
+        packed: None,
+    };
+    let epilogue = match acc {
+        ScalarType::F32 => Epilogue::Float {
+            min: f32::MIN,
+            max: f32::MAX,
+        },
+        _ => Epilogue::Quantized {
+            multiplier: PerChannel::Same(1 << 30),
+            shift: PerChannel::Same(0),
+            output_offset: 0,
+            range: (-128, 127),
+            elem: ScalarType::I8,
+        },
+    };
+    Reduction {
+        axes: vec![axis("c", units, false), axis("k", depth, true)],
+        input: operand(0, Affine::of(&[(1, 1)])),
+        weight: operand(1, Affine::of(&[(0, depth as i64), (1, 1)])),
+        guards: vec![],
+        acc,
+        bias: None,
+        channel: Affine::of(&[(0, 1)]),
+        output: BufId(2),
+        output_index: Affine::of(&[(0, 1)]),
+        epilogue,
+        residual: None,
+    }
+}
+
+/// A nest given as `(axis, extent, stride)` loops, all serial.
+fn nest(loops: &[(usize, usize, usize)]) -> LoopNest {
+    LoopNest {
+        loops: loops
+            .iter()
+            .map(|(axis, extent, stride)| Loop {
+                name: String::new(),
+                axis: *axis,
+                extent: *extent,
+                stride: *stride,
+                kind: ForKind::Serial,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn splits_and_interchanges_put_every_blocked_nest_in_the_root_class() {
+    let r = fully_connected(16, 64, ScalarType::I32);
+    let space = LoopTiler::default().space(&r);
+    assert_eq!(space.report.stop_reason, "saturated");
+    // c split by 4, k split by 4, the channel block inside the reduce loop.
+    let blocked = nest(&[(0, 4, 4), (1, 16, 4), (0, 4, 1), (1, 4, 1)]);
+    let found = space.graph.lookup_expr(&term_of(&blocked));
+    assert_eq!(found.map(|id| space.graph.find(id)), Some(space.root));
+    // A split that does not divide is not there.
+    let uneven = nest(&[(0, 16, 1), (1, 21, 3), (1, 3, 1)]);
+    assert_eq!(space.graph.lookup_expr(&term_of(&uneven)), None);
+}
+
+#[test]
+fn a_float_sum_keeps_the_order_of_its_reduce_loops() {
+    let r = fully_connected(8, 64, ScalarType::F32);
+    let space = LoopTiler::default().space(&r);
+    let swapped = nest(&[(0, 8, 1), (1, 16, 1), (1, 4, 16)]);
+    assert_eq!(space.graph.lookup_expr(&term_of(&swapped)), None);
+    let mut state = 7u64;
+    for _ in 0..200 {
+        let sampled = space
+            .sample(&r, Machine::cortex_m(true), &mut |n| lcg(&mut state, n))
+            .unwrap();
+        r.check(&sampled).unwrap();
+    }
+}
+
+#[test]
+fn the_extracted_nest_is_the_cheapest_of_the_space_and_better_than_the_reference() {
+    for machine in [
+        Machine::cortex_m(true),
+        Machine::cortex_m(false),
+        Machine::rv32(),
+    ] {
+        let r = fully_connected(32, 128, ScalarType::I32);
+        let space = LoopTiler::default().space(&r);
+        let best = space.best(&r, machine).unwrap();
+        r.check(&best.nest).unwrap();
+        assert_eq!(estimate_nest(&r, machine, &best.nest), best.estimate);
+        assert!(best.estimate.instructions < best.reference.instructions / 2.0);
+        let mut state = 11u64;
+        for _ in 0..300 {
+            let sampled = space
+                .sample(&r, machine, &mut |n| lcg(&mut state, n))
+                .unwrap();
+            let e = estimate_nest(&r, machine, &sampled);
+            assert!(e.instructions >= best.estimate.instructions, "{sampled:?}");
+        }
+    }
+}
+
+#[test]
+fn smlads_only_where_the_machine_has_them() {
+    let r = fully_connected(32, 128, ScalarType::I32);
+    let vectorized = |m: Machine| {
+        let nest = LoopTiler::default().run(&r, m).unwrap().nest;
+        nest.loops
+            .iter()
+            .any(|l| matches!(l.kind, ForKind::Vectorized { .. }))
+    };
+    assert!(vectorized(Machine::cortex_m(true)));
+    assert!(!vectorized(Machine::cortex_m(false)));
+    assert!(!vectorized(Machine::rv32()));
+}
+
+#[test]
+fn the_accumulator_block_stays_within_its_limit() {
+    let r = fully_connected(256, 16, ScalarType::I32);
+    let best = LoopTiler::default().run(&r, Machine::rv32()).unwrap();
+    let first_reduce = best.nest.loops.iter().position(|l| l.axis == 1).unwrap();
+    let block: usize = best.nest.loops[first_reduce..]
+        .iter()
+        .filter(|l| l.axis == 0)
+        .map(|l| l.extent)
+        .product();
+    assert!(block <= cost::MAX_ACCUMULATORS, "{:?}", best.nest);
+}
+
+/// A deterministic pick in `0..n`.
+fn lcg(state: &mut u64, n: usize) -> usize {
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    ((*state >> 33) as usize) % n
+}
