@@ -4,12 +4,14 @@
 
 use crate::cost::ScheduleCost;
 use minnow_backends::c::{CEmitter, CSource};
+use minnow_ir::loops::reduction::Reduction;
 use minnow_ir::loops::Program;
 use minnow_ir::Graph;
 use minnow_passes::graph::{GraphRewriter, RewriteReport};
+use minnow_passes::loops::LoopTiler;
 use minnow_passes::memory::{ArenaPlan, MemoryPlanner};
 use minnow_passes::order::{OrderReport, StepOrderer};
-use minnow_schedules::{schedule_program, Schedule, ScheduleError, Space};
+use minnow_schedules::{schedule_program, Chooser, Schedule, ScheduleError, Space};
 use minnow_targets::Target;
 
 /// A model taken through the pipeline.
@@ -31,10 +33,10 @@ pub struct Compiled {
 pub enum Schedules<'a> {
     /// The reference kernels' loops (what the interpreter mirrors).
     Naive,
-    /// The target's default heuristic.
+    /// The target's default: the loop nest [`LoopTiler`] extracts by the target's analytic cost.
     Default,
     /// Chosen per step (index into the program's steps); `None` falls back to the default.
-    Chosen(&'a dyn Fn(usize, &Space) -> Option<Schedule>),
+    Chosen(Chooser<'a>),
 }
 
 /// Why a graph does not compile.
@@ -61,11 +63,21 @@ pub fn compile(
     let (graph, rewrite) = GraphRewriter::default().run(graph, &cost)?;
     let mut program = minnow_ir::lower::lower(&graph)?;
     program.name = name.to_string();
-    let naive = |_: usize, _: &Space| Some(Schedule::default());
-    let choose: &dyn Fn(usize, &Space) -> Option<Schedule> = match schedules {
+    let machine = crate::cost::machine(target);
+    let tiled = |r: &Reduction| {
+        let tiling = LoopTiler::default().run(r, machine).ok()?;
+        Some(Schedule::of_nest(r, &tiling.nest))
+    };
+    let naive = |_: usize, _: &Reduction, _: &Space| Some(Schedule::default());
+    let default = |_: usize, r: &Reduction, _: &Space| tiled(r);
+    let chosen;
+    let choose: Chooser = match schedules {
         Schedules::Naive => &naive,
-        Schedules::Default => &|_, _| None,
-        Schedules::Chosen(f) => f,
+        Schedules::Default => &default,
+        Schedules::Chosen(f) => {
+            chosen = move |i: usize, r: &Reduction, s: &Space| f(i, r, s).or_else(|| tiled(r));
+            &chosen
+        }
     };
     schedule_program(&mut program, &target.features, choose)?;
     let order = StepOrderer::default().run(&mut program);

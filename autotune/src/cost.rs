@@ -3,8 +3,19 @@
 
 use minnow_ir::{Graph, Op, TensorType};
 use minnow_passes::graph::OpCost;
+use minnow_passes::loops::Machine;
 use minnow_schedules::Space;
-use minnow_targets::Features;
+use minnow_targets::{Features, Target};
+
+/// The machine [`minnow_passes::loops::LoopTiler`] costs nests on for `target`: a RISC-V core,
+/// or a Cortex-M (with its DSP extension or not; the host is priced as one without).
+pub fn machine(target: &Target) -> Machine {
+    if target.triple.architecture.to_string().starts_with("riscv") {
+        Machine::rv32()
+    } else {
+        Machine::cortex_m(target.features.dsp)
+    }
+}
 
 /// Estimated instructions of an op, plus its output's bytes at [`ARENA_BYTE`] instructions
 /// each: a multiply-accumulate op is lowered on its own and its default schedule for the

@@ -6,20 +6,24 @@ use minnow_ir::loops::reduction::{LoopNest, Reduction};
 use minnow_ir::loops::{BufferKind, FuncBuilder, Program, SlotKind};
 use minnow_targets::Features;
 
+/// Chooses a step's schedule from its index, its reduction and the reduction's [`Space`];
+/// `None` leaves the step to the space's default for the target.
+pub type Chooser<'a> = &'a dyn Fn(usize, &Reduction, &Space) -> Option<Schedule>;
+
 /// Rebuilds every multiply-accumulate step of `program` under the schedule `choose` gives it
-/// (the target's default when `choose` returns `None`).
+/// (the space's default for the target when `choose` returns `None`).
 pub fn schedule_program(
     program: &mut Program,
     features: &Features,
-    choose: &dyn Fn(usize, &Space) -> Option<Schedule>,
+    choose: Chooser,
 ) -> Result<(), ScheduleError> {
     for index in 0..program.steps.len() {
         let Some(mut r) = program.steps[index].reduction.clone() else {
             continue;
         };
         let space = Space::of(&r);
-        let schedule =
-            choose(index, &space).unwrap_or_else(|| space.schedule(&space.default_for(features)));
+        let schedule = choose(index, &r, &space)
+            .unwrap_or_else(|| space.schedule(&space.default_for(features)));
         let nest = schedule.apply(&r)?;
         pack_weight(program, index, &mut r, &nest);
         let step = &program.steps[index];

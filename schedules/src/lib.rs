@@ -26,6 +26,6 @@ mod apply;
 mod primitive;
 mod space;
 
-pub use apply::schedule_program;
+pub use apply::{schedule_program, Chooser};
 pub use primitive::{Primitive, Schedule, ScheduleError};
 pub use space::{Knobs, Space};

@@ -77,6 +77,53 @@ impl Schedule {
     }
 }
 
+impl Schedule {
+    /// The trace that makes `nest` from `r`'s default nest: each axis split into its loops of
+    /// `nest` (outermost part first), the loops put in `nest`'s order, then each loop's kind.
+    /// Loops are matched by axis and stride, so `nest`'s names do not matter; the trace names
+    /// them as [`Primitive::Split`] does.
+    pub fn of_nest(r: &Reduction, nest: &LoopNest) -> Schedule {
+        let mut steps = Vec::new();
+        for (axis, a) in r.axes.iter().enumerate() {
+            let mut parts: Vec<&Loop> = nest.loops.iter().filter(|l| l.axis == axis).collect();
+            parts.sort_by_key(|l| std::cmp::Reverse(l.stride));
+            let mut name = a.name.clone();
+            for k in 1..parts.len() {
+                let factor = parts[k..].iter().map(|l| l.extent).product();
+                steps.push(Primitive::Split {
+                    name: name.clone(),
+                    factor,
+                });
+                name.push_str("_i");
+            }
+        }
+        let mut replayed = r.default_nest();
+        for p in &steps {
+            p.apply(&mut replayed)
+                .expect("splits of the axes' own extents");
+        }
+        let name_of = |l: &Loop| {
+            let same = |m: &&Loop| m.axis == l.axis && m.stride == l.stride;
+            replayed.loops.iter().find(same).map(|m| m.name.clone())
+        };
+        let order: Vec<String> = nest.loops.iter().filter_map(name_of).collect();
+        steps.push(Primitive::Reorder {
+            order: order.clone(),
+        });
+        for (l, name) in nest.loops.iter().zip(order) {
+            match l.kind {
+                ForKind::Serial => {}
+                ForKind::Unrolled => steps.push(Primitive::Unroll { name }),
+                ForKind::Vectorized { lanes } => steps.push(Primitive::Vectorize {
+                    name,
+                    lanes: lanes as usize,
+                }),
+            }
+        }
+        Schedule { steps }
+    }
+}
+
 impl Primitive {
     fn apply(&self, nest: &mut LoopNest) -> Result<(), String> {
         let find = |nest: &LoopNest, name: &str| {

@@ -3,6 +3,7 @@
 //! interpreter.
 
 use minnow_ir::loops::interp::ProgramInterp;
+use minnow_ir::loops::reduction::Reduction;
 use minnow_schedules::{schedule_program, Space};
 use proptest::prelude::*;
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ fn check(model: &str, pick: &[u8]) {
     let bytes = std::fs::read(shared(&format!("models/{model}.tflite"))).unwrap();
     let graph = minnow_ir::import::tflite::import(&bytes, model).unwrap();
     let mut program = minnow_ir::lower::lower(&graph).unwrap();
-    let choose = |step: usize, space: &Space| {
+    let choose = |step: usize, _: &Reduction, space: &Space| {
         let choices = space.choices();
         let k = choices[pick[step % pick.len()] as usize % choices.len()];
         Some(space.schedule(&k))
