@@ -64,9 +64,17 @@ pub fn compile(
     let mut program = minnow_ir::lower::lower(&graph)?;
     program.name = name.to_string();
     let machine = crate::cost::machine(target);
+    // Ops of the same shape (a model's repeated blocks) are tiled once.
+    let tilings = std::cell::RefCell::new(std::collections::HashMap::new());
     let tiled = |r: &Reduction| {
+        let key = workload(r);
+        if let Some(s) = tilings.borrow().get(&key) {
+            return Some(Schedule::clone(s));
+        }
         let tiling = LoopTiler::default().run(r, machine).ok()?;
-        Some(Schedule::of_nest(r, &tiling.nest))
+        let schedule = Schedule::of_nest(r, &tiling.nest);
+        tilings.borrow_mut().insert(key, schedule.clone());
+        Some(schedule)
     };
     let naive = |_: usize, _: &Reduction, _: &Space| Some(Schedule::default());
     let default = |_: usize, r: &Reduction, _: &Space| tiled(r);
@@ -90,4 +98,20 @@ pub fn compile(
         plan,
         source,
     })
+}
+
+/// What the tiling of `r` depends on: its axes, operand layouts and offsets, padding guards,
+/// accumulator type and whether an ADD is fused; not its buffers or requantization values.
+fn workload(r: &Reduction) -> String {
+    format!(
+        "{:?}",
+        (
+            &r.axes,
+            (&r.input.index, r.input.offset, r.input.elem),
+            (&r.weight.index, r.weight.offset, r.weight.elem),
+            &r.guards,
+            r.acc,
+            r.residual.is_some()
+        )
+    )
 }
