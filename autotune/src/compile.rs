@@ -13,6 +13,8 @@ use minnow_passes::memory::{ArenaPlan, MemoryPlanner};
 use minnow_passes::order::{OrderReport, StepOrderer};
 use minnow_schedules::{schedule_program, Chooser, Schedule, ScheduleError, Space};
 use minnow_targets::Target;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 /// A model taken through the pipeline.
 #[derive(Clone, Debug)]
@@ -65,11 +67,11 @@ pub fn compile(
     program.name = name.to_string();
     let machine = crate::cost::machine(target);
     // Ops of the same shape (a model's repeated blocks) are tiled once.
-    let tilings = std::cell::RefCell::new(std::collections::HashMap::new());
+    let tilings: RefCell<HashMap<String, Schedule>> = RefCell::default();
     let tiled = |r: &Reduction| {
         let key = workload(r);
         if let Some(s) = tilings.borrow().get(&key) {
-            return Some(Schedule::clone(s));
+            return Some(s.clone());
         }
         let tiling = LoopTiler::default().run(r, machine).ok()?;
         let schedule = Schedule::of_nest(r, &tiling.nest);

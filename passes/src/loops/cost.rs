@@ -113,6 +113,22 @@ pub struct Estimate {
     pub registers: usize,
 }
 
+impl Estimate {
+    /// What cannot be built (an accumulator block over the limit).
+    pub const INFINITE: Estimate = Estimate {
+        instructions: f64::INFINITY,
+        registers: 0,
+    };
+
+    /// `extent` iterations of a loop around `self`, each adding `overhead` instructions.
+    pub fn repeated(self, extent: usize, overhead: f64) -> Estimate {
+        Estimate {
+            instructions: extent as f64 * (self.instructions + overhead),
+            registers: self.registers,
+        }
+    }
+}
+
 /// The cost model of one reduction on one machine.
 #[derive(Clone, Debug)]
 pub struct NestCost {

@@ -8,7 +8,7 @@
 //! A loop's inner class always iterates less than the loop, so the recursion ends.
 
 use super::cost::{Context, Estimate, NestCost};
-use super::lang::{is_body, spec_in, LoopSpec, NestGraph, NestNode};
+use super::lang::{is_body, loops_in, LoopSpec, NestGraph};
 use egg::Id;
 use minnow_ir::loops::ForKind;
 use std::collections::HashMap;
@@ -23,6 +23,9 @@ pub struct NestExtractor<'a> {
     best: HashMap<(Id, Context), Best>,
     volume: HashMap<Id, usize>,
 }
+
+/// One way on from a class: a loop node, the kind it takes, its inner class, and the estimate.
+type Way = (LoopSpec, ForKind, Id, Estimate);
 
 #[derive(Clone, Copy, Debug)]
 struct Best {
@@ -50,14 +53,10 @@ impl<'a> NestExtractor<'a> {
         let (mut class, mut ctx) = (root, Context::TOP);
         while let Some((spec, kind, inner)) = self.best(class, ctx).step {
             choice.push((spec, kind));
-            if matches!(kind, ForKind::Vectorized { .. }) {
-                break;
+            match self.inside(ctx, spec, kind) {
+                Some(inside) => (class, ctx) = (inner, inside),
+                None => break,
             }
-            ctx = self
-                .cost
-                .enter(ctx, spec.axis, spec.extent, kind == ForKind::Unrolled)
-                .expect("the best nest enters each of its loops");
-            class = inner;
         }
         (choice, estimate)
     }
@@ -66,7 +65,7 @@ impl<'a> NestExtractor<'a> {
     /// infinite if its accumulator block is too large.
     pub fn price(cost: &NestCost, choice: &Choice) -> Estimate {
         let mut ctx = Context::TOP;
-        let mut factors = Vec::new();
+        let mut loops = Vec::new();
         let mut innermost = None;
         for (spec, kind) in choice {
             if let ForKind::Vectorized { .. } = kind {
@@ -74,20 +73,19 @@ impl<'a> NestExtractor<'a> {
                 break;
             }
             let unrolled = *kind == ForKind::Unrolled;
-            factors.push((spec.extent as f64, cost.per_iteration(spec.axis, unrolled)));
+            loops.push((spec.extent, cost.per_iteration(spec.axis, unrolled)));
             let Some(inner) = cost.enter(ctx, spec.axis, spec.extent, unrolled) else {
-                return Estimate {
-                    instructions: f64::INFINITY,
-                    registers: 0,
-                };
+                return Estimate::INFINITE;
             };
             ctx = inner;
         }
-        let mut estimate = innermost.unwrap_or_else(|| cost.body(ctx));
-        for (extent, overhead) in factors.into_iter().rev() {
-            estimate.instructions = extent * (estimate.instructions + overhead);
-        }
-        estimate
+        let innermost = innermost.unwrap_or_else(|| cost.body(ctx));
+        loops
+            .into_iter()
+            .rev()
+            .fold(innermost, |e, (extent, overhead)| {
+                e.repeated(extent, overhead)
+            })
     }
 
     fn best(&mut self, class: Id, ctx: Context) -> Best {
@@ -96,41 +94,49 @@ impl<'a> NestExtractor<'a> {
             return *b;
         }
         let mut best = Best {
-            estimate: Estimate {
-                instructions: f64::INFINITY,
-                registers: 0,
-            },
+            estimate: Estimate::INFINITE,
             step: None,
         };
         if is_body(self.g, class) {
             best.estimate = self.cost.body(ctx);
         }
-        let loops: Vec<(LoopSpec, Id)> = self.g[class]
-            .nodes
-            .iter()
-            .filter_map(|n| match n {
-                NestNode::Loop([spec, inner]) => Some((spec_in(self.g, *spec), *inner)),
-                _ => None,
-            })
-            .collect();
-        for (spec, inner) in loops {
-            for (kind, estimate) in self.kinds(ctx, spec, inner) {
-                if estimate.instructions < best.estimate.instructions {
-                    best = Best {
-                        estimate,
-                        step: Some((spec, kind, self.g.find(inner))),
-                    };
-                }
+        for (spec, kind, inner, estimate) in self.ways(class, ctx) {
+            if estimate.instructions < best.estimate.instructions {
+                best = Best {
+                    estimate,
+                    step: Some((spec, kind, inner)),
+                };
             }
         }
         self.best.insert((class, ctx), best);
         best
     }
 
+    /// Every way on from `class` in `ctx`: each loop node in each kind it may take.
+    fn ways(&mut self, class: Id, ctx: Context) -> Vec<Way> {
+        let mut out = Vec::new();
+        for (spec, inner) in loops_in(self.g, class) {
+            for (kind, estimate) in self.kinds(ctx, spec, inner) {
+                out.push((spec, kind, inner, estimate));
+            }
+        }
+        out
+    }
+
+    /// The context inside loop `spec` of `kind`; `None` after the vectorized lanes, which
+    /// end the nest.
+    fn inside(&self, ctx: Context, spec: LoopSpec, kind: ForKind) -> Option<Context> {
+        if let ForKind::Vectorized { .. } = kind {
+            return None;
+        }
+        let unrolled = kind == ForKind::Unrolled;
+        let inside = self.cost.enter(ctx, spec.axis, spec.extent, unrolled);
+        Some(inside.expect("only loops that can be entered are offered"))
+    }
+
     /// Each kind loop `spec` around class `inner` may take in `ctx`, with its estimate.
     fn kinds(&mut self, ctx: Context, spec: LoopSpec, inner: Id) -> Vec<(ForKind, Estimate)> {
         let mut out = Vec::new();
-        let extent = spec.extent as f64;
         let straight = ctx.region * spec.extent * self.volume(inner);
         let mut kinds = vec![ForKind::Serial];
         if straight <= self.cost.machine.max_unrolled {
@@ -141,12 +147,11 @@ impl<'a> NestExtractor<'a> {
             let Some(inside) = self.cost.enter(ctx, spec.axis, spec.extent, unrolled) else {
                 continue;
             };
-            let e = self.best(inner, inside);
             let overhead = self.cost.per_iteration(spec.axis, unrolled);
-            let estimate = Estimate {
-                instructions: extent * (e.estimate.instructions + overhead),
-                registers: e.estimate.registers,
-            };
+            let estimate = self
+                .best(inner, inside)
+                .estimate
+                .repeated(spec.extent, overhead);
             out.push((kind, estimate));
         }
         let lanes = spec.extent == super::rules::LANES && spec.stride == 1;
@@ -164,15 +169,9 @@ impl<'a> NestExtractor<'a> {
         if let Some(v) = self.volume.get(&class) {
             return *v;
         }
-        let g = self.g;
-        let v = g[class]
-            .nodes
-            .iter()
-            .find_map(|n| match n {
-                NestNode::Loop([spec, inner]) => Some((spec_in(g, *spec).extent, *inner)),
-                _ => None,
-            })
-            .map_or(1, |(extent, inner)| extent * self.volume(inner));
+        let v = loops_in(self.g, class)
+            .first()
+            .map_or(1, |(spec, inner)| spec.extent * self.volume(*inner));
         self.volume.insert(class, v);
         v
     }
@@ -185,36 +184,18 @@ impl NestExtractor<'_> {
         let (mut class, mut ctx) = (self.g.find(root), Context::TOP);
         let mut choice = Vec::new();
         loop {
-            let mut ways: Vec<(LoopSpec, ForKind, Id)> = Vec::new();
-            let loops: Vec<(LoopSpec, Id)> = self.g[class]
-                .nodes
-                .iter()
-                .filter_map(|n| match n {
-                    NestNode::Loop([spec, inner]) => Some((spec_in(self.g, *spec), *inner)),
-                    _ => None,
-                })
-                .collect();
-            for (spec, inner) in loops {
-                for (kind, estimate) in self.kinds(ctx, spec, inner) {
-                    // A way with no valid completion (every block too large) is not offered.
-                    if estimate.instructions.is_finite() {
-                        ways.push((spec, kind, self.g.find(inner)));
-                    }
-                }
-            }
-            if ways.is_empty() || is_body(self.g, class) {
+            // A way with no valid completion (every block too large) is not offered.
+            let mut ways = self.ways(class, ctx);
+            ways.retain(|w| w.3.instructions.is_finite());
+            if ways.is_empty() {
                 return choice;
             }
-            let (spec, kind, inner) = ways[pick(ways.len()).min(ways.len() - 1)];
+            let (spec, kind, inner, _) = ways[pick(ways.len()).min(ways.len() - 1)];
             choice.push((spec, kind));
-            if matches!(kind, ForKind::Vectorized { .. }) {
-                return choice;
+            match self.inside(ctx, spec, kind) {
+                Some(inside) => (class, ctx) = (inner, inside),
+                None => return choice,
             }
-            ctx = self
-                .cost
-                .enter(ctx, spec.axis, spec.extent, kind == ForKind::Unrolled)
-                .expect("only loops that can be entered are offered");
-            class = inner;
         }
     }
 }

@@ -100,6 +100,18 @@ pub fn spec_in(g: &NestGraph, id: Id) -> LoopSpec {
         .expect("a loop's first child is its spec")
 }
 
+/// The loop nodes of class `id`: each loop's spec and its inner class.
+pub fn loops_in(g: &NestGraph, id: Id) -> Vec<(LoopSpec, Id)> {
+    g[id]
+        .nodes
+        .iter()
+        .filter_map(|n| match n {
+            NestNode::Loop([spec, inner]) => Some((spec_in(g, *spec), g.find(*inner))),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Whether class `id` is the multiply-accumulate itself.
 pub fn is_body(g: &NestGraph, id: Id) -> bool {
     g[id].nodes.iter().any(|n| matches!(n, NestNode::Body))
