@@ -11,7 +11,9 @@ use minnow_passes::graph::{GraphRewriter, RewriteReport};
 use minnow_passes::loops::LoopTiler;
 use minnow_passes::memory::{ArenaPlan, MemoryPlanner};
 use minnow_passes::order::{OrderReport, StepOrderer};
-use minnow_schedules::{schedule_program, Chooser, Schedule, ScheduleError, Space};
+use minnow_schedules::{
+    schedule_program, weight_is_private, Chooser, Schedule, ScheduleError, Space,
+};
 use minnow_targets::Target;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -66,26 +68,31 @@ pub fn compile(
     let mut program = minnow_ir::lower::lower(&graph)?;
     program.name = name.to_string();
     let machine = crate::cost::machine(target);
+    let widenable: Vec<bool> = (0..program.steps.len())
+        .map(|i| weight_is_private(&program, i))
+        .collect();
     // Ops of the same shape (a model's repeated blocks) are tiled once.
     let tilings: RefCell<HashMap<String, Schedule>> = RefCell::default();
-    let tiled = |r: &Reduction| {
-        let key = workload(r);
+    let tiled = |i: usize, r: &Reduction| {
+        let key = format!("{} {}", workload(r), widenable[i]);
         if let Some(s) = tilings.borrow().get(&key) {
             return Some(s.clone());
         }
-        let tiling = LoopTiler::default().run(r, machine).ok()?;
+        let tiling = LoopTiler::default()
+            .run_with_layout(r, machine, widenable[i])
+            .ok()?;
         let schedule = Schedule::of_nest(r, &tiling.nest);
         tilings.borrow_mut().insert(key, schedule.clone());
         Some(schedule)
     };
     let naive = |_: usize, _: &Reduction, _: &Space| Some(Schedule::default());
-    let default = |_: usize, r: &Reduction, _: &Space| tiled(r);
+    let default = |i: usize, r: &Reduction, _: &Space| tiled(i, r);
     let chosen;
     let choose: Chooser = match schedules {
         Schedules::Naive => &naive,
         Schedules::Default => &default,
         Schedules::Chosen(f) => {
-            chosen = move |i: usize, r: &Reduction, s: &Space| f(i, r, s).or_else(|| tiled(r));
+            chosen = move |i: usize, r: &Reduction, s: &Space| f(i, r, s).or_else(|| tiled(i, r));
             &chosen
         }
     };

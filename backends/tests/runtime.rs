@@ -42,6 +42,14 @@ fn cases(i: Intrinsic, rng: &mut impl FnMut() -> i64) -> Vec<Vec<i64>> {
                 (1 << 30) + y.rem_euclid(1 << 30),
                 y.rem_euclid(40) - 31,
             ],
+            Intrinsic::MultiplyByQuantizedMultiplierHighShift => {
+                let multiplier = if k % 5 == 0 {
+                    i32::MAX as i64
+                } else {
+                    y.rem_euclid(1 << 31)
+                };
+                vec![x, multiplier, 1 + (y >> 8).rem_euclid(30)]
+            }
             Intrinsic::MultiplyByQuantizedMultiplierWide => vec![
                 rng() >> 20,
                 (1 << 30) + y.rem_euclid(1 << 30),

@@ -69,6 +69,38 @@ pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> 
     )
 }
 
+/// The exponent of the final shift in [`multiply_by_quantized_multiplier_high_shift`] for
+/// TFLite's `(multiplier, shift)`, where that form applies: a non-negative multiplier and a
+/// right shift of at least 2 (`shift <= -2`), as nearly every convolution's scale has.
+pub fn high_shift_of(multiplier: i32, shift: i32) -> Option<i32> {
+    (multiplier >= 0 && (-31..=-2).contains(&shift)).then_some(-shift - 1)
+}
+
+/// [`multiply_by_quantized_multiplier`]`(x, multiplier, -(high_shift + 1))` for a
+/// non-negative `multiplier` and `high_shift` in `1..=30`, as one 64-bit multiply-accumulate
+/// and one rounding shift of its high word.
+///
+/// With `p = x * multiplier` and `e = high_shift + 1`, TFLite computes
+/// `r = floor((p + 2^30) / 2^31)` (the doubling high multiply; it cannot saturate, as the
+/// multiplier is never `i32::MIN`), then rounds `r / 2^e` half away from zero, which is
+/// `floor((r + 2^(e-1) - [r < 0]) / 2^e)`. Since `floor((floor(a) + c) / n) = floor((a + c) / n)`
+/// for integers `c` and `n > 0`, both steps are `floor((p + 2^30 + 2^(30+e) - [r < 0] 2^31) /
+/// 2^(31+e))`. `r < 0` exactly when `p < -2^30`; where `x < 0` but `p >= -2^30`, taking `x < 0`
+/// instead leaves the numerator in `[0, 2^(31+e))` for `e >= 1`, so the quotient is 0 either
+/// way. The sign of `x` then picks the nudge `±2^30` of a 64-bit sum whose high word `h` is
+/// at most `2^30` in size, and the result is `floor((h + 2^(e-2)) / 2^(e-1))`: an addition that
+/// cannot overflow and an arithmetic shift.
+pub fn multiply_by_quantized_multiplier_high_shift(
+    x: i32,
+    multiplier: i32,
+    high_shift: i32,
+) -> i32 {
+    debug_assert!(multiplier >= 0 && (1..=30).contains(&high_shift));
+    let nudge: i64 = if x < 0 { -(1 << 30) } else { 1 << 30 };
+    let high = ((x as i64 * multiplier as i64 + nudge) >> 32) as i32;
+    (high + ((1 << high_shift) >> 1)) >> high_shift
+}
+
 /// TFLite's `MultiplyByQuantizedMultiplier` for 64-bit accumulators (16x8 kernels): the
 /// multiplier is first reduced to 16 bits, then one rounding shift.
 pub fn multiply_by_quantized_multiplier_i64(x: i64, multiplier: i32, shift: i32) -> i32 {
@@ -387,6 +419,65 @@ mod tests {
         // The 64-bit path first reduces the multiplier to 16 bits: about 1e-5 relative precision.
         let wide = multiply_by_quantized_multiplier_i64(1 << 36, m, s) as f64;
         assert!((wide / (0.0123 * (1u64 << 36) as f64) - 1.0).abs() < 1e-4);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn high_shift_form_is_tflites_requantization(
+            x: i32,
+            multiplier in 0i32..=i32::MAX,
+            shift in -31i32..=-2,
+        ) {
+            let high_shift = high_shift_of(multiplier, shift).expect("in the form's domain");
+            proptest::prop_assert_eq!(
+                multiply_by_quantized_multiplier_high_shift(x, multiplier, high_shift),
+                multiply_by_quantized_multiplier(x, multiplier, shift)
+            );
+        }
+    }
+
+    #[test]
+    fn high_shift_form_at_the_edges() {
+        let xs = [
+            0,
+            1,
+            -1,
+            i32::MAX,
+            i32::MIN,
+            i32::MIN + 1,
+            1 << 30,
+            -(1 << 30),
+        ];
+        let multipliers = [0, 1, 1 << 30, i32::MAX, (1 << 30) + 12345];
+        for x in xs {
+            for m in multipliers {
+                for shift in -31..=-2 {
+                    let e = high_shift_of(m, shift).expect("in the domain");
+                    assert_eq!(
+                        multiply_by_quantized_multiplier_high_shift(x, m, e),
+                        multiply_by_quantized_multiplier(x, m, shift),
+                        "x {x} m {m} shift {shift}"
+                    );
+                }
+            }
+        }
+        // Exact ties round away from zero, as TFLite's rounding shift does.
+        // With a multiplier of 2^30, r = floor((x + 1) / 2): x = 3 * 2^21 gives r / 2^21 = 1.5.
+        for (x, want) in [
+            (3 << 21, 2),
+            (-(3 << 21), -2),
+            (5 << 21, 3),
+            (-(5 << 21), -3),
+        ] {
+            assert_eq!(multiply_by_quantized_multiplier(x, 1 << 30, -21), want);
+            assert_eq!(
+                multiply_by_quantized_multiplier_high_shift(x, 1 << 30, 20),
+                want
+            );
+        }
+        assert_eq!(high_shift_of(1 << 30, -1), None);
+        assert_eq!(high_shift_of(-5, -7), None);
+        assert_eq!(high_shift_of(1 << 30, 3), None);
     }
 
     #[test]

@@ -24,6 +24,29 @@ pub fn pack(bytes: [i8; 4]) -> i32 {
     i32::from_le_bytes(bytes.map(|b| b as u8))
 }
 
+/// Four int8 values with `offset` added (each sum must fit 16 bits), laid out as the two words
+/// SXTAB16 and SXTAB16 ROR 8 unpack a word of them into: `(v0, v2)` then `(v1, v3)`, as
+/// little-endian bytes. A constant operand stored this way is read with two word loads and no
+/// unpacking.
+///
+/// ```
+/// use minnow_ir::simd::{pack, sxtab16, sxtab16_ror8, widened};
+/// let w = [5i8, -6, 7, -128];
+/// let bytes = widened(w, 3);
+/// let word = |k: usize| i32::from_le_bytes(bytes[4 * k..4 * k + 4].try_into().unwrap());
+/// assert_eq!(word(0), sxtab16(0x0003_0003, pack(w)));
+/// assert_eq!(word(1), sxtab16_ror8(0x0003_0003, pack(w)));
+/// ```
+pub fn widened(values: [i8; 4], offset: i32) -> [u8; 8] {
+    let v = values.map(|x| x as i32 + offset);
+    debug_assert!(v.iter().all(|x| i16::try_from(*x).is_ok()));
+    let words = [join(v[0], v[2]), join(v[1], v[3])];
+    let mut out = [0u8; 8];
+    out[..4].copy_from_slice(&words[0].to_le_bytes());
+    out[4..].copy_from_slice(&words[1].to_le_bytes());
+    out
+}
+
 /// The two 16-bit halves of `a` as (low, high).
 fn halves(a: i32) -> (i32, i32) {
     (a as i16 as i32, (a >> 16) as i16 as i32)

@@ -3,7 +3,8 @@
 use crate::primitive::{Schedule, ScheduleError};
 use crate::space::Space;
 use minnow_ir::loops::reduction::{LoopNest, Reduction};
-use minnow_ir::loops::{BufferKind, FuncBuilder, Program, SlotKind};
+use minnow_ir::loops::{BufferKind, FuncBuilder, Program, SlotId, SlotKind};
+use minnow_ir::simd;
 use minnow_targets::Features;
 
 /// Chooses a step's schedule from its index, its reduction and the reduction's [`Space`];
@@ -25,7 +26,7 @@ pub fn schedule_program(
         let schedule = choose(index, &r, &space)
             .unwrap_or_else(|| space.schedule(&space.default_for(features)));
         let nest = schedule.apply(&r)?;
-        pack_weight(program, index, &mut r, &nest);
+        let weight_len = pack_weight(program, index, &mut r, &nest);
         let step = &program.steps[index];
         let old = &program.funcs[step.func];
         let params_first = old
@@ -40,7 +41,15 @@ pub fn schedule_program(
         if !params_first {
             return Err(fail("its parameters are not declared first".into()));
         }
-        let mut f = FuncBuilder::with_params_of(old);
+        if nest.wide_weights && weight_len.is_none() {
+            let reason = "only a constant weight that no other op reads can be widened";
+            return Err(fail(reason.into()));
+        }
+        let mut old = old.clone();
+        if let Some(len) = weight_len {
+            old.buffers[r.weight.buf.0 as usize].len = len;
+        }
+        let mut f = FuncBuilder::with_params_of(&old);
         r.build(&nest, &mut f).map_err(fail)?;
         let func = step.func;
         program.funcs[func] = f.finish();
@@ -49,37 +58,67 @@ pub fn schedule_program(
     Ok(())
 }
 
-/// Lays the weights of step `index` out in the order `nest` reads them, when they are a
-/// constant only this step uses: one pointer then walks them sequentially.
-fn pack_weight(program: &mut Program, index: usize, r: &mut Reduction, nest: &LoopNest) {
+/// Whether the weights of multiply-accumulate step `index` are a constant that no other step
+/// reads: then a schedule may lay them out (and widen them) as its loops want.
+pub fn weight_is_private(program: &Program, index: usize) -> bool {
+    let step = &program.steps[index];
+    step.reduction
+        .as_ref()
+        .is_some_and(|r| private_weight(program, index, r).is_some())
+}
+
+/// The slot of step `index`'s weights, if it is a constant only that step reads.
+fn private_weight(program: &Program, index: usize, r: &Reduction) -> Option<SlotId> {
     let step = &program.steps[index];
     let func = &program.funcs[step.func];
     let BufferKind::Param { index: param, .. } = func.buffer(r.weight.buf).kind else {
-        return;
+        return None;
     };
     let slot = step.args[param];
-    let users = program
-        .steps
-        .iter()
-        .filter(|s| s.args.contains(&slot))
-        .count();
+    let users = program.steps.iter().filter(|s| s.args.contains(&slot));
+    let constant = matches!(program.slots[slot.0].kind, SlotKind::Constant(_));
+    (constant && users.count() == 1).then_some(slot)
+}
+
+/// Lays the weights of step `index` out in the order `nest` reads them, when they are a
+/// constant only this step uses: one pointer then walks them sequentially. Widens them too if
+/// the nest says so ([`minnow_ir::simd::widened`], the offset folded in). Returns the packed
+/// weights' length in elements, if they were packed.
+fn pack_weight(
+    program: &mut Program,
+    index: usize,
+    r: &mut Reduction,
+    nest: &LoopNest,
+) -> Option<usize> {
+    let slot = private_weight(program, index, r)?;
     let SlotKind::Constant(bytes) = &program.slots[slot.0].kind else {
-        return;
+        return None;
     };
-    if users != 1 || r.weight.packed.is_some() {
-        return;
+    if r.weight.packed.is_some() {
+        return None;
     }
-    let Some((packing, order)) = r.pack_weight(nest) else {
-        return;
-    };
+    let (packing, order) = r.pack_weight(nest)?;
     let size = program.slots[slot.0].elem.size();
     if order.len() * size != bytes.len() {
-        return;
+        return None;
     }
-    let packed = order
+    let mut packed: Vec<u8> = order
         .iter()
         .flat_map(|old| bytes[old * size..(old + 1) * size].iter().copied())
         .collect();
-    program.slots[slot.0].kind = SlotKind::Constant(packed);
+    if nest.wide_weights {
+        if size != 1 || packed.len() % 4 != 0 {
+            return None;
+        }
+        packed = packed
+            .chunks_exact(4)
+            .flat_map(|w| simd::widened([0, 1, 2, 3].map(|k| w[k] as i8), r.weight.offset))
+            .collect();
+        r.weight.offset = 0;
+    }
+    let slot = &mut program.slots[slot.0];
+    slot.len = packed.len() / size;
+    slot.kind = SlotKind::Constant(packed);
     r.weight.packed = Some(packing);
+    Some(slot.len)
 }

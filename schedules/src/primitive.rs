@@ -34,6 +34,10 @@ pub enum Primitive {
         /// Lane count.
         lanes: usize,
     },
+    /// Stores the (constant) weights widened to the 16-bit pairs the SIMD lanes multiply,
+    /// so the inner loop loads them without unpacking; twice the weights' flash. Needs a
+    /// 4-lane SIMD loop innermost.
+    WidenWeights,
 }
 
 /// A trace of primitives, applied in order to a reduction's default loop nest.
@@ -120,6 +124,9 @@ impl Schedule {
                 }),
             }
         }
+        if nest.wide_weights {
+            steps.push(Primitive::WidenWeights);
+        }
         Schedule { steps }
     }
 }
@@ -182,6 +189,7 @@ impl Primitive {
                     lanes: *lanes as u32,
                 };
             }
+            Primitive::WidenWeights => nest.wide_weights = true,
         }
         Ok(())
     }

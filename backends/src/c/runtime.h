@@ -62,6 +62,17 @@ static inline int32_t minnow_mbqm(int32_t x, int32_t multiplier, int32_t shift) 
   return minnow_rounding_divide_by_pot(minnow_srdhm((int32_t)((uint32_t)x << left), multiplier), right);
 }
 
+/* minnow_mbqm for a non-negative multiplier and a right shift of high_shift + 1 (2 to 31): one
+   64-bit multiply-accumulate with a nudge of +-2^30 by the sign of x, then a rounding shift of
+   its high word (the proof is at ir::fixedpoint::multiply_by_quantized_multiplier_high_shift).
+   The nudge's two words come from the sign bit: no branch. */
+static inline int32_t minnow_mbqm_high_shift(int32_t x, int32_t multiplier, int32_t high_shift) {
+  const uint32_t sign = (uint32_t)(x >> 31);
+  const uint64_t nudge = ((uint64_t)sign << 32) | ((sign << 31) | 0x40000000u);
+  const int32_t high = (int32_t)(((int64_t)x * multiplier + (int64_t)nudge) >> 32);
+  return (high + ((1 << high_shift) >> 1)) >> high_shift;
+}
+
 static inline int32_t minnow_mbqm_wide(int64_t x, int32_t multiplier, int32_t shift) {
   const int64_t reduced = multiplier < 0x7FFF0000 ? (((int64_t)multiplier + (1 << 15)) >> 16) : 0x7FFF;
   const int32_t total_shift = 15 - shift;

@@ -22,6 +22,10 @@ pub enum Intrinsic {
     RoundingDivideByPot,
     /// [`fp::multiply_by_quantized_multiplier`]`(x, multiplier, shift)`.
     MultiplyByQuantizedMultiplier,
+    /// [`fp::multiply_by_quantized_multiplier_high_shift`]`(x, multiplier, high_shift)`: the
+    /// same scaling for a non-negative multiplier and a right shift of at least 2, with the
+    /// shift given as [`fp::high_shift_of`] computes it.
+    MultiplyByQuantizedMultiplierHighShift,
     /// [`fp::multiply_by_quantized_multiplier_i64`]`(x: i64, multiplier, shift)`.
     MultiplyByQuantizedMultiplierWide,
     /// [`fp::multiply_by_quantized_multiplier_smaller_than_one_exp`]`(x, multiplier, shift)`.
@@ -58,10 +62,11 @@ pub enum Intrinsic {
 
 impl Intrinsic {
     /// Every intrinsic, for tests and for backends that emit all definitions.
-    pub const ALL: [Intrinsic; 19] = [
+    pub const ALL: [Intrinsic; 20] = [
         Intrinsic::SaturatingRoundingDoublingHighMul,
         Intrinsic::RoundingDivideByPot,
         Intrinsic::MultiplyByQuantizedMultiplier,
+        Intrinsic::MultiplyByQuantizedMultiplierHighShift,
         Intrinsic::MultiplyByQuantizedMultiplierWide,
         Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp,
         Intrinsic::MultiplyByQuantizedMultiplierGreaterThanOne,
@@ -86,6 +91,7 @@ impl Intrinsic {
             Intrinsic::SaturatingRoundingDoublingHighMul => "srdhm",
             Intrinsic::RoundingDivideByPot => "rounding_divide_by_pot",
             Intrinsic::MultiplyByQuantizedMultiplier => "mbqm",
+            Intrinsic::MultiplyByQuantizedMultiplierHighShift => "mbqm_high_shift",
             Intrinsic::MultiplyByQuantizedMultiplierWide => "mbqm_wide",
             Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp => "mbqm_smaller_than_one",
             Intrinsic::MultiplyByQuantizedMultiplierGreaterThanOne => "mbqm_greater_than_one",
@@ -122,6 +128,7 @@ impl Intrinsic {
             | Intrinsic::Sxtab16Ror8 => &[I32, I32],
             Intrinsic::MultiplyByQuantizedMultiplierWide => &[I64, I32, I32],
             Intrinsic::MultiplyByQuantizedMultiplier
+            | Intrinsic::MultiplyByQuantizedMultiplierHighShift
             | Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp
             | Intrinsic::MultiplyByQuantizedMultiplierGreaterThanOne
             | Intrinsic::Smlad
@@ -148,6 +155,9 @@ impl Intrinsic {
             Intrinsic::RoundingDivideByPot => fp::rounding_divide_by_pot(a(0), a(1)),
             Intrinsic::MultiplyByQuantizedMultiplier => {
                 fp::multiply_by_quantized_multiplier(a(0), a(1), a(2))
+            }
+            Intrinsic::MultiplyByQuantizedMultiplierHighShift => {
+                fp::multiply_by_quantized_multiplier_high_shift(a(0), a(1), a(2))
             }
             Intrinsic::MultiplyByQuantizedMultiplierWide => {
                 fp::multiply_by_quantized_multiplier_i64(args[0].as_int(), a(1), a(2))

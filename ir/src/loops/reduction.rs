@@ -165,9 +165,13 @@ impl PerChannel {
 pub enum Epilogue {
     /// Integer kernels: the bias is the accumulator's start, then TFLite's requantization.
     Quantized {
+        /// The intrinsic that scales the accumulator, called as `(acc, multiplier, shift)`:
+        /// TFLite's `MultiplyByQuantizedMultiplier` (or its 64-bit version), or a cheaper
+        /// form of it where the scales allow.
+        scale: Intrinsic,
         /// Q0.31 multiplier per channel.
         multiplier: PerChannel,
-        /// Shift per channel.
+        /// Shift per channel, in the form `scale` takes.
         shift: PerChannel,
         /// Output zero point.
         output_offset: i32,
@@ -238,10 +242,14 @@ pub struct Loop {
 }
 
 /// Loops outermost first. Each axis's loops form a mixed radix of its extent.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LoopNest {
     /// The loops.
     pub loops: Vec<Loop>,
+    /// The weights are stored widened for the SIMD lanes ([`crate::simd::widened`], offset
+    /// included): each word of four lanes is two loaded words, with no unpacking. Needs SIMD
+    /// lanes and a constant weight that is packed for this nest.
+    pub wide_weights: bool,
 }
 
 impl Reduction {
@@ -256,6 +264,7 @@ impl Reduction {
         });
         LoopNest {
             loops: loops.collect(),
+            wide_weights: false,
         }
     }
 
@@ -289,7 +298,8 @@ impl Reduction {
     }
 
     /// The weight layout that `nest` reads sequentially: the packing and, for each new
-    /// position, the old element index. `None` if the operand is read in that order already.
+    /// position, the old element index. `None` if the operand is read in that order already
+    /// and need not be widened.
     pub fn pack_weight(&self, nest: &LoopNest) -> Option<(Packing, Vec<usize>)> {
         let w = &self.weight;
         let relevant: Vec<usize> = (0..nest.loops.len())
@@ -318,7 +328,7 @@ impl Reduction {
                 vars[*l] = 0;
             }
         }
-        if order.iter().enumerate().all(|(new, old)| new == *old) {
+        if !nest.wide_weights && order.iter().enumerate().all(|(new, old)| new == *old) {
             return None;
         }
         let packing = Packing {
@@ -356,6 +366,9 @@ impl Reduction {
         if nest.loops.iter().any(|l| l.axis >= self.axes.len()) {
             return Err("a loop iterates an axis that does not exist".into());
         }
+        if nest.wide_weights && self.lanes(nest) == Lanes::Scalar {
+            return Err("widened weights need a 4-lane SIMD loop innermost".into());
+        }
         if self.acc == ScalarType::F32 {
             let order: Vec<(usize, std::cmp::Reverse<usize>)> = nest
                 .loops
@@ -373,6 +386,9 @@ impl Reduction {
     /// Emits the reduction as loops ordered by `nest` into `f`.
     pub fn build(&self, nest: &LoopNest, f: &mut FuncBuilder) -> Result<(), String> {
         self.check(nest)?;
+        if nest.wide_weights && self.weight.packed.is_none() {
+            return Err("widened weights must be packed for the nest".into());
+        }
         let first_reduce = nest
             .loops
             .iter()
@@ -593,8 +609,14 @@ impl Builder<'_> {
 
     /// The words of four input and four weight elements from the first lane, each unpacked
     /// (with its offset) into two words of 16-bit halves: lanes (0, 2) and lanes (1, 3).
+    /// Widened weights are already in that form: two words at twice the element index.
     fn unpacked(&self, axes: &[Option<Expr>]) -> [(Expr, Expr); 2] {
-        [&self.r.input, &self.r.weight].map(|o| {
+        [(&self.r.input, false), (&self.r.weight, true)].map(|(o, weight)| {
+            if weight && self.nest.wide_weights {
+                let at = self.index(o, axes) * Expr::i32(2);
+                let second = at.clone() + Expr::i32(4);
+                return (Expr::load_word(o.buf, at), Expr::load_word(o.buf, second));
+            }
             let w = Expr::load_word(o.buf, self.index(o, axes));
             let pair = Expr::i32(crate::simd::offset_pair(o.offset));
             let lo = Expr::call(Intrinsic::Sxtab16, vec![pair.clone(), w.clone()]);
@@ -626,19 +648,15 @@ impl Builder<'_> {
         let channel = self.r.channel.eval(axes);
         match self.r.epilogue {
             Epilogue::Quantized {
+                scale,
                 multiplier,
                 shift,
                 output_offset,
                 range,
                 elem,
             } => {
-                let intrinsic = if self.r.acc == ScalarType::I64 {
-                    Intrinsic::MultiplyByQuantizedMultiplierWide
-                } else {
-                    Intrinsic::MultiplyByQuantizedMultiplier
-                };
                 let args = vec![acc, multiplier.at(channel.clone()), shift.at(channel)];
-                let scaled = Expr::call(intrinsic, args) + Expr::i32(output_offset);
+                let scaled = Expr::call(scale, args) + Expr::i32(output_offset);
                 let value = crate::lower::clamp_to(scaled, range.0, range.1, elem);
                 let Some(r) = &self.r.residual else {
                     return value;

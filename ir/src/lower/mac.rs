@@ -4,11 +4,12 @@
 //! default loop nest gives the reference kernels' loops; schedules reorder it later.
 
 use super::Kernel;
+use crate::fixedpoint;
 use crate::geometry::ConvGeometry;
 use crate::interp::Buffer;
 use crate::loops::reduction::{Affine, Axis, Epilogue, Guard, Operand, PerChannel};
 use crate::loops::reduction::{Reduction, Residual};
-use crate::loops::{BufId, ScalarType};
+use crate::loops::{BufId, Intrinsic, ScalarType};
 use crate::op::{Activation, Op};
 use crate::qparams;
 use crate::types::{DType, TensorType};
@@ -232,14 +233,41 @@ fn quantized(
             PerChannel::Table(k.constant_i32(name, values))
         }
     };
+    let (scale, shifts) = scaling(&requant, parts.acc);
     parts.epilogue = Epilogue::Quantized {
+        scale,
         multiplier: per_channel("multiplier", &requant.multipliers),
-        shift: per_channel("shift", &requant.shifts),
+        shift: per_channel("shift", &shifts),
         output_offset: requant.output_offset,
         range: (requant.act_min as i64, requant.act_max as i64),
         elem: ScalarType::of(output.dtype),
     };
     Ok(())
+}
+
+/// The intrinsic that scales the accumulators, and the shifts in the form it takes: the
+/// one-multiply form where every channel's scale allows it (a non-negative multiplier and a
+/// right shift of at least 2), TFLite's general `MultiplyByQuantizedMultiplier` elsewhere.
+fn scaling(requant: &qparams::Requantize, acc: ScalarType) -> (Intrinsic, Vec<i32>) {
+    if acc == ScalarType::I64 {
+        return (
+            Intrinsic::MultiplyByQuantizedMultiplierWide,
+            requant.shifts.clone(),
+        );
+    }
+    let high: Option<Vec<i32>> = requant
+        .multipliers
+        .iter()
+        .zip(&requant.shifts)
+        .map(|(m, s)| fixedpoint::high_shift_of(*m, *s))
+        .collect();
+    match high {
+        Some(shifts) => (Intrinsic::MultiplyByQuantizedMultiplierHighShift, shifts),
+        None => (
+            Intrinsic::MultiplyByQuantizedMultiplier,
+            requant.shifts.clone(),
+        ),
+    }
 }
 
 /// The reduction from its axes and the affine maps of its operands.

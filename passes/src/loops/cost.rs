@@ -9,7 +9,7 @@
 //! counter, compare-and-branch and pointer step per iteration; a loop over a padded axis a
 //! bounds check per iteration. A 4-lane vectorized loop on a DSP core is two SMLADs (along a
 //! reduce axis) or four SMLABB/SMLATTs (across channels), each operand word loaded and
-//! unpacked in three instructions.
+//! unpacked in three instructions; a word of widened weights is two loads.
 
 use minnow_ir::loops::reduction::Reduction;
 use serde::Serialize;
@@ -144,6 +144,8 @@ pub struct NestCost {
     simd: Vec<bool>,
     outputs: usize,
     residual: bool,
+    /// The weights are widened for the SIMD lanes ([`NestCost::widened`]).
+    wide_weights: bool,
 }
 
 impl NestCost {
@@ -170,6 +172,16 @@ impl NestCost {
                 .map(|a| a.extent)
                 .product(),
             residual: r.residual.is_some(),
+            wide_weights: false,
+        }
+    }
+
+    /// The same model for weights stored widened to the SIMD lanes' 16-bit pairs
+    /// (`LoopNest::wide_weights`): a word of four weights is two loads, no unpacking.
+    pub fn widened(self) -> NestCost {
+        NestCost {
+            wide_weights: true,
+            ..self
         }
     }
 
@@ -257,8 +269,10 @@ impl NestCost {
             return None;
         }
         let region = ctx.region as f64;
-        // A word of four elements per operand, loaded and unpacked into two.
-        let loads = 3.0 * (ctx.loads[0] + ctx.loads[1]) as f64 / region;
+        // A word of four elements per operand, loaded and unpacked into two; widened weights
+        // are two words loaded.
+        let weight_word = if self.wide_weights { 2.0 } else { 3.0 };
+        let loads = (3.0 * ctx.loads[0] as f64 + weight_word * ctx.loads[1] as f64) / region;
         let operands = 2 * ctx.loads[0].min(ctx.loads[1]) + 2;
         if self.reduce[axis] {
             Some(self.with_registers(ctx, 2.0 + loads, ACC_TRAFFIC, operands, 1))

@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use minnow_ir::loops::reduction::{Affine, Axis, Epilogue, Operand, PerChannel, Reduction};
-//! use minnow_ir::loops::{BufId, ForKind, ScalarType};
+//! use minnow_ir::loops::{BufId, ForKind, Intrinsic, ScalarType};
 //! use minnow_passes::loops::{LoopTiler, Machine};
 //!
 //! // A fully connected layer: out[c] = Σ_k x[k] * w[c][k], 16 outputs of 64 products.
@@ -25,6 +25,7 @@
 //!     output: BufId(2),
 //!     output_index: Affine::of(&[(0, 1)]),
 //!     epilogue: Epilogue::Quantized {
+//!         scale: Intrinsic::MultiplyByQuantizedMultiplier,
 //!         multiplier: PerChannel::Same(1 << 30),
 //!         shift: PerChannel::Same(0),
 //!         output_offset: 0,
@@ -145,18 +146,66 @@ impl LoopTiler {
 
     /// The cheapest nest of `r` on `machine`.
     pub fn run(&self, r: &Reduction, machine: Machine) -> Result<Tiling, String> {
+        self.run_with_layout(r, machine, false)
+    }
+
+    /// The cheapest nest of `r` on `machine`, where `widenable` (the weights are a constant
+    /// only this op reads) with widened weights if the instructions that saves pay for the
+    /// flash it costs: at least [`WIDEN_INSTRUCTIONS_PER_BYTE`] per added byte.
+    pub fn run_with_layout(
+        &self,
+        r: &Reduction,
+        machine: Machine,
+        widenable: bool,
+    ) -> Result<Tiling, String> {
         let start = Instant::now();
         let space = self.space(r);
         let mut tiling = space.best(r, machine)?;
+        if widenable {
+            if let Some(wide) = space.best_widened(r, machine) {
+                let saved = tiling.estimate.instructions - wide.estimate.instructions;
+                if saved >= WIDEN_INSTRUCTIONS_PER_BYTE * weight_elements(r) as f64 {
+                    tiling = wide;
+                }
+            }
+        }
         tiling.report.micros = start.elapsed().as_micros();
         Ok(tiling)
     }
 }
 
+/// Instructions per inference that one more byte of flash must save for the weights to be
+/// widened. Widening saves about one instruction per four products, so this asks each
+/// weight to be used at least 16 times per inference (a convolution over 16 pixels or
+/// more); fully connected layers, whose weights are used once, stay in bytes.
+pub const WIDEN_INSTRUCTIONS_PER_BYTE: f64 = 4.0;
+
+/// The number of weight elements: the extents of the axes the weight index depends on.
+fn weight_elements(r: &Reduction) -> usize {
+    let axes = r.axes.iter().enumerate();
+    axes.filter(|(a, _)| r.weight.index.coefficient(*a) != 0)
+        .map(|(_, axis)| axis.extent)
+        .product()
+}
+
 impl TilingSpace {
     /// The cheapest nest on `machine`.
     pub fn best(&self, r: &Reduction, machine: Machine) -> Result<Tiling, String> {
-        let cost = NestCost::new(r, machine);
+        self.best_by(r, machine, NestCost::new(r, machine))
+    }
+
+    /// The cheapest nest on `machine` with the weights widened, if it has the SIMD lanes
+    /// innermost that widened weights need.
+    pub fn best_widened(&self, r: &Reduction, machine: Machine) -> Option<Tiling> {
+        let mut tiling = self
+            .best_by(r, machine, NestCost::new(r, machine).widened())
+            .ok()?;
+        tiling.nest.wide_weights = true;
+        r.check(&tiling.nest).ok()?;
+        Some(tiling)
+    }
+
+    fn best_by(&self, r: &Reduction, machine: Machine, cost: NestCost) -> Result<Tiling, String> {
         let (choice, mut estimate) = NestExtractor::new(&self.graph, &cost).find_best(self.root);
         estimate.instructions += cost.epilogue();
         Ok(Tiling {
@@ -236,7 +285,10 @@ fn nest_of(r: &Reduction, choice: &Choice) -> Result<LoopNest, String> {
         })
         .collect();
     loops.splice(at..at, singles);
-    let mut nest = LoopNest { loops };
+    let mut nest = LoopNest {
+        loops,
+        wide_weights: false,
+    };
     name_loops(r, &mut nest);
     r.check(&nest)?;
     Ok(nest)

@@ -4,7 +4,7 @@
 use super::lang::term_of;
 use super::*;
 use minnow_ir::loops::reduction::{Affine, Axis, Epilogue, Operand, PerChannel};
-use minnow_ir::loops::{BufId, ScalarType};
+use minnow_ir::loops::{BufId, Intrinsic, ScalarType};
 
 /// out[c] = Σ_k x[k] * w[c][k]: a fully connected layer of `units` outputs and `depth` inputs.
 fn fully_connected(units: usize, depth: usize, acc: ScalarType) -> Reduction {
@@ -31,6 +31,7 @@ fn fully_connected(units: usize, depth: usize, acc: ScalarType) -> Reduction {
             max: f32::MAX,
         },
         _ => Epilogue::Quantized {
+            scale: Intrinsic::MultiplyByQuantizedMultiplier,
             multiplier: PerChannel::Same(1 << 30),
             shift: PerChannel::Same(0),
             output_offset: 0,
@@ -66,6 +67,7 @@ fn nest(loops: &[(usize, usize, usize)]) -> LoopNest {
                 kind: ForKind::Serial,
             })
             .collect(),
+        wide_weights: false,
     }
 }
 
