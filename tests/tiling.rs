@@ -62,3 +62,27 @@ fn sampled_nests_keep_the_golden_outputs() {
         }
     }
 }
+
+#[test]
+fn widened_weights_keep_the_golden_outputs() {
+    // Every multiply-accumulate op with SIMD lanes reads its weights widened, whatever the
+    // flash they cost (the default widens only where the saving pays for it).
+    let widened = std::cell::Cell::new(0);
+    for model in ["micro_speech", "ad01", "kws"] {
+        check(model, &|_, r| {
+            let machine = Machine::cortex_m(true);
+            let space = LoopTiler::default().space(r);
+            let tiling = match space.best_widened(r, machine) {
+                Some(t) => {
+                    widened.set(widened.get() + 1);
+                    t
+                }
+                None => space.best(r, machine).unwrap(),
+            };
+            let schedule = Schedule::of_nest(r, &tiling.nest);
+            assert_eq!(schedule.apply(r).unwrap(), tiling.nest);
+            schedule
+        });
+    }
+    assert!(widened.get() >= 10, "{} ops widened", widened.get());
+}
