@@ -92,15 +92,17 @@ fn compile_writes_the_sources_and_reports_sizes() {
     assert!(dir.join("kws.c").is_file() && dir.join("kws.h").is_file());
     assert!(report["weight_bytes"].as_u64().unwrap() > 20_000);
     assert!(report["arena_bytes"].as_u64().unwrap() > 0);
-    // The arena timeline: one live set per layer, its largest the peak, within the arena.
+    // The arena timeline: one live set per layer (kws's 12 and the padded copy of its input
+    // that the first convolution reads), its largest the peak, within the arena.
     let timeline = report["arena_timeline"].as_array().unwrap();
-    assert_eq!(timeline.len(), 12);
+    assert_eq!(timeline.len(), 13);
+    assert_eq!(timeline[0]["op"], "PAD");
     let largest = timeline.iter().map(|l| l["bytes"].as_u64().unwrap()).max();
     assert_eq!(largest, report["arena_peak_live_bytes"].as_u64());
     assert!(largest <= report["arena_bytes"].as_u64());
-    // The second layer reads the first's output and writes its own.
-    assert_eq!(timeline[1]["op"], "DEPTHWISE_CONV_2D");
-    assert_eq!(timeline[1]["tensors"].as_array().unwrap().len(), 2);
+    // The depthwise layer reads the first convolution's output and writes its own.
+    assert_eq!(timeline[2]["op"], "DEPTHWISE_CONV_2D");
+    assert_eq!(timeline[2]["tensors"].as_array().unwrap().len(), 2);
     assert_eq!(report["step_order"]["exact"], true);
     let header = std::fs::read_to_string(dir.join("kws.h")).unwrap();
     assert!(header.contains(&format!(
@@ -121,7 +123,9 @@ fn compile_writes_the_sources_and_reports_sizes() {
     ]);
     let text = String::from_utf8_lossy(&dump.stdout);
     assert!(
-        text.contains("func l0_conv_2d(") && text.contains("mbqm_high_shift("),
+        text.contains("func l0_pad(")
+            && text.contains("func l1_conv_2d(")
+            && text.contains("mbqm_high_shift("),
         "{text}"
     );
     assert!(dir.join("net.c").is_file());

@@ -2,7 +2,7 @@
 //! target's cost), lower it to loops, schedule the multiply-accumulate ops for the target,
 //! order the steps for the smallest arena, plan the arena, emit C.
 
-use crate::cost::ScheduleCost;
+use crate::cost::{InputCopies, ScheduleCost};
 use minnow_backends::c::{CEmitter, CSource};
 use minnow_ir::loops::reduction::Reduction;
 use minnow_ir::loops::Program;
@@ -14,7 +14,7 @@ use minnow_passes::order::{OrderReport, StepOrderer};
 use minnow_schedules::{
     schedule_program, weight_is_private, Chooser, Schedule, ScheduleError, Space,
 };
-use minnow_targets::Target;
+use minnow_targets::{Features, Target};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -61,10 +61,7 @@ pub fn compile(
     target: &Target,
     schedules: Schedules,
 ) -> Result<Compiled, CompileError> {
-    let cost = ScheduleCost {
-        features: &target.features,
-    };
-    let (graph, rewrite) = GraphRewriter::default().run(graph, &cost)?;
+    let (graph, rewrite) = rewrite_graph(graph, &target.features)?;
     let mut program = minnow_ir::lower::lower(&graph)?;
     program.name = name.to_string();
     let machine = crate::cost::machine(target);
@@ -107,6 +104,43 @@ pub fn compile(
         plan,
         source,
     })
+}
+
+/// `graph` rewritten for a target with `features`: first with every intermediate byte
+/// charged, then with copies of the model inputs free within the arena that first form needs
+/// (a first layer's padded input); the second form is kept if its planned arena is no
+/// larger, since the cost sees one op at a time and not what else is alive.
+fn rewrite_graph(
+    graph: &Graph,
+    features: &Features,
+) -> Result<(Graph, RewriteReport), CompileError> {
+    let rewriter = GraphRewriter::default();
+    let strict = ScheduleCost {
+        features,
+        input_copies: None,
+    };
+    let (tight, report) = rewriter.run(graph, &strict)?;
+    let arena = planned_arena(&tight)?;
+    let inputs = graph.inputs.iter().map(|t| graph.tensor(*t).ty.clone());
+    let within = ScheduleCost {
+        features,
+        input_copies: Some(InputCopies {
+            budget: arena,
+            inputs: inputs.collect(),
+        }),
+    };
+    let (spent, spent_report) = rewriter.run(graph, &within)?;
+    if planned_arena(&spent)? <= arena {
+        return Ok((spent, spent_report));
+    }
+    Ok((tight, report))
+}
+
+/// The arena `graph` needs as lowered, its steps ordered for the smallest.
+fn planned_arena(graph: &Graph) -> Result<usize, CompileError> {
+    let mut program = minnow_ir::lower::lower(graph)?;
+    StepOrderer::default().run(&mut program);
+    Ok(MemoryPlanner::default().run(&program).arena_bytes)
 }
 
 /// What the tiling of `r` depends on: its axes, operand layouts and offsets, padding guards,

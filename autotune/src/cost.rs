@@ -17,14 +17,27 @@ pub fn machine(target: &Target) -> Machine {
     }
 }
 
-/// Estimated instructions of an op, plus its output's bytes at [`ARENA_BYTE`] instructions
-/// each: a multiply-accumulate op is lowered on its own and its default schedule for the
+/// Estimated instructions of an op, plus a memory term at [`ARENA_BYTE`] instructions per
+/// byte: a multiply-accumulate op is lowered on its own and its default schedule for the
 /// target estimated ([`Space::estimate`]); any other op costs two instructions per output
 /// element (one pass over memory). The memory term keeps a form that needs a new intermediate
 /// tensor (a padded copy) unless it saves many instructions.
 pub struct ScheduleCost<'a> {
     /// The target's CPU features (which SIMD forms exist).
     pub features: &'a Features,
+    /// Where set, a copy of a model input (a padded first layer's input) is charged only for
+    /// the bytes by which it and the input exceed the budget, the arena the graph needs
+    /// anyway; every other op's output is charged whole.
+    pub input_copies: Option<InputCopies>,
+}
+
+/// The arena that copies of the model's inputs may use for free ([`ScheduleCost::input_copies`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputCopies {
+    /// Arena bytes the graph needs anyway.
+    pub budget: usize,
+    /// The model inputs' types: an op reading only operands of these types reads the inputs.
+    pub inputs: Vec<TensorType>,
 }
 
 /// What one byte of intermediate tensor is worth, in instructions: RAM is the scarcer resource
@@ -33,7 +46,17 @@ pub const ARENA_BYTE: f64 = 64.0;
 
 impl OpCost for ScheduleCost<'_> {
     fn cost(&self, op: &Op, inputs: &[Option<&TensorType>], output: &TensorType) -> f64 {
-        self.instructions(op, inputs, output) + ARENA_BYTE * output.bytes() as f64
+        let copied = self.input_copies.as_ref().filter(|c| {
+            matches!(op, Op::Pad { .. }) && inputs.iter().flatten().all(|t| c.inputs.contains(t))
+        });
+        let charged = match copied {
+            None => output.bytes(),
+            Some(c) => {
+                let read: usize = inputs.iter().flatten().map(|t| t.bytes()).sum();
+                (read + output.bytes()).saturating_sub(c.budget)
+            }
+        };
+        self.instructions(op, inputs, output) + ARENA_BYTE * charged as f64
     }
 }
 

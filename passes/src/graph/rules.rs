@@ -6,16 +6,18 @@
 //! |---|---|---|
 //! | `fold-pad-into-conv` | `conv[valid](pad(x))` | `conv[explicit](x)` |
 //! | `pad-for-vectorizing` | `conv[same](x)` | `conv[valid](pad(x))` |
+//! | `pad-channels-for-vectorizing` | `conv(x: c channels, w)` | `conv(pad(x): 4k channels, w + zeros)` |
 //! | `fuse-activation` | `relu(conv(x))` | `conv[relu](x)` |
 //! | `fuse-residual-add` | `add(conv(x), y)`, `add(y, conv(x))` | `conv_add(x, y)` |
 //! | `reshape-chain` | `reshape(reshape(x))`, `reshape(x): type x` | `reshape(x)`, `x` |
 //! | `transpose-chain` | `transpose[p2](transpose[p1](x))`, `transpose[id](x)` | `transpose[p1∘p2](x)`, `x` |
 //! | `fold-constant` | `op(constants)` | a constant |
 
-use super::term::{applications, apply, leaf_in, type_of, users, ModelGraph, OpEntry, Term};
+use super::term::Term;
+use super::term::{add_leaf, applications, apply, leaf_in, type_of, users, ModelGraph, OpEntry};
 use egg::{Applier, Id, PatternAst, Rewrite, SearchMatches, Searcher, Subst, Symbol, Var};
 use minnow_ir::op::AxisGeometry;
-use minnow_ir::{Activation, Graph, Op, Padding, Tensor, TensorKind, TensorType, Window};
+use minnow_ir::{Activation, DType, Graph, Op, Padding, Tensor, TensorKind, TensorType, Window};
 use std::sync::Arc;
 
 /// A rewrite over op applications.
@@ -33,6 +35,7 @@ pub fn all() -> Vec<Arc<dyn Rule>> {
     vec![
         Arc::new(FoldPadIntoConv),
         Arc::new(PadForVectorizing),
+        Arc::new(PadChannelsForVectorizing),
         Arc::new(FuseActivation),
         Arc::new(FuseResidualAdd),
         Arc::new(ReshapeChain),
@@ -220,6 +223,62 @@ impl Rule for PadForVectorizing {
             entry.output.clone(),
             new_args,
         )]
+    }
+}
+
+/// `conv(x, w)` over `c` input channels, `c` not a multiple of 4, is `conv(pad(x), w')` over
+/// `c` rounded up to a multiple of 4, where `w'` is `w` with zero weights for the new
+/// channels: whatever the padded channels hold, they add nothing, and the reduction along the
+/// channels becomes words of four lanes (SMLADs on DSP cores). For first layers over RGB
+/// images (3 channels), whose taps are not contiguous either.
+pub struct PadChannelsForVectorizing;
+
+impl Rule for PadChannelsForVectorizing {
+    fn name(&self) -> &'static str {
+        "pad-channels-for-vectorizing"
+    }
+
+    fn wants(&self, op: &Op) -> bool {
+        matches!(op, Op::Conv2d { .. })
+    }
+
+    fn rewrite(&self, g: &mut ModelGraph, _: Id, entry: &OpEntry, args: &[Id]) -> Vec<Id> {
+        let (Some(input), Some(filter)) = (type_of(g, args[0]), leaf_in(g, args[1])) else {
+            return Vec::new();
+        };
+        let (input, filter) = (input.clone(), filter.clone());
+        let channels = *input.shape.last().unwrap_or(&0);
+        let integer = input.dtype == DType::I8 && filter.ty.dtype == DType::I8;
+        let grouped = filter.ty.shape.len() != 4 || filter.ty.shape[3] != channels;
+        if channels < 2 || channels % 4 == 0 || !integer || grouped || input.shape.len() != 4 {
+            return Vec::new();
+        }
+        let Some(weights) = filter.data.as_deref() else {
+            return Vec::new();
+        };
+        let wide = channels.next_multiple_of(4);
+        let mut padded = input.clone();
+        padded.shape[3] = wide;
+        let pad_out = Tensor {
+            name: format!("{}/pad_channels", entry.output.name),
+            ty: padded,
+            kind: TensorKind::Activation,
+            data: None,
+        };
+        let pads = vec![(0, 0), (0, 0), (0, 0), (0, wide - channels)];
+        let pad = apply(g, Op::Pad { pads }, pad_out, vec![args[0]]);
+        let mut wide_filter = filter.clone();
+        wide_filter.name = format!("{}/pad_channels", filter.name);
+        wide_filter.ty.shape[3] = wide;
+        let zeros = vec![0u8; wide - channels];
+        let data = weights
+            .chunks(channels)
+            .flat_map(|w| w.iter().chain(&zeros));
+        wide_filter.data = Some(data.copied().collect());
+        let mut new_args = args.to_vec();
+        new_args[0] = pad;
+        new_args[1] = add_leaf(g, wide_filter);
+        vec![apply(g, entry.op.clone(), entry.output.clone(), new_args)]
     }
 }
 
@@ -462,9 +521,7 @@ impl Rule for FoldConstant {
             data: Some(data),
             ..entry.output.clone()
         };
-        g.analysis.leaves.push(folded);
-        let leaf = super::term::LeafRef(g.analysis.leaves.len() as u32 - 1);
-        vec![g.add(Term::Leaf(leaf))]
+        vec![add_leaf(g, folded)]
     }
 }
 

@@ -181,6 +181,17 @@ pub fn applications(egraph: &ModelGraph, id: Id) -> Vec<(OpEntry, Vec<Id>)> {
         .collect()
 }
 
+/// Adds a constant leaf (a folded or rewritten constant), returning its class. A tensor
+/// already among the leaves is the same leaf, so rules that make it again saturate.
+pub fn add_leaf(egraph: &mut ModelGraph, tensor: Tensor) -> Id {
+    let leaves = &mut egraph.analysis.leaves;
+    let at = leaves.iter().position(|t| *t == tensor).unwrap_or_else(|| {
+        leaves.push(tensor);
+        leaves.len() - 1
+    });
+    egraph.add(Term::Leaf(LeafRef(at as u32)))
+}
+
 /// Adds `op` (with its output tensor) applied to `args`, returning its class.
 pub fn apply(egraph: &mut ModelGraph, op: Op, output: Tensor, args: Vec<Id>) -> Id {
     let r = egraph.analysis.intern(OpEntry { op, output });

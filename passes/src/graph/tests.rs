@@ -128,6 +128,50 @@ fn pad_for_vectorizing_where_guards_cost_more() {
     assert_same_results(&g, &after);
 }
 
+/// As [`Elements`], but a convolution over a channel count that is not a multiple of 4 costs
+/// ten times as much (what a target whose SIMD runs along four channels sees).
+struct OddChannelsCost;
+
+impl OpCost for OddChannelsCost {
+    fn cost(&self, op: &Op, inputs: &[Option<&TensorType>], output: &TensorType) -> f64 {
+        let channels = inputs[0].map_or(0, |t| *t.shape.last().unwrap_or(&0));
+        let odd = matches!(op, Op::Conv2d { .. }) && channels % 4 != 0;
+        Elements.cost(op, inputs, output) * if odd { 10.0 } else { 1.0 }
+    }
+}
+
+#[test]
+fn pad_channels_for_vectorizing_with_zero_weights() {
+    let mut g = Graph::new("rgb-conv");
+    let x = g.add_input("x", int8(&[1, 6, 6, 3], 0.1, -7));
+    let w = g.add_constant("w", int8(&[8, 3, 3, 3], 0.02, 0), bytes(216, 3));
+    let y = g.add_tensor("y", int8(&[1, 3, 3, 8], 0.05, -3));
+    let op = Op::Conv2d {
+        window: Window::square(2, Padding::Same),
+        activation: Activation::Relu,
+    };
+    g.add_op(op, vec![Some(x), Some(w), None], vec![y]).unwrap();
+    g.outputs.push(y);
+    let (kept, _) = GraphRewriter::default().run(&g, &Elements).unwrap();
+    assert_eq!(ops(&kept), ["conv2d"]);
+    let (after, report) = GraphRewriter::default().run(&g, &OddChannelsCost).unwrap();
+    assert_eq!(ops(&after), ["pad", "conv2d"]);
+    assert!(report.applied("pad-channels-for-vectorizing") > 0);
+    assert_eq!(report.stop_reason, "saturated");
+    let conv = after.node(after.execution_order()[1]);
+    let filter = after.tensor(conv.inputs[1].unwrap());
+    assert_eq!(filter.ty.shape, [8, 3, 3, 4]);
+    // Each output channel's taps: the three weights, then a zero.
+    let data = filter.data.as_ref().unwrap();
+    assert_eq!(
+        &data[..4],
+        &[bytes(216, 3)[0], bytes(216, 3)[1], bytes(216, 3)[2], 0]
+    );
+    assert!(data.chunks(4).all(|tap| tap[3] == 0));
+    assert_eq!(after.tensor(conv.inputs[0].unwrap()).ty.shape, [1, 6, 6, 4]);
+    assert_same_results(&g, &after);
+}
+
 #[test]
 fn fuse_activation_when_the_quantization_is_kept() {
     let mut g = Graph::new("conv-relu");
