@@ -39,7 +39,7 @@ impl Machine {
             dsp,
             mac: 1.0,
             loop_overhead: 3.0,
-            max_unrolled: 32,
+            max_unrolled: 64,
             epilogue: 20.0,
         }
     }
