@@ -112,3 +112,39 @@ impl ScheduleCost<'_> {
             .max(elementwise)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use minnow_ir::DType;
+
+    /// A copy of a model input is free within the budget and charged for what exceeds it;
+    /// a copy of anything else, and every other op's output, is charged whole.
+    #[test]
+    fn input_copies_are_charged_beyond_the_budget() {
+        let features = minnow_targets::find("cortex-m4").unwrap().features;
+        let input = TensorType::new(vec![1, 8, 8, 3], DType::I8);
+        let padded = TensorType::new(vec![1, 8, 8, 4], DType::I8);
+        let other = TensorType::new(vec![1, 8, 8, 2], DType::I8);
+        let pad = Op::Pad {
+            pads: vec![(0, 0), (0, 0), (0, 0), (0, 1)],
+        };
+        let cost = |budget: Option<usize>, operand: &TensorType| {
+            let c = ScheduleCost {
+                features: &features,
+                input_copies: budget.map(|budget| InputCopies {
+                    budget,
+                    inputs: vec![input.clone()],
+                }),
+            };
+            c.cost(&pad, &[Some(operand)], &padded)
+        };
+        let instructions = 2.0 * padded.elements() as f64;
+        let whole = instructions + ARENA_BYTE * padded.bytes() as f64;
+        assert_eq!(cost(None, &input), whole);
+        assert_eq!(cost(Some(1000), &input), instructions);
+        // 192 input bytes and 256 copied: 48 over a budget of 400.
+        assert_eq!(cost(Some(400), &input), instructions + ARENA_BYTE * 48.0);
+        assert_eq!(cost(Some(1000), &other), whole);
+    }
+}
