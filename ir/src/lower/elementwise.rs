@@ -2,7 +2,7 @@
 //! DEQUANTIZE (int8 to float through a 256-entry table), RELU, RELU6, LOGISTIC and TANH, each
 //! following its TFLite Micro kernel.
 
-use super::{clamp_to, for_each_coord, int_range, linear_index, load_i32, strides, Kernel};
+use super::{clamp_to, for_each_coord, int_range, linear_index, load_i32, scaled, strides, Kernel};
 use crate::fixedpoint::{calculate_input_radius, frexp, quantize_multiplier};
 use crate::loops::{BufId, Expr, Intrinsic, ScalarType};
 use crate::op::Op;
@@ -41,10 +41,7 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
             let (m, s) = qparams::ratio(si as f64, so as f64);
             let (lo, hi) = int_range(output.dtype)?;
             unary(k, &output, &move |v| {
-                let x = Expr::call(
-                    Intrinsic::MultiplyByQuantizedMultiplier,
-                    vec![v - Expr::i32(zi), Expr::i32(m), Expr::i32(s)],
-                );
+                let x = scaled(v - Expr::i32(zi), m, s);
                 clamp_to(x + Expr::i32(zo), lo, hi, ScalarType::of(output.dtype))
             });
         }
@@ -57,10 +54,7 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
             let (m, s) = quantize_multiplier((si / so) as f64);
             let (qmin, qmax) = int_range(output.dtype)?;
             unary(k, &output, &move |v| {
-                let x = Expr::call(
-                    Intrinsic::MultiplyByQuantizedMultiplier,
-                    vec![v - Expr::i32(zi), Expr::i32(m), Expr::i32(s)],
-                );
+                let x = scaled(v - Expr::i32(zi), m, s);
                 clamp_to(
                     x + Expr::i32(zo),
                     qmin.max(zo as i64),
@@ -206,25 +200,12 @@ fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
 pub(crate) fn quantized_add(p: &qparams::AddParams, a: Expr, b: Expr) -> Expr {
     let scale = |v: Expr, k: usize| {
         let shifted = (v + Expr::i32(p.input_offsets[k])) * Expr::i32(1 << p.left_shift);
-        Expr::call(
-            Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp,
-            vec![
-                shifted,
-                Expr::i32(p.input_scales[k].0),
-                Expr::i32(p.input_scales[k].1),
-            ],
-        )
+        let (multiplier, shift) = p.input_scales[k];
+        scaled(shifted, multiplier, shift)
     };
     let sum = scale(a, 0) + scale(b, 1);
-    let out = Expr::call(
-        Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp,
-        vec![
-            sum,
-            Expr::i32(p.output_scale.0),
-            Expr::i32(p.output_scale.1),
-        ],
-    );
-    out + Expr::i32(p.output_offset)
+    let (multiplier, shift) = p.output_scale;
+    scaled(sum, multiplier, shift) + Expr::i32(p.output_offset)
 }
 
 /// TFLite's integer `MulElementwise`.
@@ -241,10 +222,7 @@ fn mul(
     let (m, s) = qparams::ratio(sa as f64 * sb as f64, so as f64);
     Ok(Box::new(move |x, y| {
         let product = (x - Expr::i32(za)) * (y - Expr::i32(zb));
-        Expr::call(
-            Intrinsic::MultiplyByQuantizedMultiplier,
-            vec![product, Expr::i32(m), Expr::i32(s)],
-        ) + Expr::i32(zo)
+        scaled(product, m, s) + Expr::i32(zo)
     }))
 }
 

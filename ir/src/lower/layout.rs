@@ -3,7 +3,7 @@
 
 use super::{clamp_to, for_each_coord, int_range, linear_index, strides, Kernel};
 use crate::fixedpoint::quantize_multiplier;
-use crate::loops::{Expr, Intrinsic, ScalarType};
+use crate::loops::{Expr, ScalarType};
 use crate::op::Op;
 use crate::qparams;
 use crate::types::DType;
@@ -121,12 +121,7 @@ pub(super) fn lower_mean(k: &mut Kernel) -> Result<(), String> {
         (
             ScalarType::I32,
             Box::new(move |sum| {
-                let args = vec![
-                    sum - Expr::i32(offset),
-                    Expr::i32(multiplier),
-                    Expr::i32(s - shift),
-                ];
-                let scaled = Expr::call(Intrinsic::MultiplyByQuantizedMultiplier, args);
+                let scaled = super::scaled(sum - Expr::i32(offset), multiplier, s - shift);
                 clamp_to(scaled + Expr::i32(zo), lo, hi, elem)
             }),
         )

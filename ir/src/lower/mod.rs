@@ -31,7 +31,7 @@ use crate::graph::{Graph, Node, TensorId, TensorKind};
 use crate::interp::Interpreter;
 use crate::loops::reduction::Reduction;
 use crate::loops::{Access, BufId, Expr, FuncBuilder, Program, ScalarType, Slot, SlotId};
-use crate::loops::{SlotKind, Step};
+use crate::loops::{Intrinsic, SlotKind, Step};
 use crate::op::Op;
 use crate::types::{DType, TensorType};
 
@@ -308,6 +308,17 @@ impl Kernel<'_, '_> {
 /// `buf[index]` widened to `i32`.
 pub(crate) fn load_i32(buf: BufId, index: Expr) -> Expr {
     Expr::load(buf, index).cast(ScalarType::I32)
+}
+
+/// `x * multiplier * 2^shift / 2^31` rounded as TFLite's `MultiplyByQuantizedMultiplier` (and
+/// `MultiplyByQuantizedMultiplierSmallerThanOneExp`, the same for `shift <= 0`) rounds it: the
+/// one-multiply form where the scale allows it ([`crate::fixedpoint::high_shift_of`]).
+pub(crate) fn scaled(x: Expr, multiplier: i32, shift: i32) -> Expr {
+    let (intrinsic, shift) = match crate::fixedpoint::high_shift_of(multiplier, shift) {
+        Some(high) => (Intrinsic::MultiplyByQuantizedMultiplierHighShift, high),
+        None => (Intrinsic::MultiplyByQuantizedMultiplier, shift),
+    };
+    Expr::call(intrinsic, vec![x, Expr::i32(multiplier), Expr::i32(shift)])
 }
 
 /// Clamps an `i32` value to `[lo, hi]` and narrows it to `elem`.

@@ -160,8 +160,7 @@ fn lower_int16(k: &mut Kernel, p: qparams::SoftmaxInt16, rows: usize, depth: usi
     let (i32, i64) = (ScalarType::I32, ScalarType::I64);
     // exp(x - max) in Q0.15.
     let exp = |f: &mut FuncBuilder, v: Expr, max: &Expr| {
-        let args = vec![v - max.clone(), Expr::i32(p.multiplier), Expr::i32(p.shift)];
-        let scaled = Expr::call(Intrinsic::MultiplyByQuantizedMultiplier, args);
+        let scaled = super::scaled(v - max.clone(), p.multiplier, p.shift);
         let centred = f.let_(
             "centred",
             i32,

@@ -7,7 +7,7 @@
 
 use super::{clamp_to, load_i32, Kernel};
 use crate::geometry::SvdfGeometry;
-use crate::loops::{BufId, Expr, FuncBuilder, Intrinsic, ScalarType};
+use crate::loops::{BufId, Expr, FuncBuilder, ScalarType};
 use crate::op::Op;
 use crate::qparams;
 use crate::types::{DType, TensorType};
@@ -77,12 +77,7 @@ fn integer(
     } = qparams::svdf([input, wf, wt, state, output])?;
     let (state_lo, state_hi) = state.dtype.int_range().ok_or("integer state expected")?;
     let state_elem = ScalarType::of(state.dtype);
-    let requantize = |v: Expr, (m, s): (i32, i32)| {
-        Expr::call(
-            Intrinsic::MultiplyByQuantizedMultiplier,
-            vec![v, Expr::i32(m), Expr::i32(s)],
-        )
-    };
+    let requantize = |v: Expr, (m, s): (i32, i32)| super::scaled(v, m, s);
     Ok(Arithmetic {
         acc: ScalarType::I32,
         zero: Expr::i32(0),
