@@ -60,3 +60,39 @@ fn kws_and_ad01_against_cmsis_nn_on_cortex_m4() {
         );
     }
 }
+
+/// Issue 4's RISC-V goal is that on rv32imac (no SIMD) the default schedules run the whole model
+/// in at most half the instructions of the reference kernels' plain loop nests (the naive
+/// lowering, which shares the graph rewrites and the requantization). Not met yet (kws 1.95,
+/// ad01 1.93): this is the floor reached so far, which only moves up.
+const NAIVE_OVER_DEFAULT_FLOOR: f64 = 1.9;
+
+#[test]
+fn kws_and_ad01_on_rv32imac_against_the_naive_loops() {
+    let target = minnow_targets::find("rv32imac").unwrap();
+    if !tools_present(&target) {
+        return;
+    }
+    for model in ["kws", "ad01"] {
+        let bytes = std::fs::read(model_path(model)).unwrap();
+        let graph = minnow_ir::import::tflite::import(&bytes, model).unwrap();
+        let instructions = |schedules| {
+            let compiled = compile(&graph, model, &target, schedules).unwrap();
+            let build = Build {
+                target: &target,
+                source: &compiled.source,
+                vectors: &[vec![golden(model, "input_0.bin")]],
+                per_layer: false,
+            };
+            let m = measure_on_target(&build).unwrap();
+            assert_eq!(m.outputs[0][0], golden(model, "output_0.bin"), "{model}");
+            m.instructions.unwrap()[0] as f64
+        };
+        let ratio = instructions(Schedules::Naive) / instructions(Schedules::Default);
+        eprintln!("{model}: the naive loops take {ratio:.2}x the default's instructions");
+        assert!(
+            ratio >= NAIVE_OVER_DEFAULT_FLOOR,
+            "{model}: naive / default {ratio:.2} < {NAIVE_OVER_DEFAULT_FLOOR}"
+        );
+    }
+}

@@ -29,6 +29,10 @@ pub struct Machine {
     pub max_unrolled: usize,
     /// Instructions per output element (requantization, clamp, store).
     pub epilogue: f64,
+    /// The compiler schedules a straight-line region's loads ahead of their uses (gcc's
+    /// scheduling before register allocation, on by default for RISC-V), so the operand it
+    /// loads most of (every weight of an unrolled fully connected block) is live at once.
+    pub hoists_loads: bool,
 }
 
 impl Machine {
@@ -41,6 +45,7 @@ impl Machine {
             loop_overhead: 3.0,
             max_unrolled: 64,
             epilogue: 20.0,
+            hoists_loads: false,
         }
     }
 
@@ -53,6 +58,7 @@ impl Machine {
             loop_overhead: 3.0,
             max_unrolled: 32,
             epilogue: 25.0,
+            hoists_loads: true,
         }
     }
 }
@@ -252,7 +258,11 @@ impl NestCost {
         let loads: f64 = (0..2)
             .map(|o| ctx.loads[o] as f64 * (1.0 + f64::from(u8::from(self.offset[o]))))
             .sum();
-        let operands = ctx.loads[0].min(ctx.loads[1]) + 1;
+        let operands = if self.machine.hoists_loads {
+            ctx.loads[0].max(ctx.loads[1]) + 1
+        } else {
+            ctx.loads[0].min(ctx.loads[1]) + 1
+        };
         self.with_registers(
             ctx,
             self.machine.mac + loads / region,
