@@ -1,0 +1,292 @@
+//! How a [`Reduction`] becomes loops under a [`LoopNest`]: the accumulator block, the guards
+//! where they become decidable, the SIMD lanes and the epilogue.
+
+use super::{Epilogue, Guard, Lanes, LoopNest, Operand, Reduction};
+use crate::loops::{BufId, Expr, ForKind, FuncBuilder, Intrinsic, ScalarType};
+
+/// State of one [`Reduction::build`].
+pub(super) struct Builder<'r> {
+    r: &'r Reduction,
+    nest: &'r LoopNest,
+    /// Index of the first reduce loop: the accumulator block is declared just outside it.
+    first_reduce: usize,
+    /// The variable of each loop, while it is bound.
+    vars: Vec<Option<Expr>>,
+    /// What the innermost loop becomes.
+    lanes: Lanes,
+}
+
+impl<'r> Builder<'r> {
+    /// The state before the outermost loop of `nest`.
+    pub(super) fn new(r: &'r Reduction, nest: &'r LoopNest) -> Builder<'r> {
+        let first_reduce = nest
+            .loops
+            .iter()
+            .position(|l| r.axes[l.axis].reduce)
+            .unwrap_or(nest.loops.len());
+        Builder {
+            r,
+            nest,
+            first_reduce,
+            vars: vec![None; nest.loops.len()],
+            lanes: r.lanes(nest),
+        }
+    }
+
+    /// The value of every axis whose loops are all bound.
+    fn axes(&self) -> Vec<Option<Expr>> {
+        let mut values: Vec<Option<Expr>> = vec![Some(Expr::i32(0)); self.r.axes.len()];
+        for (l, var) in self.nest.loops.iter().zip(&self.vars) {
+            values[l.axis] = match (values[l.axis].take(), var) {
+                (Some(sum), Some(v)) => Some(sum + v.clone() * Expr::idx(l.stride)),
+                _ => None,
+            };
+        }
+        values
+    }
+
+    fn open(
+        &mut self,
+        f: &mut FuncBuilder,
+        i: usize,
+        body: &mut dyn FnMut(&mut Self, &mut FuncBuilder),
+    ) {
+        let l = &self.nest.loops[i];
+        let (name, extent) = (l.name.clone(), l.extent);
+        // A vectorized loop that is emitted as a loop runs its lanes one by one.
+        let kind = match l.kind {
+            ForKind::Vectorized { .. } => ForKind::Unrolled,
+            kind => kind,
+        };
+        if extent == 1 {
+            // A loop of one iteration is its body with the variable at 0.
+            self.vars[i] = Some(Expr::i32(0));
+            body(self, f);
+            self.vars[i] = None;
+            return;
+        }
+        f.for_kind(&name, extent, kind, |f, v| {
+            self.vars[i] = Some(v);
+            body(self, f);
+            self.vars[i] = None;
+        });
+    }
+
+    /// The spatial loops outside the first reduce loop, then the accumulator block.
+    pub(super) fn outer(&mut self, f: &mut FuncBuilder, i: usize) {
+        if i < self.first_reduce {
+            return self.open(f, i, &mut |b, f| b.outer(f, i + 1));
+        }
+        let block: Vec<usize> = (self.first_reduce..self.nest.loops.len())
+            .filter(|j| !self.r.axes[self.nest.loops[*j].axis].reduce)
+            .collect();
+        let size = block.iter().map(|j| self.nest.loops[*j].extent).product();
+        let acc = f.local("acc", self.r.acc, size);
+        self.over_block(f, &block, 0, &|b, f, slot| {
+            let init = b.init(&b.axes());
+            f.store(acc, slot, init);
+        });
+        self.inner(f, self.first_reduce, &block, acc);
+        self.over_block(f, &block, 0, &|b, f, slot| {
+            let axes = b.axes();
+            let value = b.finish(Expr::load(acc, slot), &axes);
+            f.store(b.r.output, b.r.output_index.eval(&axes), value);
+        });
+    }
+
+    /// The block's spatial loops alone (for the accumulators' start and finish).
+    fn over_block(
+        &mut self,
+        f: &mut FuncBuilder,
+        block: &[usize],
+        k: usize,
+        body: &dyn Fn(&Self, &mut FuncBuilder, Expr),
+    ) {
+        if k == block.len() {
+            let slot = self.slot(block);
+            return body(self, f, slot);
+        }
+        self.open(f, block[k], &mut |b, f| b.over_block(f, block, k + 1, body));
+    }
+
+    /// The accumulator slot of the current block position.
+    fn slot(&self, block: &[usize]) -> Expr {
+        let mut slot = Expr::i32(0);
+        for j in block {
+            let v = self.vars[*j].clone().expect("block loop bound");
+            slot = slot * Expr::idx(self.nest.loops[*j].extent) + v;
+        }
+        slot
+    }
+
+    /// The loops from the first reduce loop inwards, guards where they become decidable, and
+    /// the multiply-accumulate.
+    fn inner(&mut self, f: &mut FuncBuilder, i: usize, block: &[usize], acc: BufId) {
+        let n = self.nest.loops.len();
+        if i == n || (self.lanes != Lanes::Scalar && i == n - 1) {
+            return self.accumulate(f, block, acc);
+        }
+        self.open(f, i, &mut |b, f| {
+            let axis = b.nest.loops[i].axis;
+            let bound = b.axes();
+            let newly: Vec<&Guard> = if bound[axis].is_some() {
+                let guards = b.r.guards.iter().filter(|g| g.index.coefficient(axis) != 0);
+                guards
+                    .filter(|g| g.index.terms.iter().all(|(a, _)| bound[*a].is_some()))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let cond = newly.iter().fold(None, |c: Option<Expr>, g| {
+                let v = g.index.eval(&bound);
+                let inside = Expr::i32(0).le(v.clone()).and(v.lt(Expr::idx(g.extent)));
+                Some(match c {
+                    Some(c) => c.and(inside),
+                    None => inside,
+                })
+            });
+            match cond {
+                Some(cond) => f.if_then(cond, |f| b.inner(f, i + 1, block, acc)),
+                None => b.inner(f, i + 1, block, acc),
+            }
+        });
+    }
+
+    /// The multiply-accumulate at the current loop variables; for SIMD lanes, the lanes' loop
+    /// is not emitted: its variable is 0 at the first lane.
+    fn accumulate(&mut self, f: &mut FuncBuilder, block: &[usize], acc: BufId) {
+        let n = self.nest.loops.len();
+        match self.lanes {
+            Lanes::Scalar => {
+                let slot = self.slot(block);
+                let value = Expr::load(acc, slot.clone()) + self.product(&self.axes());
+                f.store(acc, slot, value);
+            }
+            Lanes::DotProduct => {
+                self.vars[n - 1] = Some(Expr::i32(0));
+                let slot = self.slot(block);
+                let value = self.smlad(Expr::load(acc, slot.clone()), &self.axes());
+                f.store(acc, slot, value);
+            }
+            Lanes::Channels => {
+                self.vars[n - 1] = Some(Expr::i32(0));
+                let [(x0, x1), (w0, w1)] = self.unpacked(&self.axes());
+                // Lanes 0 and 2 are the halves of the first unpacked word, 1 and 3 the second's.
+                let products = [
+                    (Intrinsic::Smlabb, &x0, &w0),
+                    (Intrinsic::Smlabb, &x1, &w1),
+                    (Intrinsic::Smlatt, &x0, &w0),
+                    (Intrinsic::Smlatt, &x1, &w1),
+                ];
+                for (lane, (op, x, w)) in products.into_iter().enumerate() {
+                    self.vars[n - 1] = Some(Expr::i32(lane as i32));
+                    let slot = self.slot(block);
+                    let args = vec![x.clone(), w.clone(), Expr::load(acc, slot.clone())];
+                    f.store(acc, slot, Expr::call(op, args));
+                }
+            }
+        }
+        self.vars[n - 1] = None;
+    }
+
+    /// Where operand `o` is read at the current loop variables (unbound loops at 0).
+    fn index(&self, o: &Operand, axes: &[Option<Expr>]) -> Expr {
+        let Some(p) = &o.packed else {
+            return o.index.eval(axes);
+        };
+        let mut e = Expr::i32(0);
+        for (var, stride) in self.vars.iter().zip(&p.strides) {
+            if let (Some(v), true) = (var, *stride != 0) {
+                e = e + v.clone() * Expr::i32(*stride as i32);
+            }
+        }
+        e
+    }
+
+    /// `(input + offset) * (weight + offset)` in the accumulator's type.
+    fn product(&self, axes: &[Option<Expr>]) -> Expr {
+        let operand = |o: &Operand| {
+            let v = Expr::load(o.buf, self.index(o, axes));
+            match (self.r.acc, o.offset) {
+                (ScalarType::F32, _) => v,
+                (_, 0) => v.cast(ScalarType::I32),
+                (_, offset) => v.cast(ScalarType::I32) + Expr::i32(offset),
+            }
+        };
+        let p = operand(&self.r.input) * operand(&self.r.weight);
+        if self.r.acc == ScalarType::I64 {
+            p.cast(ScalarType::I64)
+        } else {
+            p
+        }
+    }
+
+    /// The words of four input and four weight elements from the first lane, each unpacked
+    /// (with its offset) into two words of 16-bit halves: lanes (0, 2) and lanes (1, 3).
+    /// Widened weights are already in that form: two words at twice the element index.
+    fn unpacked(&self, axes: &[Option<Expr>]) -> [(Expr, Expr); 2] {
+        [(&self.r.input, false), (&self.r.weight, true)].map(|(o, weight)| {
+            if weight && self.nest.wide_weights {
+                let at = self.index(o, axes) * Expr::i32(2);
+                let second = at.clone() + Expr::i32(4);
+                return (Expr::load_word(o.buf, at), Expr::load_word(o.buf, second));
+            }
+            let w = Expr::load_word(o.buf, self.index(o, axes));
+            let pair = Expr::i32(crate::simd::offset_pair(o.offset));
+            let lo = Expr::call(Intrinsic::Sxtab16, vec![pair.clone(), w.clone()]);
+            (lo, Expr::call(Intrinsic::Sxtab16Ror8, vec![pair, w]))
+        })
+    }
+
+    /// Four multiply-accumulates of one sum as two SMLADs.
+    fn smlad(&self, acc: Expr, axes: &[Option<Expr>]) -> Expr {
+        let [(x0, x1), (w0, w1)] = self.unpacked(axes);
+        let acc = Expr::call(Intrinsic::Smlad, vec![x0, w0, acc]);
+        Expr::call(Intrinsic::Smlad, vec![x1, w1, acc])
+    }
+
+    /// The accumulator's start: the bias (integers) or zero.
+    fn init(&self, axes: &[Option<Expr>]) -> Expr {
+        match (self.r.epilogue, self.r.bias) {
+            (Epilogue::Float { .. }, _) => Expr::f32(0.0),
+            (_, Some(b)) => Expr::load(b, self.r.channel.eval(axes)).cast(self.r.acc),
+            (_, None) => Expr::Int {
+                value: 0,
+                ty: self.r.acc,
+            },
+        }
+    }
+
+    /// The output element of a finished accumulator.
+    fn finish(&self, acc: Expr, axes: &[Option<Expr>]) -> Expr {
+        let channel = self.r.channel.eval(axes);
+        match self.r.epilogue {
+            Epilogue::Quantized {
+                scale,
+                multiplier,
+                shift,
+                output_offset,
+                range,
+                elem,
+            } => {
+                let args = vec![acc, multiplier.at(channel.clone()), shift.at(channel)];
+                let scaled = Expr::call(scale, args) + Expr::i32(output_offset);
+                let value = crate::lower::clamp_to(scaled, range.0, range.1, elem);
+                let Some(r) = &self.r.residual else {
+                    return value;
+                };
+                let addend = Expr::load(r.addend, self.r.output_index.eval(axes));
+                let (a, b) = (value.cast(ScalarType::I32), addend.cast(ScalarType::I32));
+                let (lo, hi) = (r.params.act_min as i64, r.params.act_max as i64);
+                crate::lower::clamp_to(crate::lower::quantized_add(&r.params, a, b), lo, hi, elem)
+            }
+            Epilogue::Float { min, max } => {
+                let biased = match self.r.bias {
+                    Some(b) => acc + Expr::load(b, channel),
+                    None => acc,
+                };
+                biased.clamp(Expr::f32(min), Expr::f32(max))
+            }
+        }
+    }
+}
