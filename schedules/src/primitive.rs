@@ -38,6 +38,9 @@ pub enum Primitive {
     /// so the inner loop loads them without unpacking; twice the weights' flash. Needs a
     /// 4-lane SIMD loop innermost.
     WidenWeights,
+    /// Runs serial loops over whole padded axes in three parts, so that their interior tests
+    /// no padding guard (`LoopNest::partition_borders`); more code, fewer instructions.
+    PartitionBorders,
 }
 
 /// A trace of primitives, applied in order to a reduction's default loop nest.
@@ -127,6 +130,9 @@ impl Schedule {
         if nest.wide_weights {
             steps.push(Primitive::WidenWeights);
         }
+        if nest.partition_borders {
+            steps.push(Primitive::PartitionBorders);
+        }
         Schedule { steps }
     }
 }
@@ -190,6 +196,7 @@ impl Primitive {
                 };
             }
             Primitive::WidenWeights => nest.wide_weights = true,
+            Primitive::PartitionBorders => nest.partition_borders = true,
         }
         Ok(())
     }

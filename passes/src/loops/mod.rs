@@ -288,6 +288,7 @@ fn nest_of(r: &Reduction, choice: &Choice) -> Result<LoopNest, String> {
     let mut nest = LoopNest {
         loops,
         wide_weights: false,
+        partition_borders: !r.guards.is_empty(),
     };
     name_loops(r, &mut nest);
     r.check(&nest)?;

@@ -14,6 +14,9 @@ pub(super) struct Builder<'r> {
     vars: Vec<Option<Expr>>,
     /// What the innermost loop becomes.
     lanes: Lanes,
+    /// Per guard: known to hold where the code is being emitted (the interior of a split
+    /// spatial loop), so it is not tested.
+    proven: Vec<bool>,
 }
 
 impl<'r> Builder<'r> {
@@ -30,6 +33,7 @@ impl<'r> Builder<'r> {
             first_reduce,
             vars: vec![None; nest.loops.len()],
             lanes: r.lanes(nest),
+            proven: vec![false; r.guards.len()],
         }
     }
 
@@ -51,31 +55,59 @@ impl<'r> Builder<'r> {
         i: usize,
         body: &mut dyn FnMut(&mut Self, &mut FuncBuilder),
     ) {
+        let extent = self.nest.loops[i].extent;
+        self.open_range(f, i, 0..extent, body);
+    }
+
+    /// Loop `i` over the values `range` only (its variable offset by the start).
+    fn open_range(
+        &mut self,
+        f: &mut FuncBuilder,
+        i: usize,
+        range: std::ops::Range<usize>,
+        body: &mut dyn FnMut(&mut Self, &mut FuncBuilder),
+    ) {
         let l = &self.nest.loops[i];
-        let (name, extent) = (l.name.clone(), l.extent);
+        let name = l.name.clone();
         // A vectorized loop that is emitted as a loop runs its lanes one by one.
         let kind = match l.kind {
             ForKind::Vectorized { .. } => ForKind::Unrolled,
             kind => kind,
         };
-        if extent == 1 {
-            // A loop of one iteration is its body with the variable at 0.
-            self.vars[i] = Some(Expr::i32(0));
-            body(self, f);
-            self.vars[i] = None;
-            return;
+        let start = Expr::idx(range.start);
+        match range.len() {
+            0 => return,
+            // A loop of one iteration is its body with the variable at its one value.
+            1 => {
+                self.vars[i] = Some(start);
+                body(self, f);
+            }
+            extent => f.for_kind(&name, extent, kind, |f, v| {
+                self.vars[i] = Some(if range.start == 0 { v } else { v + start });
+                body(self, f);
+            }),
         }
-        f.for_kind(&name, extent, kind, |f, v| {
-            self.vars[i] = Some(v);
-            body(self, f);
-            self.vars[i] = None;
-        });
+        self.vars[i] = None;
     }
 
-    /// The spatial loops outside the first reduce loop, then the accumulator block.
+    /// The spatial loops outside the first reduce loop, then the accumulator block. With
+    /// [`LoopNest::partition_borders`], a serial loop over a padded axis runs in three parts:
+    /// the values before and after its interior, with the padding guards, and the interior,
+    /// where every tap is inside and the guards on that axis are not tested.
     pub(super) fn outer(&mut self, f: &mut FuncBuilder, i: usize) {
         if i < self.first_reduce {
-            return self.open(f, i, &mut |b, f| b.outer(f, i + 1));
+            let Some((interior, on_axis)) = self.interior(i) else {
+                return self.open(f, i, &mut |b, f| b.outer(f, i + 1));
+            };
+            let extent = self.nest.loops[i].extent;
+            self.open_range(f, i, 0..interior.start, &mut |b, f| b.outer(f, i + 1));
+            let before = self.proven.clone();
+            for g in on_axis {
+                self.proven[g] = true;
+            }
+            self.open_range(f, i, interior.clone(), &mut |b, f| b.outer(f, i + 1));
+            self.proven = before;
+            return self.open_range(f, i, interior.end..extent, &mut |b, f| b.outer(f, i + 1));
         }
         let block: Vec<usize> = (self.first_reduce..self.nest.loops.len())
             .filter(|j| !self.r.axes[self.nest.loops[*j].axis].reduce)
@@ -92,6 +124,44 @@ impl<'r> Builder<'r> {
             let value = b.finish(Expr::load(acc, slot), &axes);
             f.store(b.r.output, b.r.output_index.eval(&axes), value);
         });
+    }
+
+    /// Where loop `i` (a serial loop over a whole spatial axis) has every guard on its axis
+    /// hold, whatever the reduce axes in the guard are: that range of values, if it is not
+    /// empty, and the guards.
+    fn interior(&self, i: usize) -> Option<(std::ops::Range<usize>, Vec<usize>)> {
+        let l = &self.nest.loops[i];
+        let whole = l.stride == 1 && l.extent == self.r.axes[l.axis].extent;
+        if !self.nest.partition_borders || l.kind != ForKind::Serial || !whole || l.extent < 3 {
+            return None;
+        }
+        let (mut lo, mut hi) = (0i64, l.extent as i64);
+        let mut on_axis = Vec::new();
+        for (k, g) in self.r.guards.iter().enumerate() {
+            let c = g.index.coefficient(l.axis);
+            if c == 0 {
+                continue;
+            }
+            // The guard's index over the other axes' values, which must all be reduce axes.
+            let mut others: Vec<usize> = g.index.terms.iter().map(|(a, _)| *a).collect();
+            others.retain(|a| *a != l.axis);
+            others.sort_unstable();
+            others.dedup();
+            let (mut min, mut max) = (g.index.constant, g.index.constant);
+            for a in others {
+                if !self.r.axes[a].reduce || c < 0 {
+                    return None;
+                }
+                let top = g.index.coefficient(a) * (self.r.axes[a].extent as i64 - 1);
+                min += top.min(0);
+                max += top.max(0);
+            }
+            // 0 <= c * v + min and c * v + max < extent.
+            lo = lo.max((-min).div_euclid(c) + i64::from((-min).rem_euclid(c) != 0));
+            hi = hi.min((g.extent as i64 - 1 - max).div_euclid(c) + 1);
+            on_axis.push(k);
+        }
+        (!on_axis.is_empty() && lo < hi).then_some((lo as usize..hi as usize, on_axis))
     }
 
     /// The block's spatial loops alone (for the accumulators' start and finish).
@@ -130,8 +200,11 @@ impl<'r> Builder<'r> {
             let axis = b.nest.loops[i].axis;
             let bound = b.axes();
             let newly: Vec<&Guard> = if bound[axis].is_some() {
-                let guards = b.r.guards.iter().filter(|g| g.index.coefficient(axis) != 0);
+                let guards = b.r.guards.iter().zip(&b.proven);
+                let guards =
+                    guards.filter(|(g, proven)| !**proven && g.index.coefficient(axis) != 0);
                 guards
+                    .map(|(g, _)| g)
                     .filter(|g| g.index.terms.iter().all(|(a, _)| bound[*a].is_some()))
                     .collect()
             } else {

@@ -253,6 +253,10 @@ pub struct LoopNest {
     /// included): each word of four lanes is two loaded words, with no unpacking. Needs SIMD
     /// lanes and a constant weight that is packed for this nest.
     pub wide_weights: bool,
+    /// Serial loops over whole padded axes run in three parts: the values before and after
+    /// the interior, with the padding guards, and the interior, where no tap falls outside
+    /// and the guards on that axis are not tested (TVM's loop partition).
+    pub partition_borders: bool,
 }
 
 impl Reduction {
@@ -268,6 +272,7 @@ impl Reduction {
         LoopNest {
             loops: loops.collect(),
             wide_weights: false,
+            partition_borders: false,
         }
     }
 
