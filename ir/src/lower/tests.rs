@@ -6,6 +6,8 @@ use super::lower;
 use crate::graph::Graph;
 use crate::interp::Interpreter;
 use crate::loops::interp::ProgramInterp;
+use crate::loops::reduction::LoopNest;
+use crate::loops::FuncBuilder;
 use crate::op::{Activation, Op, Padding, Pooling, Window};
 use crate::types::{DType, Quant, TensorType};
 use proptest::collection::vec;
@@ -85,13 +87,30 @@ fn check(
     assert_lowered_matches(&g, &feeds);
 }
 
-/// The lowered `g` gives the interpreter's bytes on `feeds`.
+/// The lowered `g` gives the interpreter's bytes on `feeds`, and so does it with its padded
+/// multiply-accumulate loops partitioned into borders and a guard-free interior.
 fn assert_lowered_matches(g: &Graph, feeds: &[Vec<u8>]) {
     let want = Interpreter::new(g).unwrap().run(feeds).unwrap();
-    let program = lower(g).unwrap();
+    let mut program = lower(g).unwrap();
     program.verify().unwrap();
     let got = ProgramInterp::new(&program).unwrap().run(feeds).unwrap();
     assert_eq!(got, want);
+    for step in 0..program.steps.len() {
+        let Some(r) = program.steps[step].reduction.clone() else {
+            continue;
+        };
+        let nest = LoopNest {
+            partition_borders: true,
+            ..r.default_nest()
+        };
+        let func = program.steps[step].func;
+        let mut f = FuncBuilder::with_params_of(&program.funcs[func]);
+        r.build(&nest, &mut f).unwrap();
+        program.funcs[func] = f.finish();
+    }
+    program.verify().unwrap();
+    let partitioned = ProgramInterp::new(&program).unwrap().run(feeds).unwrap();
+    assert_eq!(partitioned, want, "with the borders partitioned");
 }
 
 /// A convolution or fully connected op with a fused residual ADD, against the two ops run one
