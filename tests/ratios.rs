@@ -8,8 +8,9 @@
 mod common;
 
 use common::*;
-use minnow_autotune::compile::{compile, Schedules};
-use minnow_autotune::measure::{measure_on_target, Build};
+use minnow_autotune::compile::{Compiled, Schedules};
+use minnow_autotune::measure::Measurement;
+use minnow_targets::Target;
 
 /// Instructions over the peer's, per model: the goal.
 const INSTRUCTION_CEILING: [(&str, f64); 2] = [("kws", 0.8), ("ad01", 0.8)];
@@ -17,6 +18,17 @@ const INSTRUCTION_CEILING: [(&str, f64); 2] = [("kws", 0.8), ("ad01", 0.8)];
 const ARENA_GOAL: f64 = 0.8;
 /// Flash over the peer's.
 const FLASH_GOAL: f64 = 1.0;
+
+/// `model` compiled under `schedules` and run on `target` on its golden input 0, whose
+/// output it must give.
+fn measured(model: &str, target: &Target, schedules: Schedules) -> (Compiled, Measurement) {
+    let bytes = std::fs::read(model_path(model)).unwrap();
+    let graph = minnow_ir::import::tflite::import(&bytes, model).unwrap();
+    let vectors = [vec![golden(model, "input_0.bin")]];
+    let (compiled, m) = measure_with(&graph, target, schedules, &vectors).unwrap();
+    assert_eq!(m.outputs[0][0], golden(model, "output_0.bin"), "{model}");
+    (compiled, m)
+}
 
 fn peer(model: &str, key: &str) -> f64 {
     let path = shared().join("baselines/tflm-cmsis-nn-cortex-m4.json");
@@ -31,17 +43,7 @@ fn kws_and_ad01_against_cmsis_nn_on_cortex_m4() {
         return;
     }
     for (model, ceiling) in INSTRUCTION_CEILING {
-        let bytes = std::fs::read(model_path(model)).unwrap();
-        let graph = minnow_ir::import::tflite::import(&bytes, model).unwrap();
-        let compiled = compile(&graph, model, &target, Schedules::Default).unwrap();
-        let build = Build {
-            target: &target,
-            source: &compiled.source,
-            vectors: &[vec![golden(model, "input_0.bin")]],
-            per_layer: false,
-        };
-        let m = measure_on_target(&build).unwrap();
-        assert_eq!(m.outputs[0][0], golden(model, "output_0.bin"), "{model}");
+        let (compiled, m) = measured(model, &target, Schedules::Default);
         let instructions = m.instructions.unwrap()[0] as f64 / peer(model, "instructions");
         let arena = compiled.plan.arena_bytes as f64 / peer(model, "arena_bytes");
         let flash = m.sections.flash() as f64 / peer(model, "flash_bytes");
@@ -74,18 +76,8 @@ fn kws_and_ad01_on_rv32imac_against_the_naive_loops() {
         return;
     }
     for model in ["kws", "ad01"] {
-        let bytes = std::fs::read(model_path(model)).unwrap();
-        let graph = minnow_ir::import::tflite::import(&bytes, model).unwrap();
         let instructions = |schedules| {
-            let compiled = compile(&graph, model, &target, schedules).unwrap();
-            let build = Build {
-                target: &target,
-                source: &compiled.source,
-                vectors: &[vec![golden(model, "input_0.bin")]],
-                per_layer: false,
-            };
-            let m = measure_on_target(&build).unwrap();
-            assert_eq!(m.outputs[0][0], golden(model, "output_0.bin"), "{model}");
+            let (_, m) = measured(model, &target, schedules);
             m.instructions.unwrap()[0] as f64
         };
         let ratio = instructions(Schedules::Naive) / instructions(Schedules::Default);

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use minnow_autotune::compile::{compile, Schedules};
+use minnow_autotune::compile::{compile, Compiled, Schedules};
 use minnow_autotune::measure::{measure_on_target, Build, MeasureError, Measurement};
 use minnow_targets::Target;
 use std::path::PathBuf;
@@ -81,12 +81,23 @@ pub fn measure(
     target: &Target,
     vectors: &[Vec<Vec<u8>>],
 ) -> Result<Measurement, MeasureError> {
-    let compiled = compile(graph, &graph.name, target, Schedules::Default).unwrap();
+    measure_with(graph, target, Schedules::Default, vectors).map(|(_, m)| m)
+}
+
+/// [`measure`] under `schedules`, with what was compiled.
+pub fn measure_with(
+    graph: &minnow_ir::Graph,
+    target: &Target,
+    schedules: Schedules,
+    vectors: &[Vec<Vec<u8>>],
+) -> Result<(Compiled, Measurement), MeasureError> {
+    let compiled = compile(graph, &graph.name, target, schedules).unwrap();
     let build = Build {
         target,
         source: &compiled.source,
         vectors,
         per_layer: false,
     };
-    measure_on_target(&build)
+    let measured = measure_on_target(&build)?;
+    Ok((compiled, measured))
 }
