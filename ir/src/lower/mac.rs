@@ -109,7 +109,9 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
 /// With no padding every tap of a window is summed, so `Σ (x + offset) * w` is
 /// `Σ x * w + offset * Σ w`: the second term joins the bias at compile time and the inner loop
 /// drops an addition per product (on DSP cores, the offset register of the unpacking). In
-/// `i32` arithmetic that wraps, as the kernels' sums do, the two are equal bit for bit.
+/// `i32` arithmetic that wraps, as the kernels' sums do, the two are equal bit for bit. With
+/// padding the folded bias serves only the interior, where no tap is skipped
+/// ([`Reduction::interior_bias`]).
 fn bind_bias(k: &mut Kernel, r: &mut Reduction) {
     let tensor = |i: usize| k.cx.graph.tensor(k.node.inputs[i].expect("present"));
     let sums = tensor(1).data.as_deref().and_then(|w| offset_sums(r, w));
@@ -122,7 +124,8 @@ fn bind_bias(k: &mut Kernel, r: &mut Reduction) {
             .and_then(|d| Buffer::from_le_bytes(DType::I32, d).to_i64()),
         true => None,
     };
-    r.bias = match (sums, bias) {
+    let mut own = || k.has_operand(2).then(|| k.input("bias", 2));
+    let folded = match (sums, bias) {
         (Some(sums), Some(bias)) if bias.len() == sums.len() => {
             let offset = r.input.offset;
             let values: Vec<i32> = bias
@@ -130,21 +133,30 @@ fn bind_bias(k: &mut Kernel, r: &mut Reduction) {
                 .zip(&sums)
                 .map(|(b, s)| (*b as i32).wrapping_add(offset.wrapping_mul(*s)))
                 .collect();
-            r.input.offset = 0;
-            Some(k.constant_i32("bias_folded", &values))
+            Some(values)
         }
-        _ => k.has_operand(2).then(|| k.input("bias", 2)),
+        _ => None,
     };
+    match folded {
+        // Padded: the guards skip taps, so the fold holds only where none is skipped.
+        Some(values) if !r.guards.is_empty() => {
+            r.bias = own();
+            r.interior_bias = Some(k.constant_i32("bias_interior", &values));
+        }
+        Some(values) => {
+            r.input.offset = 0;
+            r.bias = Some(k.constant_i32("bias_folded", &values));
+        }
+        None => r.bias = own(),
+    }
 }
 
-/// Per output channel, `Σ (w + weight offset)` over the taps of an unpadded integer
-/// reduction with an input offset; `None` where the offset cannot fold (padding guards, a
-/// wide or float sum, a weight layout the channel does not determine).
+/// Per output channel, `Σ (w + weight offset)` over every tap of an integer reduction with an
+/// input offset; `None` where the offset cannot fold (a wide or float sum, a weight layout
+/// the channel does not determine).
 fn offset_sums(r: &Reduction, weights: &[u8]) -> Option<Vec<i32>> {
-    let foldable = r.acc == ScalarType::I32
-        && r.input.offset != 0
-        && r.guards.is_empty()
-        && r.weight.elem == ScalarType::I8;
+    let foldable =
+        r.acc == ScalarType::I32 && r.input.offset != 0 && r.weight.elem == ScalarType::I8;
     if !foldable {
         return None;
     }
@@ -296,6 +308,7 @@ fn reduction(
         guards,
         acc: parts.acc,
         bias: parts.bias,
+        interior_bias: None,
         channel,
         output: parts.output,
         output_index: output,

@@ -21,6 +21,7 @@
 //!     guards: vec![],
 //!     acc: ScalarType::I32,
 //!     bias: None,
+//!     interior_bias: None,
 //!     channel: Affine::of(&[(0, 1)]),
 //!     output: BufId(2),
 //!     output_index: Affine::of(&[(0, 1)]),

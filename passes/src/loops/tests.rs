@@ -46,6 +46,7 @@ fn fully_connected(units: usize, depth: usize, acc: ScalarType) -> Reduction {
         guards: vec![],
         acc,
         bias: None,
+        interior_bias: None,
         channel: Affine::of(&[(0, 1)]),
         output: BufId(2),
         output_index: Affine::of(&[(0, 1)]),

@@ -276,17 +276,33 @@ impl<'r> Builder<'r> {
         e
     }
 
+    /// Whether the code being emitted tests no guard and the input offset is folded into
+    /// [`Reduction::interior_bias`] there.
+    fn offset_folded(&self) -> bool {
+        self.r.interior_bias.is_some() && self.proven.iter().all(|p| *p)
+    }
+
+    /// The offset added to operand `o`'s elements here (the input's is folded in the
+    /// interior).
+    fn offset(&self, o: &Operand, weight: bool) -> i32 {
+        if !weight && self.offset_folded() {
+            0
+        } else {
+            o.offset
+        }
+    }
+
     /// `(input + offset) * (weight + offset)` in the accumulator's type.
     fn product(&self, axes: &[Option<Expr>]) -> Expr {
-        let operand = |o: &Operand| {
+        let operand = |o: &Operand, weight: bool| {
             let v = Expr::load(o.buf, self.index(o, axes));
-            match (self.r.acc, o.offset) {
+            match (self.r.acc, self.offset(o, weight)) {
                 (ScalarType::F32, _) => v,
                 (_, 0) => v.cast(ScalarType::I32),
                 (_, offset) => v.cast(ScalarType::I32) + Expr::i32(offset),
             }
         };
-        let p = operand(&self.r.input) * operand(&self.r.weight);
+        let p = operand(&self.r.input, false) * operand(&self.r.weight, true);
         if self.r.acc == ScalarType::I64 {
             p.cast(ScalarType::I64)
         } else {
@@ -305,7 +321,7 @@ impl<'r> Builder<'r> {
                 return (Expr::load_word(o.buf, at), Expr::load_word(o.buf, second));
             }
             let w = Expr::load_word(o.buf, self.index(o, axes));
-            let pair = Expr::i32(crate::simd::offset_pair(o.offset));
+            let pair = Expr::i32(crate::simd::offset_pair(self.offset(o, weight)));
             let lo = Expr::call(Intrinsic::Sxtab16, vec![pair.clone(), w.clone()]);
             (lo, Expr::call(Intrinsic::Sxtab16Ror8, vec![pair, w]))
         })
@@ -318,9 +334,14 @@ impl<'r> Builder<'r> {
         Expr::call(Intrinsic::Smlad, vec![x1, w1, acc])
     }
 
-    /// The accumulator's start: the bias (integers) or zero.
+    /// The accumulator's start: the bias (integers; with the input offset folded in, in the
+    /// interior) or zero.
     fn init(&self, axes: &[Option<Expr>]) -> Expr {
-        match (self.r.epilogue, self.r.bias) {
+        let bias = match self.offset_folded() {
+            true => self.r.interior_bias,
+            false => self.r.bias,
+        };
+        match (self.r.epilogue, bias) {
             (Epilogue::Float { .. }, _) => Expr::f32(0.0),
             (_, Some(b)) => Expr::load(b, self.r.channel.eval(axes)).cast(self.r.acc),
             (_, None) => Expr::Int {

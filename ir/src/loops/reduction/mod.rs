@@ -217,6 +217,10 @@ pub struct Reduction {
     pub acc: ScalarType,
     /// Bias buffer, indexed by channel.
     pub bias: Option<BufId>,
+    /// The bias with the input offset folded in (`Σ (x + o) w = Σ x w + o Σ w`), for the code
+    /// of a padded reduction where no guard is tested (the interior of partitioned loops),
+    /// which then reads the input without its offset.
+    pub interior_bias: Option<BufId>,
     /// The output channel, for bias and per-channel requantization.
     pub channel: Affine,
     /// The output buffer.
