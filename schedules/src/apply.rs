@@ -27,16 +27,17 @@ pub fn schedule_program(
             .unwrap_or_else(|| space.schedule(&space.default_for(features)));
         let nest = schedule.apply(&r)?;
         let weight_len = pack_weight(program, index, &mut r, &nest);
-        let step = &program.steps[index];
-        let old = &program.funcs[step.func];
+        let func = program.steps[index].func;
+        let old = &mut program.funcs[func];
         let params_first = old
             .buffers
             .iter()
             .skip_while(|b| matches!(b.kind, BufferKind::Param { .. }))
             .all(|b| b.kind == BufferKind::Local);
+        let name = old.name.clone();
         let fail = |reason: String| ScheduleError {
             step: schedule.steps.len(),
-            reason: format!("{}: {reason}", old.name),
+            reason: format!("{name}: {reason}"),
         };
         if !params_first {
             return Err(fail("its parameters are not declared first".into()));
@@ -45,13 +46,12 @@ pub fn schedule_program(
             let reason = "only a constant weight that no other op reads can be widened";
             return Err(fail(reason.into()));
         }
-        let mut old = old.clone();
+        // The packed weights' parameter takes their new length (widened: twice the bytes).
         if let Some(len) = weight_len {
             old.buffers[r.weight.buf.0 as usize].len = len;
         }
-        let mut f = FuncBuilder::with_params_of(&old);
+        let mut f = FuncBuilder::with_params_of(old);
         r.build(&nest, &mut f).map_err(fail)?;
-        let func = step.func;
         program.funcs[func] = f.finish();
         program.steps[index].reduction = Some(r);
     }
