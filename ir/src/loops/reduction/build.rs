@@ -142,6 +142,10 @@ impl<'r> Builder<'r> {
             if c == 0 {
                 continue;
             }
+            // The bounds below solve for a growing index only.
+            if c < 0 {
+                return None;
+            }
             // The guard's index over the other axes' values, which must all be reduce axes.
             let mut others: Vec<usize> = g.index.terms.iter().map(|(a, _)| *a).collect();
             others.retain(|a| *a != l.axis);
@@ -149,7 +153,7 @@ impl<'r> Builder<'r> {
             others.dedup();
             let (mut min, mut max) = (g.index.constant, g.index.constant);
             for a in others {
-                if !self.r.axes[a].reduce || c < 0 {
+                if !self.r.axes[a].reduce {
                     return None;
                 }
                 let top = g.index.coefficient(a) * (self.r.axes[a].extent as i64 - 1);
