@@ -5,7 +5,7 @@
 use crate::cost::{InputCopies, ScheduleCost};
 use minnow_backends::c::{CEmitter, CSource};
 use minnow_ir::loops::reduction::Reduction;
-use minnow_ir::loops::Program;
+use minnow_ir::loops::{IndexReassociation, Program};
 use minnow_ir::Graph;
 use minnow_passes::graph::{GraphRewriter, RewriteReport};
 use minnow_passes::loops::LoopTiler;
@@ -94,6 +94,9 @@ pub fn compile(
         }
     };
     schedule_program(&mut program, &target.features, choose)?;
+    for func in &mut program.funcs {
+        IndexReassociation.run(func);
+    }
     let order = StepOrderer::default().run(&mut program);
     let plan = MemoryPlanner::default().run(&program);
     let source = CEmitter.emit(&program, &plan);

@@ -33,6 +33,7 @@ mod expr;
 pub mod interp;
 mod intrinsic;
 mod program;
+mod reassociate;
 pub mod reduction;
 mod text;
 mod verify;
@@ -41,6 +42,7 @@ pub use builder::FuncBuilder;
 pub use expr::{BinOp, Expr, UnOp};
 pub use intrinsic::Intrinsic;
 pub use program::{Program, Slot, SlotId, SlotKind, Step};
+pub use reassociate::IndexReassociation;
 pub use verify::VerifyError;
 
 use crate::types::DType;
