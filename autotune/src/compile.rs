@@ -99,7 +99,8 @@ pub fn compile(
     }
     let order = StepOrderer::default().run(&mut program);
     let plan = MemoryPlanner::default().run(&program);
-    let source = CEmitter.emit(&program, &plan);
+    let mut source = CEmitter.emit(&program, &plan);
+    note_build_flags(&mut source, target);
     Ok(Compiled {
         rewrite,
         order,
@@ -107,6 +108,18 @@ pub fn compile(
         plan,
         source,
     })
+}
+
+/// Adds a comment after the first line of the `.c` naming the compiler and flags minnow's
+/// figures for `target` come from: the schedules were chosen for that code generator.
+fn note_build_flags(source: &mut CSource, target: &Target) {
+    let line = format!(
+        "/* Scheduled for {}; minnow measures it built with: {} */\n",
+        target.name,
+        crate::measure::command_line(target)
+    );
+    let at = source.source.find('\n').map_or(0, |i| i + 1);
+    source.source.insert_str(at, &line);
 }
 
 /// `graph` rewritten for a target with `features`: first with every intermediate byte

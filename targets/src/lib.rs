@@ -93,6 +93,14 @@ impl Target {
     }
 }
 
+/// gcc's instruction scheduling before register allocation hoists the loads of an unrolled
+/// multiply-accumulate block ahead of their uses, which on these register-poor cores turns a
+/// block that fits into one that spills. Without it the blocks the tiler picks stay in
+/// registers (measured in one run on the emulated boards: kws 12 % and resnet8 11 % fewer
+/// instructions on Cortex-M4, 5 % and 13 % on RV32IMAC). The scheduling after allocation,
+/// which cannot add spills, stays on.
+const NO_PRE_RA_SCHEDULING: &str = "-fno-schedule-insns";
+
 /// Every target minnow knows, host first.
 pub fn all() -> Vec<Target> {
     let arm = |name, triple, cpu, features, flags: Vec<&'static str>, ram, flash, board| Target {
@@ -124,6 +132,7 @@ pub fn all() -> Vec<Target> {
                 "-mabi=ilp32",
                 "-mcmodel=medany",
                 "-ffreestanding",
+                NO_PRE_RA_SCHEDULING,
             ],
             packages: "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
         },
@@ -135,7 +144,7 @@ pub fn all() -> Vec<Target> {
         mve,
         compressed,
     };
-    let thumb = ["-mthumb"];
+    let thumb = ["-mthumb", NO_PRE_RA_SCHEDULING];
     let with = |extra: &[&'static str]| -> Vec<&'static str> {
         extra.iter().chain(&thumb).copied().collect()
     };

@@ -79,6 +79,17 @@ pub(super) fn build_program(
     Ok((program, sections))
 }
 
+/// The compiler and flags every build of generated code for `target` uses, as one line
+/// (what the generated source's header tells a user to build it with).
+pub fn command_line(target: &Target) -> String {
+    let tc = &target.toolchain;
+    std::iter::once(tc.cc)
+        .chain(tc.flags.iter().copied())
+        .chain(C_FLAGS.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// [`C_FLAGS`] plus `extra`, as owned arguments.
 fn flags(extra: &[&str]) -> Vec<String> {
     C_FLAGS.iter().chain(extra).map(|s| s.to_string()).collect()

@@ -11,7 +11,7 @@ mod build;
 pub mod host;
 pub mod qemu;
 
-pub use build::{model_sections, Sections};
+pub use build::{command_line, model_sections, Sections};
 
 use minnow_backends::c::CSource;
 use minnow_targets::Target;
