@@ -91,7 +91,11 @@ pub struct Context {
     /// Input and weight elements the region loads.
     pub loads: [usize; 2],
 
-    /// Input rows the region reads at once: gcc keeps an address register for each.
+    /// Input rows the region reads at once, each charged a register. gcc once kept an address
+    /// register per row; since [`IndexReassociation`](minnow_ir::loops::IndexReassociation)
+    /// the rows share one, yet the charge still predicts gcc's allocation better than none
+    /// (dropping it, measured in one run: RV32IMAC kws 10.65 M to 11.06 M, resnet8 51.2 M
+    /// to 57.0 M instructions).
     pub rows: usize,
     /// The region unrolls a loop of the accumulator block.
     pub unrolled_block: bool,
