@@ -125,30 +125,15 @@ impl Used {
 
     fn expr(&mut self, e: &Expr) {
         match e {
-            Expr::Int { .. } | Expr::Float(_) => {}
             Expr::Var(v) => {
                 self.vars.insert(*v);
             }
-            Expr::Load { buf, index } | Expr::LoadWord { buf, index } => {
+            Expr::Load { buf, .. } | Expr::LoadWord { buf, .. } => {
                 self.bufs.insert(*buf);
-                self.expr(index);
             }
-            Expr::Unary { arg, .. } | Expr::Cast { arg, .. } => self.expr(arg),
-            Expr::Binary { lhs, rhs, .. } => {
-                self.expr(lhs);
-                self.expr(rhs);
-            }
-            Expr::Select {
-                cond,
-                then,
-                otherwise,
-            } => {
-                self.expr(cond);
-                self.expr(then);
-                self.expr(otherwise);
-            }
-            Expr::Call { args, .. } => args.iter().for_each(|a| self.expr(a)),
+            _ => {}
         }
+        e.children().into_iter().for_each(|c| self.expr(c));
     }
 }
 

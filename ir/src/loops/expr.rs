@@ -295,6 +295,38 @@ impl Expr {
         Expr::Call { intrinsic, args }
     }
 
+    /// The operands of this expression, in order (a load's index, a call's arguments).
+    pub fn children(&self) -> Vec<&Expr> {
+        match self {
+            Expr::Int { .. } | Expr::Float(_) | Expr::Var(_) => vec![],
+            Expr::Load { index, .. } | Expr::LoadWord { index, .. } => vec![index],
+            Expr::Unary { arg, .. } | Expr::Cast { arg, .. } => vec![arg],
+            Expr::Binary { lhs, rhs, .. } => vec![lhs, rhs],
+            Expr::Select {
+                cond,
+                then,
+                otherwise,
+            } => vec![cond, then, otherwise],
+            Expr::Call { args, .. } => args.iter().collect(),
+        }
+    }
+
+    /// The operands of this expression, in order, to rewrite in place.
+    pub fn children_mut(&mut self) -> Vec<&mut Expr> {
+        match self {
+            Expr::Int { .. } | Expr::Float(_) | Expr::Var(_) => vec![],
+            Expr::Load { index, .. } | Expr::LoadWord { index, .. } => vec![index],
+            Expr::Unary { arg, .. } | Expr::Cast { arg, .. } => vec![arg],
+            Expr::Binary { lhs, rhs, .. } => vec![lhs, rhs],
+            Expr::Select {
+                cond,
+                then,
+                otherwise,
+            } => vec![cond, then, otherwise],
+            Expr::Call { args, .. } => args.iter_mut().collect(),
+        }
+    }
+
     /// The value if this is an integer constant.
     pub fn as_int(&self) -> Option<i64> {
         match self {

@@ -80,23 +80,8 @@ impl Depths {
     /// Reassociates the indices inside `e`.
     fn expr(&self, e: &mut Expr) {
         match e {
-            Expr::Int { .. } | Expr::Float(_) | Expr::Var(_) => {}
             Expr::Load { index, .. } | Expr::LoadWord { index, .. } => self.index(index),
-            Expr::Unary { arg, .. } | Expr::Cast { arg, .. } => self.expr(arg),
-            Expr::Binary { lhs, rhs, .. } => {
-                self.expr(lhs);
-                self.expr(rhs);
-            }
-            Expr::Select {
-                cond,
-                then,
-                otherwise,
-            } => {
-                self.expr(cond);
-                self.expr(then);
-                self.expr(otherwise);
-            }
-            Expr::Call { args, .. } => args.iter_mut().for_each(|a| self.expr(a)),
+            other => other.children_mut().into_iter().for_each(|c| self.expr(c)),
         }
     }
 
@@ -123,20 +108,13 @@ impl Depths {
     /// The deepest level any variable of `e` varies at.
     fn depth(&self, e: &Expr) -> usize {
         match e {
-            Expr::Int { .. } | Expr::Float(_) => 0,
             Expr::Var(v) => self.of.get(v).copied().unwrap_or(0),
-            Expr::Load { index, .. } | Expr::LoadWord { index, .. } => self.depth(index),
-            Expr::Unary { arg, .. } | Expr::Cast { arg, .. } => self.depth(arg),
-            Expr::Binary { lhs, rhs, .. } => self.depth(lhs).max(self.depth(rhs)),
-            Expr::Select {
-                cond,
-                then,
-                otherwise,
-            } => self
-                .depth(cond)
-                .max(self.depth(then))
-                .max(self.depth(otherwise)),
-            Expr::Call { args, .. } => args.iter().map(|a| self.depth(a)).max().unwrap_or(0),
+            other => other
+                .children()
+                .into_iter()
+                .map(|c| self.depth(c))
+                .max()
+                .unwrap_or(0),
         }
     }
 }
