@@ -42,7 +42,7 @@ fn a_board_that_never_finishes_times_out_with_a_clear_error() {
         timeout: Duration::from_secs(2),
     };
     match measurer.measure(&build) {
-        Err(e @ MeasureError::Run { .. }) => {
+        Err(e @ MeasureError::Timeout { .. }) => {
             let message = e.to_string();
             assert!(message.contains("did not finish within 2 s"), "{message}");
         }

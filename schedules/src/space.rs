@@ -106,7 +106,7 @@ impl Space {
             if !divides(channel_block, self.channel_extent) {
                 continue;
             }
-            for pixel_block in [1, 2, 4] {
+            for pixel_block in [1, 2, 3, 4, 5] {
                 if pixel_block > 1 && !self.pixel.is_some_and(|(_, e)| divides(pixel_block, e)) {
                     continue;
                 }

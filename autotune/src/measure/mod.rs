@@ -9,6 +9,7 @@
 
 mod build;
 pub mod host;
+mod process;
 pub mod qemu;
 
 pub use build::{command_line, model_sections, Sections};
@@ -37,6 +38,8 @@ pub struct Measurement {
     pub outputs: Vec<Vec<Vec<u8>>>,
     /// Retired instructions of each inference (emulated boards only).
     pub instructions: Option<Vec<u64>>,
+    /// Wall-clock nanoseconds of each inference (the host only).
+    pub nanoseconds: Option<Vec<u64>>,
     /// Retired instructions of each layer in the last inference (with `per_layer`).
     pub layer_instructions: Vec<u64>,
     /// Section sizes of the model's own code and data.
@@ -67,6 +70,15 @@ pub enum MeasureError {
         /// What happened.
         message: String,
     },
+    /// The program or board did not finish in time (a hanging candidate, a board that does
+    /// not answer).
+    #[error("the {board} run did not finish within {seconds:.0} s")]
+    Timeout {
+        /// The board (or `host`).
+        board: String,
+        /// The deadline.
+        seconds: f64,
+    },
     /// Reading or writing the work directory failed.
     #[error("work directory: {0}")]
     Io(#[from] std::io::Error),
@@ -76,12 +88,36 @@ pub enum MeasureError {
 pub trait Measurer {
     /// Runs `build` and returns its outputs and costs.
     fn measure(&self, build: &Build) -> Result<Measurement, MeasureError>;
+
+    /// The runner's name in tuning records (`qemu`, `host`, `probe`).
+    fn runner(&self) -> &'static str;
+
+    /// The unit of [`Measurement::figure`] (`instructions`, `nanoseconds`, `cycles`).
+    fn unit(&self) -> &'static str;
+
+    /// How many times a search should run each input for one figure (the median is taken):
+    /// 1 where the count is deterministic.
+    fn repeats(&self) -> usize {
+        1
+    }
+}
+
+impl Measurement {
+    /// The cost of one inference: the median over the runs of whatever this runner counts
+    /// (retired instructions on an emulated board, nanoseconds on the host); `None` if it
+    /// counts nothing.
+    pub fn figure(&self) -> Option<f64> {
+        let counts = self.instructions.as_ref().or(self.nanoseconds.as_ref())?;
+        let mut sorted = counts.clone();
+        sorted.sort_unstable();
+        sorted.get(sorted.len() / 2).map(|c| *c as f64)
+    }
 }
 
 /// Runs `build` where its target runs: natively for the host, on the emulated board otherwise.
 pub fn measure_on_target(build: &Build) -> Result<Measurement, MeasureError> {
     if build.target.is_host() {
-        host::HostMeasurer.measure(build)
+        host::HostMeasurer::default().measure(build)
     } else {
         qemu::QemuMeasurer::default().measure(build)
     }

@@ -423,6 +423,12 @@ impl<'p> ProgramInterp<'p> {
             .collect();
     }
 
+    /// The little-endian bytes slot `slot` holds now (after [`Self::run`]: the value the last
+    /// run left in it, such as an intermediate tensor).
+    pub fn slot_bytes(&self, slot: super::SlotId) -> Vec<u8> {
+        self.store[slot.0].to_le_bytes()
+    }
+
     /// Runs every step on raw little-endian inputs (one per program input, already checked for
     /// size by the caller) and returns the bytes of each output.
     pub fn run(&mut self, inputs: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, InterpError> {

@@ -55,7 +55,7 @@ pub struct GraphRewriter {
 }
 
 /// What one run did.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct RewriteReport {
     /// Why the runner stopped (`saturated`: no rule adds anything new).
     pub stop_reason: String,

@@ -179,7 +179,9 @@ impl<'a> NestExtractor<'a> {
 
 impl NestExtractor<'_> {
     /// A nest drawn from class `root`: at each class, `pick(n)` chooses one of the `n` ways on
-    /// (a loop node and a kind, or stopping at the multiply-accumulate).
+    /// (a loop node and a kind, or stopping at the multiply-accumulate), ranked by their
+    /// estimate, cheapest first: always picking 0 draws the nest [`Self::find_best`] finds,
+    /// and small picks stay near it.
     pub fn sample(&mut self, root: Id, pick: &mut dyn FnMut(usize) -> usize) -> Choice {
         let (mut class, mut ctx) = (self.g.find(root), Context::TOP);
         let mut choice = Vec::new();
@@ -187,6 +189,7 @@ impl NestExtractor<'_> {
             // A way with no valid completion (every block too large) is not offered.
             let mut ways = self.ways(class, ctx);
             ways.retain(|w| w.3.instructions.is_finite());
+            ways.sort_by(|a, b| a.3.instructions.total_cmp(&b.3.instructions));
             if ways.is_empty() {
                 return choice;
             }

@@ -218,7 +218,8 @@ impl TilingSpace {
     }
 
     /// A nest drawn from the space: at each class `pick(n)` chooses one of its `n` loop nodes
-    /// and kinds (pass a random number generator's `gen_range(0..n)`).
+    /// and kinds, ranked cheapest first by the analytic cost (pass a random number
+    /// generator's `gen_range(0..n)` for a uniform draw; always 0 gives [`Self::best`]'s nest).
     pub fn sample(
         &self,
         r: &Reduction,
