@@ -54,6 +54,15 @@ pub enum CompileError {
     Schedule(#[from] ScheduleError),
 }
 
+/// A model rewritten for a target and lowered to loops, before any schedule.
+#[derive(Clone, Debug)]
+pub struct Lowered {
+    /// What the graph rewriter did.
+    pub rewrite: RewriteReport,
+    /// The lowered program: every multiply-accumulate step in its reference loops.
+    pub program: Program,
+}
+
 /// Rewrites and lowers `graph`, schedules it for `target`, plans its memory and emits C named `name`.
 pub fn compile(
     graph: &Graph,
@@ -61,26 +70,42 @@ pub fn compile(
     target: &Target,
     schedules: Schedules,
 ) -> Result<Compiled, CompileError> {
+    let lowered = lower(graph, name, target)?;
+    schedule_and_emit(lowered, target, schedules)
+}
+
+/// Rewrites `graph` for `target` and lowers it to a program named `name`.
+pub fn lower(graph: &Graph, name: &str, target: &Target) -> Result<Lowered, CompileError> {
     let (graph, rewrite) = rewrite_graph(graph, &target.features)?;
     let mut program = minnow_ir::lower::lower(&graph)?;
     program.name = name.to_string();
-    let machine = crate::cost::machine(target);
+    Ok(Lowered { rewrite, program })
+}
+
+/// Schedules a lowered program for `target`, orders its steps for the smallest arena, plans
+/// the arena and emits C.
+pub fn schedule_and_emit(
+    lowered: Lowered,
+    target: &Target,
+    schedules: Schedules,
+) -> Result<Compiled, CompileError> {
+    let Lowered {
+        rewrite,
+        mut program,
+    } = lowered;
     let widenable: Vec<bool> = (0..program.steps.len())
         .map(|i| weight_is_private(&program, i))
         .collect();
     // Ops of the same shape (a model's repeated blocks) are tiled once.
-    let tilings: RefCell<HashMap<String, Schedule>> = RefCell::default();
+    let tilings: RefCell<HashMap<String, Option<Schedule>>> = RefCell::default();
     let tiled = |i: usize, r: &Reduction| {
         let key = format!("{} {}", workload(r), widenable[i]);
         if let Some(s) = tilings.borrow().get(&key) {
-            return Some(s.clone());
+            return s.clone();
         }
-        let tiling = LoopTiler::default()
-            .run_with_layout(r, machine, widenable[i])
-            .ok()?;
-        let schedule = Schedule::of_nest(r, &tiling.nest);
+        let schedule = default_schedule(r, target, widenable[i]);
         tilings.borrow_mut().insert(key, schedule.clone());
-        Some(schedule)
+        schedule
     };
     let naive = |_: usize, _: &Reduction, _: &Space| Some(Schedule::default());
     let default = |i: usize, r: &Reduction, _: &Space| tiled(i, r);
@@ -108,6 +133,17 @@ pub fn compile(
         plan,
         source,
     })
+}
+
+/// The target's default schedule of `r`: the nest [`LoopTiler`] extracts by the target's
+/// analytic cost (with widened weights where `widenable` and worth their flash). `None` where
+/// the tiler finds no nest (the space's default applies then).
+pub fn default_schedule(r: &Reduction, target: &Target, widenable: bool) -> Option<Schedule> {
+    let machine = crate::cost::machine(target);
+    let tiling = LoopTiler::default()
+        .run_with_layout(r, machine, widenable)
+        .ok()?;
+    Some(Schedule::of_nest(r, &tiling.nest))
 }
 
 /// Adds a comment after the first line of the `.c` naming the compiler and flags minnow's
@@ -161,7 +197,7 @@ fn planned_arena(graph: &Graph) -> Result<usize, CompileError> {
 
 /// What the tiling of `r` depends on: its axes, operand layouts and offsets, padding guards,
 /// accumulator type and whether an ADD is fused; not its buffers or requantization values.
-fn workload(r: &Reduction) -> String {
+pub fn workload(r: &Reduction) -> String {
     format!(
         "{:?}",
         (

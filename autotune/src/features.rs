@@ -1,0 +1,155 @@
+//! The features the learned cost model sees of a scheduled candidate: its loop nest (extents,
+//! the accumulator block, unrolling, SIMD lanes, layout flags), the analytic estimate, and
+//! what the scheduled loop IR executes per multiply-accumulate (loads, stores, arithmetic,
+//! intrinsic calls, branches, loop iterations).
+
+use crate::task::Task;
+use minnow_ir::loops::reduction::LoopNest;
+use minnow_ir::loops::{Expr, ForKind, Func, Stmt};
+use minnow_passes::loops::{estimate_nest, Machine};
+
+/// Names of the features, in the order [`features`] returns them (for reports and tests).
+pub const NAMES: &[&str] = &[
+    "log2_macs",
+    "log2_outputs",
+    "loops",
+    "accumulators",
+    "log2_innermost_extent",
+    "vectorized",
+    "log2_unrolled_body",
+    "unrolled_reduce",
+    "wide_weights",
+    "partition_borders",
+    "guards",
+    "estimate_per_mac",
+    "loads_per_mac",
+    "stores_per_mac",
+    "arithmetic_per_mac",
+    "calls_per_mac",
+    "branches_per_mac",
+    "iterations_per_mac",
+];
+
+/// The feature vector of `task` scheduled as `nest`, whose built function is `func`.
+pub fn features(task: &Task, machine: Machine, nest: &LoopNest, func: &Func) -> Vec<f64> {
+    let r = &task.reduction;
+    let macs = (task.macs as f64).max(1.0);
+    let outputs: f64 = r
+        .axes
+        .iter()
+        .filter(|a| !a.reduce)
+        .map(|a| a.extent as f64)
+        .product();
+    let loops: Vec<_> = nest.loops.iter().filter(|l| l.extent > 1).collect();
+    let first_reduce = loops
+        .iter()
+        .position(|l| r.axes[l.axis].reduce)
+        .unwrap_or(loops.len());
+    let accumulators: usize = loops[first_reduce..]
+        .iter()
+        .filter(|l| !r.axes[l.axis].reduce)
+        .map(|l| l.extent)
+        .product();
+    let unrolled = loops.iter().filter(|l| l.kind == ForKind::Unrolled);
+    let unrolled_body: usize = unrolled.clone().map(|l| l.extent).product();
+    let unrolled_reduce: usize = unrolled
+        .filter(|l| r.axes[l.axis].reduce)
+        .map(|l| l.extent)
+        .product();
+    let innermost = loops.last();
+    let vectorized = innermost.is_some_and(|l| matches!(l.kind, ForKind::Vectorized { .. }));
+    let flag = |b: bool| f64::from(u8::from(b));
+    let estimate = estimate_nest(r, machine, nest).instructions;
+    let counts = Counts::of(func);
+    vec![
+        macs.log2(),
+        outputs.max(1.0).log2(),
+        loops.len() as f64,
+        accumulators as f64,
+        innermost.map_or(0.0, |l| (l.extent as f64).log2()),
+        flag(vectorized),
+        (unrolled_body as f64).log2(),
+        unrolled_reduce as f64,
+        flag(nest.wide_weights),
+        flag(nest.partition_borders),
+        flag(!r.guards.is_empty()),
+        if estimate.is_finite() {
+            estimate / macs
+        } else {
+            1e3
+        },
+        counts.loads / macs,
+        counts.stores / macs,
+        counts.arithmetic / macs,
+        counts.calls / macs,
+        counts.branches / macs,
+        counts.iterations / macs,
+    ]
+}
+
+/// What a function executes, each statement weighted by the iterations of its loops (both
+/// sides of a branch counted, as an upper bound).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Counts {
+    loads: f64,
+    stores: f64,
+    arithmetic: f64,
+    calls: f64,
+    branches: f64,
+    iterations: f64,
+}
+
+impl Counts {
+    fn of(func: &Func) -> Counts {
+        let mut c = Counts::default();
+        c.block(&func.body, 1.0);
+        c
+    }
+
+    fn block(&mut self, body: &[Stmt], trips: f64) {
+        for s in body {
+            match s {
+                Stmt::For {
+                    extent, body, kind, ..
+                } => {
+                    let inner = trips * *extent as f64;
+                    if *kind == ForKind::Serial {
+                        self.iterations += inner;
+                    }
+                    self.block(body, inner);
+                }
+                Stmt::Store { index, value, .. } => {
+                    self.stores += trips;
+                    self.expr(index, trips);
+                    self.expr(value, trips);
+                }
+                Stmt::Let { value, .. } => self.expr(value, trips),
+                Stmt::If {
+                    cond,
+                    then,
+                    otherwise,
+                } => {
+                    self.branches += trips;
+                    self.expr(cond, trips);
+                    self.block(then, trips);
+                    self.block(otherwise, trips);
+                }
+                Stmt::Alloc { .. } => {}
+            }
+        }
+    }
+
+    fn expr(&mut self, e: &Expr, trips: f64) {
+        match e {
+            Expr::Load { .. } | Expr::LoadWord { .. } => self.loads += trips,
+            Expr::Binary { .. } | Expr::Unary { .. } | Expr::Select { .. } => {
+                self.arithmetic += trips
+            }
+            Expr::Call { .. } => self.calls += trips,
+            _ => {}
+        }
+        for child in e.children() {
+            self.expr(child, trips);
+        }
+    }
+}

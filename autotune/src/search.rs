@@ -1,0 +1,303 @@
+//! [`TaskSearch`]: what to measure next for one task.
+//!
+//! With the [`Strategy::Model`] strategy, an evolutionary search runs on the learned cost
+//! model: a population of random genomes and of mutations and crossovers of the best
+//! measured ones evolves for a few generations by predicted cost, and the batch is the best
+//! predicted candidates not yet measured, with a share drawn at random for exploration.
+//! Until the model has enough samples, the batch is mutations of the best measured genomes
+//! (a climb from the default). With [`Strategy::Random`], candidates are drawn uniformly. Candidates are distinct schedules: two genomes naming the same
+//! schedule are one candidate.
+
+use crate::candidate::{Candidates, Genome};
+use crate::features::features;
+use crate::model::CostModel;
+use crate::task::{task_step, Task};
+use minnow_ir::loops::reduction::LoopNest;
+use minnow_ir::loops::SlotKind;
+use minnow_passes::loops::Machine;
+use minnow_schedules::{schedule_program, Schedule};
+use minnow_targets::Features;
+use rand::{Rng, RngExt};
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+/// How candidates are chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// Evolutionary search guided by the learned cost model, with a random share.
+    Model,
+    /// Uniform random draws (the baseline the model must beat).
+    Random,
+}
+
+impl Strategy {
+    /// The name records carry as their origin.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Model => "model",
+            Strategy::Random => "random",
+        }
+    }
+}
+
+/// Share of each model-guided batch drawn at random, for exploration.
+pub const RANDOM_SHARE: f64 = 0.25;
+/// Random genomes in each generation's population.
+const POPULATION_RANDOM: usize = 48;
+/// Measured genomes that parent the first generation.
+const PARENTS: usize = 8;
+/// Generations evolved on the model per batch.
+const GENERATIONS: usize = 3;
+/// Genomes kept from one generation to parent the next.
+const SURVIVORS: usize = 24;
+/// Draws tried before a task's space counts as exhausted.
+const DRAW_ATTEMPTS: usize = 400;
+
+/// A candidate to evaluate.
+#[derive(Clone, Debug)]
+pub struct Proposal {
+    /// The genome that drew it (`None` for the default schedule).
+    pub genome: Option<Genome>,
+    /// Its schedule.
+    pub schedule: Schedule,
+    /// The schedule as JSON: the candidate's identity.
+    pub json: String,
+    /// Its features for the cost model.
+    pub features: Vec<f64>,
+    /// `default`, `model` or `random`.
+    pub origin: &'static str,
+}
+
+/// A decoded genome.
+#[derive(Clone, Debug)]
+struct Decoded {
+    schedule: Schedule,
+    json: String,
+    /// A hash of the code it builds (the scheduled function and its constants): schedules
+    /// that differ only where it does not matter (the place of a loop of one iteration) are
+    /// one candidate.
+    code: u64,
+    features: Vec<f64>,
+}
+
+/// One task's search state.
+pub struct TaskSearch<'t> {
+    /// The task.
+    pub task: &'t Task,
+    candidates: Candidates<'t>,
+    machine: Machine,
+    cpu: Features,
+    /// Candidates evaluated (or proposed), by [`Decoded::code`].
+    seen: HashSet<u64>,
+    /// Genomes measured valid, with their figure relative to the default.
+    measured: Vec<(Genome, f64)>,
+    decoded: HashMap<Genome, Option<Decoded>>,
+    /// No unseen candidate could be drawn.
+    pub exhausted: bool,
+}
+
+impl<'t> TaskSearch<'t> {
+    /// The search of `task` on a machine and CPU.
+    pub fn new(task: &'t Task, machine: Machine, cpu: Features) -> TaskSearch<'t> {
+        TaskSearch {
+            task,
+            candidates: Candidates::new(task, machine),
+            machine,
+            cpu,
+            seen: HashSet::new(),
+            measured: Vec::new(),
+            decoded: HashMap::new(),
+            exhausted: false,
+        }
+    }
+
+    /// `schedule` as a proposal with no genome (the default), if it applies.
+    pub fn fixed(&mut self, schedule: Schedule, origin: &'static str) -> Option<Proposal> {
+        let nest = schedule.apply(&self.task.reduction).ok()?;
+        let d = self.describe(schedule, &nest)?;
+        self.seen.insert(d.code);
+        Some(Proposal {
+            genome: None,
+            schedule: d.schedule,
+            json: d.json,
+            features: d.features,
+            origin,
+        })
+    }
+
+    /// Records that a genome's candidate measured `relative` times the default.
+    pub fn measured(&mut self, genome: &Genome, relative: f64) {
+        self.measured.push((genome.clone(), relative));
+    }
+
+    /// Up to `n` unseen candidates chosen by `strategy` (fewer, and `exhausted` set, when the
+    /// space has no more).
+    pub fn propose(
+        &mut self,
+        n: usize,
+        strategy: Strategy,
+        model: &CostModel,
+        rng: &mut impl Rng,
+    ) -> Vec<Proposal> {
+        let guided = strategy == Strategy::Model;
+        // Until the model is trained, the search climbs from the best so far: mutations of the
+        // best measured genomes (and the default), in a random order.
+        let ranked = match (guided, model.is_trained()) {
+            (false, _) => Vec::new(),
+            (true, true) => self.evolve(model, rng),
+            (true, false) => {
+                let parents = self.parents();
+                let mut pool = Vec::new();
+                for _ in 0..8 {
+                    pool.extend(parents.iter().map(|p| self.candidates.mutate(p, rng)));
+                }
+                pool
+            }
+        };
+        let mut ranked = ranked.into_iter();
+        let mut out = Vec::new();
+        while out.len() < n {
+            let explore = !guided || rng.random_bool(RANDOM_SHARE);
+            let from_ranked = if explore {
+                None
+            } else {
+                ranked.by_ref().find(|g| self.unseen(g))
+            };
+            let origin = if from_ranked.is_some() {
+                "model"
+            } else {
+                "random"
+            };
+            let Some(genome) = from_ranked.or_else(|| self.draw_unseen(rng)) else {
+                self.exhausted = true;
+                break;
+            };
+            let d = self.decode(&genome).expect("an unseen genome decodes");
+            self.seen.insert(d.code);
+            out.push(Proposal {
+                genome: Some(genome),
+                schedule: d.schedule,
+                json: d.json,
+                features: d.features,
+                origin,
+            });
+        }
+        out
+    }
+
+    /// The best measured genomes and the default nest's.
+    fn parents(&self) -> Vec<Genome> {
+        let mut best: Vec<(Genome, f64)> = self.measured.clone();
+        best.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let mut parents: Vec<Genome> = best.into_iter().take(PARENTS).map(|(g, _)| g).collect();
+        // The default nest parents every generation: its neighbours are the likeliest wins.
+        parents.push(self.candidates.default_genome());
+        parents
+    }
+
+    /// Genomes ranked by predicted cost after evolving on the model, best first.
+    fn evolve(&mut self, model: &CostModel, rng: &mut impl Rng) -> Vec<Genome> {
+        let parents = self.parents();
+        let mut population = self.offspring(&parents, rng);
+        let mut scored: Vec<(Genome, f64)> = Vec::new();
+        for _ in 0..GENERATIONS {
+            scored = self.score(population, model);
+            let survivors: Vec<Genome> = scored
+                .iter()
+                .take(SURVIVORS)
+                .map(|(g, _)| g.clone())
+                .collect();
+            population = survivors.clone();
+            population.extend(self.offspring(&survivors, rng));
+        }
+        scored.into_iter().map(|(g, _)| g).collect()
+    }
+
+    /// Random genomes, and mutations and crossovers of `parents`.
+    fn offspring(&self, parents: &[Genome], rng: &mut impl Rng) -> Vec<Genome> {
+        let mut out: Vec<Genome> = (0..POPULATION_RANDOM)
+            .map(|_| self.candidates.random(rng))
+            .collect();
+        for p in parents {
+            out.push(self.candidates.mutate(p, rng));
+            out.push(self.candidates.mutate(p, rng));
+        }
+        for _ in 0..parents.len() {
+            let a = &parents[rng.random_range(0..parents.len())];
+            let b = &parents[rng.random_range(0..parents.len())];
+            out.push(self.candidates.crossover(a, b, rng));
+        }
+        out
+    }
+
+    /// The unseen, valid genomes of `population`, one per schedule, by predicted cost.
+    fn score(&mut self, population: Vec<Genome>, model: &CostModel) -> Vec<(Genome, f64)> {
+        let mut codes: HashSet<u64> = HashSet::new();
+        let mut order = Vec::new();
+        for g in population {
+            let Some(d) = self.decode(&g) else { continue };
+            if self.seen.contains(&d.code) || !codes.insert(d.code) {
+                continue;
+            }
+            order.push((g, d.features));
+        }
+        let features: Vec<Vec<f64>> = order.iter().map(|(_, f)| f.clone()).collect();
+        let predicted = model.predict(&features).unwrap_or_default();
+        let mut scored: Vec<(Genome, f64)> =
+            order.into_iter().map(|(g, _)| g).zip(predicted).collect();
+        scored.sort_by(|a, b| a.1.total_cmp(&b.1));
+        scored
+    }
+
+    /// A random genome whose schedule has not been seen.
+    fn draw_unseen(&mut self, rng: &mut impl Rng) -> Option<Genome> {
+        for _ in 0..DRAW_ATTEMPTS {
+            let g = self.candidates.random(rng);
+            if self.unseen(&g) {
+                return Some(g);
+            }
+        }
+        None
+    }
+
+    fn unseen(&mut self, g: &Genome) -> bool {
+        self.decode(g).is_some_and(|d| !self.seen.contains(&d.code))
+    }
+
+    fn decode(&mut self, g: &Genome) -> Option<Decoded> {
+        if let Some(d) = self.decoded.get(g) {
+            return d.clone();
+        }
+        let d = self
+            .candidates
+            .decode(g)
+            .and_then(|(schedule, nest)| self.describe(schedule, &nest));
+        self.decoded.insert(g.clone(), d.clone());
+        d
+    }
+
+    /// The schedule's identity and features (building its function); `None` if it does not
+    /// build.
+    fn describe(&self, schedule: Schedule, nest: &LoopNest) -> Option<Decoded> {
+        let mut program = self.task.program.clone();
+        let chosen = |_: usize, _: &_, _: &_| Some(schedule.clone());
+        schedule_program(&mut program, &self.cpu, &chosen).ok()?;
+        let step = &program.steps[task_step(&program)];
+        let func = &program.funcs[step.func];
+        let features = features(self.task, self.machine, nest, func);
+        let json = serde_json::to_string(&schedule).ok()?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        format!("{:?}", func.body).hash(&mut hasher);
+        for slot in &program.slots {
+            if let SlotKind::Constant(bytes) = &slot.kind {
+                bytes.hash(&mut hasher);
+            }
+        }
+        Some(Decoded {
+            schedule,
+            json,
+            code: hasher.finish(),
+            features,
+        })
+    }
+}
