@@ -178,6 +178,73 @@ fn unavailable_engines_and_mismatched_flags_say_so() {
     assert_user_error(&minnow(&refs), &["jit", "--engine interp or c"]);
 }
 
+/// Tuning flags a build cannot honour name the problem and the flag to use instead, and a
+/// database that is missing, foreign or newer is refused without touching it.
+#[test]
+fn tuning_mistakes_say_what_to_do() {
+    let kws = model_path("kws").into_os_string();
+    let run = |extra: &[&str]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec!["tune".as_ref(), kws.as_os_str()];
+        args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+        minnow(&args)
+    };
+    let db = std::env::temp_dir().join(format!("minnow-errors-{}-t.sqlite", std::process::id()));
+    let db = db.to_str().unwrap();
+    let m4 = ["--target", "cortex-m4", "--db", db];
+    assert_user_error(
+        &run(&[&m4[..], &["--runner", "probe"]].concat()),
+        &["probe-rs", "--runner qemu"],
+    );
+    assert_user_error(
+        &run(&[&m4[..], &["--runner", "host"]].concat()),
+        &["--runner qemu"],
+    );
+    assert_user_error(
+        &run(&["--target", "host", "--runner", "qemu"]),
+        &["no emulated board", "--runner host"],
+    );
+    assert_user_error(
+        &run(&["--target", "cortex-m4", "--db", "postgres://farm/db"]),
+        &["PostgreSQL", "SQLite"],
+    );
+    assert_user_error(
+        &run(&[&m4[..], &["--trials", "2"]].concat()),
+        &["--trials 4 or more"],
+    );
+    let notes: &[u8] = b"these are notes, not a database of any kind at all....";
+    let text = temp_file("notes.sqlite", notes);
+    let text = text.to_str().unwrap();
+    assert_user_error(
+        &run(&["--target", "cortex-m4", "--db", text]),
+        &["notes.sqlite", "not a minnow tuning database", "--db"],
+    );
+    assert_eq!(
+        std::fs::read(text).unwrap(),
+        notes,
+        "the foreign file is untouched"
+    );
+    let missing = std::env::temp_dir().join("minnow-errors-no-such.sqlite");
+    let out = minnow(&[
+        "compile".as_ref(),
+        kws.as_os_str(),
+        "--target".as_ref(),
+        "cortex-m4".as_ref(),
+        "-o".as_ref(),
+        std::env::temp_dir().join("minnow-errors-out").as_os_str(),
+        "--tuning-db".as_ref(),
+        missing.as_os_str(),
+    ]);
+    assert_user_error(&out, &["no tuning database at", "minnow tune"]);
+    assert!(
+        !missing.exists(),
+        "a mistyped --tuning-db must not create a file"
+    );
+    assert_user_error(
+        &minnow(&["report".as_ref(), missing.as_os_str()]),
+        &["no tuning database at"],
+    );
+}
+
 #[test]
 fn usage_errors_exit_2() {
     assert_eq!(minnow(&["inspect".as_ref()]).status.code(), Some(2));

@@ -33,7 +33,7 @@ pub struct BenchArgs {
 }
 
 /// A reproducible input of `n` bytes.
-fn pseudo_random(n: usize, seed: u64) -> Vec<u8> {
+pub fn pseudo_random(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     (0..n)
         .map(|_| {
@@ -48,7 +48,6 @@ fn pseudo_random(n: usize, seed: u64) -> Vec<u8> {
 /// Runs `minnow bench`.
 pub fn bench(args: &BenchArgs) -> Result<()> {
     let target = minnow_targets::find(&args.target).map_err(anyhow::Error::msg)?;
-    pipeline::refuse_tuning_db(&args.tuning_db)?;
     pipeline::check_board(args.board.as_deref(), &target)?;
     if target.is_host() {
         bail!("bench counts retired instructions on an emulated board; pick a microcontroller target (e.g. --target cortex-m4), or use `minnow run --engine c` on the host");
@@ -57,7 +56,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     let inputs = read_inputs(args, &graph)?;
     pipeline::check_inputs(&graph, &inputs)?;
     let name = pipeline::model_name(&args.model, None);
-    let compiled = pipeline::compile(&graph, &name, &target)?;
+    let compiled = pipeline::compile(&graph, &name, &target, args.tuning_db.as_deref())?;
     let vectors = vec![inputs];
     let whole = pipeline::measure(&target, &compiled, &vectors, false)?;
     let layers = if args.per_layer {

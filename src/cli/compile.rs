@@ -53,13 +53,12 @@ pub struct CompileArgs {
 /// Runs `minnow compile`.
 pub fn compile(args: &CompileArgs) -> Result<()> {
     let target = minnow_targets::find(&args.target).map_err(anyhow::Error::msg)?;
-    super::pipeline::refuse_tuning_db(&args.tuning_db)?;
     if args.emit == Emit::Rust {
         bail!("--emit rust is not implemented yet in this build of minnow; use --emit c");
     }
     let graph = super::load_model(&args.model)?;
     let name = super::pipeline::model_name(&args.model, args.name.as_deref());
-    let compiled = super::pipeline::compile(&graph, &name, &target)?;
+    let compiled = super::pipeline::compile(&graph, &name, &target, args.tuning_db.as_deref())?;
     let files = compiled
         .source
         .write_to(&args.out_dir)

@@ -4,8 +4,11 @@ mod bench;
 mod compile;
 mod inspect;
 mod pipeline;
+mod report;
 mod run;
 mod targets;
+mod tune;
+mod tuned;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -32,6 +35,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// List the targets minnow compiles for.
     Targets(targets::TargetsArgs),
+    /// Autotune a model's layers on a board and keep every trial in the tuning database.
+    Tune(tune::TuneArgs),
+    /// Write the HTML report of a tuning database.
+    Report(report::ReportArgs),
 }
 
 /// Runs the parsed command.
@@ -42,6 +49,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Compile(args) => compile::compile(&args),
         Command::Bench(args) => bench::bench(&args),
         Command::Targets(args) => targets::targets(&args),
+        Command::Tune(args) => tune::tune(&args),
+        Command::Report(args) => report::report(&args),
     }
 }
 

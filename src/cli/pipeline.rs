@@ -2,8 +2,10 @@
 //! plan memory → emit C) and the measurers that run the result.
 
 use anyhow::{bail, Context, Result};
+use minnow_autotune::apply::compile_tuned;
 pub use minnow_autotune::compile::Compiled;
 use minnow_autotune::compile::Schedules;
+use minnow_autotune::db::SqliteDb;
 use minnow_autotune::measure::{measure_on_target, Build, Measurement};
 use minnow_ir::Graph;
 use minnow_targets::Target;
@@ -18,26 +20,41 @@ pub fn model_name(path: &Path, name: Option<&str>) -> String {
     minnow_ir::lower::c_identifier(name.unwrap_or(&stem))
 }
 
-/// Lowers, schedules (the target's defaults), plans and emits `graph` as C named `name`.
-pub fn compile(graph: &Graph, name: &str, target: &Target) -> Result<Compiled> {
-    Ok(minnow_autotune::compile::compile(
-        graph,
-        name,
-        target,
-        Schedules::Default,
-    )?)
+/// Lowers, schedules, plans and emits `graph` as C named `name`: with the best records of
+/// the tuning database `tuning_db` where given (a note on standard error says which layers
+/// had none and fell back to the default), else with the target's default schedules.
+pub fn compile(
+    graph: &Graph,
+    name: &str,
+    target: &Target,
+    tuning_db: Option<&Path>,
+) -> Result<Compiled> {
+    let Some(path) = tuning_db else {
+        return Ok(minnow_autotune::compile::compile(
+            graph,
+            name,
+            target,
+            Schedules::Default,
+        )?);
+    };
+    let db = open_existing_db(path)?;
+    let (compiled, applied) = compile_tuned(graph, name, target, &db)?;
+    eprintln!("minnow: {}", applied.note());
+    Ok(compiled)
 }
 
-/// Refuses `--tuning-db` until the tuner exists, rather than ignoring it.
-pub fn refuse_tuning_db(db: &Option<std::path::PathBuf>) -> Result<()> {
-    if let Some(db) = db {
+/// Opens a tuning database that must already exist (applying records from a file that is
+/// not there is a mistyped path, not an empty database).
+pub fn open_existing_db(path: &Path) -> Result<SqliteDb> {
+    if !path.is_file() {
         bail!(
-            "--tuning-db {} cannot be used yet: this build of minnow has no autotuner (minnow tune \
-             arrives with the schedules); drop the flag to use the default schedules",
-            db.display()
+            "there is no tuning database at {}; run `minnow tune MODEL --target TARGET --db {}` \
+             first, or drop --tuning-db to use the default schedules",
+            path.display(),
+            path.display()
         );
     }
-    Ok(())
+    Ok(SqliteDb::open(path)?)
 }
 
 /// Where a model runs: the board named by `--board`.

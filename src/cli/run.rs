@@ -60,7 +60,6 @@ impl Engine {
 /// Runs `minnow run`.
 pub fn run(args: &RunArgs) -> Result<()> {
     let target = minnow_targets::find(&args.target).map_err(anyhow::Error::msg)?;
-    pipeline::refuse_tuning_db(&args.tuning_db)?;
     pipeline::check_board(args.board.as_deref(), &target)?;
     let engine = args.engine.unwrap_or(if target.is_host() {
         Engine::Interp
@@ -97,6 +96,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
         );
     }
     pipeline::check_inputs(&graph, &inputs)?;
+    if engine == Engine::Interp && args.tuning_db.is_some() {
+        eprintln!("minnow: --tuning-db applies to generated code; the reference interpreter has no schedules to tune");
+    }
     let (outputs, instructions, arena, flash) = if engine == Engine::Interp {
         let mut interp = Interpreter::new(&graph)?;
         let outputs = interp
@@ -105,7 +107,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         (outputs, None, None, None)
     } else {
         let name = pipeline::model_name(&args.model, None);
-        let compiled = pipeline::compile(&graph, &name, &target)?;
+        let compiled = pipeline::compile(&graph, &name, &target, args.tuning_db.as_deref())?;
         let m = pipeline::measure(&target, &compiled, &[inputs], false)?;
         let outputs = m.outputs.into_iter().next().unwrap_or_default();
         let instructions = m.instructions.and_then(|v| v.first().copied());

@@ -1,0 +1,305 @@
+//! `minnow tune MODEL --target T [--trials N] [--runner host|qemu|probe] [--db PATH]
+//! [--parallel N] [--seed S] [--search model|random] [--report FILE] [--json]`.
+
+use super::pipeline;
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use minnow_autotune::db::{SqliteDb, DEFAULT_PATH};
+use minnow_autotune::measure::host::HostMeasurer;
+use minnow_autotune::measure::qemu::QemuMeasurer;
+use minnow_autotune::measure::Measurer;
+use minnow_autotune::search::Strategy;
+use minnow_autotune::task::extract_tasks;
+use minnow_autotune::tuner::{Event, TuneOptions, TuneResult, Tuner};
+use minnow_targets::Target;
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Where candidates are measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Runner {
+    /// The host compiler and clock (pre-screening; noisy).
+    Host,
+    /// The target's emulated board (deterministic instruction counts).
+    Qemu,
+    /// A real board through probe-rs.
+    Probe,
+}
+
+/// How candidates are chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Search {
+    /// Evolutionary search on the learned cost model, with a random share.
+    Model,
+    /// Uniform random draws.
+    Random,
+}
+
+/// Arguments of `minnow tune`.
+#[derive(Args, Debug)]
+pub struct TuneArgs {
+    /// The model file (.tflite).
+    model: PathBuf,
+    /// The target (see `minnow targets`).
+    #[arg(long)]
+    target: String,
+    /// Trials in total over every tunable layer (each layer's default counts as one).
+    #[arg(long, default_value_t = 64)]
+    trials: usize,
+    /// Where to measure: `qemu` for microcontroller targets and `host` for the host by
+    /// default.
+    #[arg(long, value_enum)]
+    runner: Option<Runner>,
+    /// The tuning database (a SQLite file; created if missing).
+    #[arg(long, default_value = DEFAULT_PATH)]
+    db: String,
+    /// Measurements run at once (default: this machine's cores).
+    #[arg(long)]
+    parallel: Option<usize>,
+    /// Seeds every random choice: the same seed and trials give the same records.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// How candidates are chosen.
+    #[arg(long, value_enum, default_value_t = Search::Model)]
+    search: Search,
+    /// Also write an HTML report (best so far per layer, default vs tuned, the arena).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Seconds one candidate's run may take before it counts as hanging.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `minnow tune`.
+pub fn tune(args: &TuneArgs) -> Result<()> {
+    let target = minnow_targets::find(&args.target).map_err(anyhow::Error::msg)?;
+    let measurer = measurer(args, &target)?;
+    if args.db.starts_with("postgres://") || args.db.starts_with("postgresql://") {
+        bail!("--db {}: PostgreSQL farms are not supported by this build of minnow yet; pass a SQLite file path (default {DEFAULT_PATH})", args.db);
+    }
+    if args.trials == 0 {
+        bail!("--trials 0 measures nothing; pass at least one trial per tunable layer");
+    }
+    let graph = super::load_model(&args.model)?;
+    let name = pipeline::model_name(&args.model, None);
+    let lowered = minnow_autotune::compile::lower(&graph, &name, &target)?;
+    let tasks = extract_tasks(&lowered.program, &target);
+    if tasks.is_empty() {
+        bail!(
+            "{} has no tunable layers (convolutions, depthwise convolutions, fully connected): its default build is already final",
+            args.model.display()
+        );
+    }
+    let mut db = SqliteDb::open(std::path::Path::new(&args.db))?;
+    let parallel = args
+        .parallel
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let options = TuneOptions {
+        trials: args.trials,
+        seed: args.seed,
+        parallel: parallel.max(1),
+        strategy: match args.search {
+            Search::Model => Strategy::Model,
+            Search::Random => Strategy::Random,
+        },
+    };
+    let started = Instant::now();
+    let progress = Progress::new(args.json);
+    let mut observer = |e: &Event| progress.event(e);
+    let model = args.model.display().to_string();
+    let result = Tuner {
+        model: &model,
+        target: &target,
+        measurer: measurer.as_ref(),
+        db: &mut db,
+        options,
+        observer: &mut observer,
+    }
+    .tune(&tasks)?;
+    progress.finish();
+    let elapsed = started.elapsed();
+    let whole = super::tuned::whole_model(&graph, &name, &target, &db, measurer.as_ref())?;
+    if let Some(path) = &args.report {
+        super::tuned::write_report(path, &db, Some((&graph, &name, &target)))?;
+        eprintln!("minnow: wrote the report {}", path.display());
+    }
+    let text = if args.json {
+        json_report(args, &target, &result, &whole, elapsed, parallel)
+    } else {
+        table(args, &target, &result, &whole, elapsed)
+    };
+    super::emit(&text)
+}
+
+/// The measurer `--runner` names, checked against the target.
+fn measurer(args: &TuneArgs, target: &Target) -> Result<Box<dyn Measurer + Sync>> {
+    let runner = args.runner.unwrap_or(if target.is_host() {
+        Runner::Host
+    } else {
+        Runner::Qemu
+    });
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    Ok(match runner {
+        Runner::Host if !target.is_host() => bail!(
+            "--runner host times code built for this machine, not for {}: use --runner qemu, or --target host",
+            target.name
+        ),
+        Runner::Host => Box::new(HostMeasurer { timeout }),
+        Runner::Qemu if target.board.is_none() => bail!(
+            "target {} has no emulated board; use --runner host, or a microcontroller target",
+            target.name
+        ),
+        Runner::Qemu => Box::new(QemuMeasurer { timeout }),
+        Runner::Probe => bail!(
+            "--runner probe: real boards through probe-rs are not supported by this build of minnow yet; use --runner qemu for the emulated board"
+        ),
+    })
+}
+
+/// One progress bar per layer on standard error (hidden when it is not a terminal or with
+/// `--json`).
+struct Progress {
+    multi: MultiProgress,
+    bars: std::cell::RefCell<Vec<ProgressBar>>,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Progress {
+        let multi = MultiProgress::new();
+        if quiet {
+            multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        Progress {
+            multi,
+            bars: Default::default(),
+        }
+    }
+
+    fn event(&self, e: &Event) {
+        match e {
+            Event::Planned { tasks } => {
+                let style = ProgressStyle::with_template(
+                    "{prefix:>28} [{bar:30}] {pos:>3}/{len:3} best {msg} eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+                let mut bars = self.bars.borrow_mut();
+                for (layer, op, n) in tasks {
+                    let bar = self.multi.add(ProgressBar::new(*n as u64));
+                    bar.set_style(style.clone());
+                    bar.set_prefix(format!("{} {}", short(layer, 18), op));
+                    bars.push(bar);
+                }
+            }
+            Event::Trial {
+                task, done, best, ..
+            } => {
+                if let Some(bar) = self.bars.borrow().get(*task) {
+                    if *done as u64 > bar.length().unwrap_or(0) {
+                        bar.set_length(*done as u64);
+                    }
+                    bar.set_position(*done as u64);
+                    bar.set_message(best.map_or("-".into(), |b| format!("{b:.0}")));
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        for bar in self.bars.borrow().iter() {
+            bar.finish();
+        }
+    }
+}
+
+/// The last `n` characters of a layer name.
+fn short(name: &str, n: usize) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    chars[chars.len().saturating_sub(n)..].iter().collect()
+}
+
+/// Before/after per layer and for the whole model, as a table.
+fn table(
+    args: &TuneArgs,
+    target: &Target,
+    result: &TuneResult,
+    whole: &super::tuned::WholeModel,
+    elapsed: Duration,
+) -> String {
+    let mut t = format!(
+        "tuned {} for {} ({} trials, {} measured now, {:.0} s; records in {})\n",
+        args.model.display(),
+        target.name,
+        result.tasks.iter().map(|r| r.trials).sum::<usize>(),
+        result.tasks.iter().map(|r| r.measured).sum::<usize>(),
+        elapsed.as_secs_f64(),
+        args.db
+    );
+    t += &format!(
+        "{:<32} {:<18} {:>5} {:>7} {:>14} {:>14} {:>7}\n",
+        "layer", "op", "count", "trials", "default", "tuned", "speedup"
+    );
+    for r in &result.tasks {
+        let fig = |f: Option<f64>| f.map_or("failed".to_string(), |f| format!("{f:.0}"));
+        let speedup = match (r.default, r.best) {
+            (Some(d), Some(b)) if b > 0.0 => format!("{:.3}x", d / b),
+            _ => "-".into(),
+        };
+        t += &format!(
+            "{:<32} {:<18} {:>5} {:>7} {:>14} {:>14} {:>7}\n",
+            short(&r.layer, 32),
+            r.op,
+            r.occurrences,
+            r.trials,
+            fig(r.default),
+            fig(r.best),
+            speedup
+        );
+    }
+    t += &format!("whole model ({}): {}\n", result.unit, whole.summary());
+    t
+}
+
+fn json_report(
+    args: &TuneArgs,
+    target: &Target,
+    result: &TuneResult,
+    whole: &super::tuned::WholeModel,
+    elapsed: Duration,
+    parallel: usize,
+) -> String {
+    let tasks: Vec<_> = result
+        .tasks
+        .iter()
+        .map(|r| {
+            json!({
+                "layer": r.layer, "op": r.op, "occurrences": r.occurrences,
+                "trials": r.trials, "measured": r.measured, "invalid": r.invalid,
+                "default": r.default, "best": r.best, "curve": r.curve,
+            })
+        })
+        .collect();
+    let trials: usize = result.tasks.iter().map(|r| r.trials).sum();
+    let report = json!({
+        "target": target.name,
+        "runner": whole.runner,
+        "unit": result.unit,
+        "db": args.db,
+        "seed": args.seed,
+        "parallel": parallel,
+        "trials": trials,
+        "measured": result.tasks.iter().map(|r| r.measured).sum::<usize>(),
+        "seconds": elapsed.as_secs_f64(),
+        "tasks": tasks,
+        "model": whole.json(),
+    });
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    )
+}

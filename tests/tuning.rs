@@ -1,0 +1,416 @@
+//! The autotuner end to end: resuming measures nothing new, the same seed gives the same
+//! records, failing candidates are recorded and never chosen, and a model built with
+//! tuning records stays bit-exact on every shared model.
+
+mod common;
+
+use common::{golden, golden_path, model_path, tools_present, MODELS};
+use minnow_autotune::apply::compile_tuned;
+use minnow_autotune::candidate::Candidates;
+use minnow_autotune::db::{Record, SqliteDb, Status, TuningDb};
+use minnow_autotune::measure::host::HostMeasurer;
+use minnow_autotune::measure::qemu::QemuMeasurer;
+use minnow_autotune::measure::{Build, MeasureError, Measurement, Measurer};
+use minnow_autotune::search::Strategy;
+use minnow_autotune::task::{extract_tasks, Task};
+use minnow_autotune::tuner::{TuneOptions, TuneResult, Tuner};
+use minnow_targets::Target;
+use rand::SeedableRng;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn load(model: &str) -> minnow_ir::Graph {
+    let bytes = std::fs::read(model_path(model)).unwrap();
+    minnow_ir::import::tflite::import(&bytes, model).unwrap()
+}
+
+fn tasks(model: &str, target: &Target) -> Vec<Task> {
+    let lowered = minnow_autotune::compile::lower(&load(model), model, target).unwrap();
+    extract_tasks(&lowered.program, target)
+}
+
+fn tune(
+    tasks: &[Task],
+    target: &Target,
+    measurer: &(dyn Measurer + Sync),
+    db: &mut dyn TuningDb,
+    trials: usize,
+) -> TuneResult {
+    let options = TuneOptions {
+        trials,
+        seed: 7,
+        parallel: 2,
+        strategy: Strategy::Model,
+    };
+    let mut quiet = |_: &_| {};
+    Tuner {
+        model: "test",
+        target,
+        measurer,
+        db,
+        options,
+        observer: &mut quiet,
+    }
+    .tune(tasks)
+    .unwrap()
+}
+
+/// What a record says apart from when and where it was written.
+fn essence(r: &Record) -> (String, String, Status, Option<u64>, String) {
+    let schedule = serde_json::to_string(&r.schedule).unwrap();
+    (
+        r.key.0.clone(),
+        schedule,
+        r.status,
+        r.figure.map(|f| f as u64),
+        r.origin.clone(),
+    )
+}
+
+/// On the emulated board: a second run with the same arguments measures nothing and gives
+/// the same result; a fresh database with the same seed gets the same records; more trials
+/// replay the first run and measure only the rest.
+#[test]
+fn resume_and_determinism_on_the_emulated_board() {
+    let target = minnow_targets::find("cortex-m4").unwrap();
+    if !tools_present(&target) {
+        return;
+    }
+    let tasks = tasks("kws", &target);
+    let qemu = QemuMeasurer::default();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kws.sqlite");
+    let mut db = SqliteDb::open(&path).unwrap();
+    let first = tune(&tasks, &target, &qemu, &mut db, 12);
+    assert_eq!(first.tasks.iter().map(|t| t.trials).sum::<usize>(), 12);
+    assert_eq!(first.tasks.iter().map(|t| t.measured).sum::<usize>(), 12);
+    assert_eq!(db.all().unwrap().len(), 12);
+
+    let again = tune(&tasks, &target, &qemu, &mut db, 12);
+    assert_eq!(
+        again.tasks.iter().map(|t| t.measured).sum::<usize>(),
+        0,
+        "resume measured again"
+    );
+    assert_eq!(
+        again.tasks,
+        first
+            .tasks
+            .iter()
+            .map(|t| minnow_autotune::tuner::TaskResult {
+                measured: 0,
+                ..t.clone()
+            })
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(db.all().unwrap().len(), 12);
+
+    let mut fresh = SqliteDb::in_memory().unwrap();
+    tune(&tasks, &target, &qemu, &mut fresh, 12);
+    let a: Vec<_> = db.all().unwrap().iter().map(essence).collect();
+    let b: Vec<_> = fresh.all().unwrap().iter().map(essence).collect();
+    assert_eq!(a, b, "the same seed must give the same records");
+
+    let more = tune(&tasks, &target, &qemu, &mut db, 16);
+    assert_eq!(more.tasks.iter().map(|t| t.measured).sum::<usize>(), 4);
+    assert!(more
+        .tasks
+        .iter()
+        .zip(&first.tasks)
+        .all(|(m, f)| m.best <= f.best));
+}
+
+/// A measurer that breaks some candidates: the second run times out, the third gives wrong
+/// bytes, the fourth crashes; the rest are measured on the host.
+struct Flaky {
+    host: HostMeasurer,
+    calls: AtomicUsize,
+}
+
+impl Measurer for Flaky {
+    fn measure(&self, build: &Build) -> Result<Measurement, MeasureError> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        match call {
+            1 => Err(MeasureError::Timeout {
+                board: "flaky".into(),
+                seconds: 1.0,
+            }),
+            3 => Err(MeasureError::Run {
+                board: "flaky".into(),
+                message: "it crashed".into(),
+            }),
+            _ => {
+                let mut m = self.host.measure(build)?;
+                if call == 2 {
+                    m.outputs[0][0][0] ^= 1;
+                }
+                Ok(m)
+            }
+        }
+    }
+
+    fn runner(&self) -> &'static str {
+        "host"
+    }
+
+    fn unit(&self) -> &'static str {
+        "nanoseconds"
+    }
+}
+
+/// Wrong, crashing and hanging candidates are recorded with their status and message, are
+/// never chosen, and are not measured again on resume.
+#[test]
+fn failing_candidates_are_recorded_and_skipped() {
+    let target = minnow_targets::find("host").unwrap();
+    let tasks = tasks("hello_world", &target);
+    let flaky = Flaky {
+        host: HostMeasurer::default(),
+        calls: AtomicUsize::new(0),
+    };
+    let mut db = SqliteDb::in_memory().unwrap();
+    // One at a time, so the calls come in the order of the candidates.
+    let options = TuneOptions {
+        trials: 8,
+        seed: 1,
+        parallel: 1,
+        strategy: Strategy::Model,
+    };
+    let mut quiet = |_: &_| {};
+    let result = Tuner {
+        model: "test",
+        target: &target,
+        measurer: &flaky,
+        db: &mut db,
+        options,
+        observer: &mut quiet,
+    }
+    .tune(&tasks)
+    .unwrap();
+    let records = db.all().unwrap();
+    let status: Vec<Status> = records.iter().map(|r| r.status).collect();
+    assert_eq!(
+        status[1..4],
+        [Status::Timeout, Status::Wrong, Status::Failed],
+        "{records:#?}"
+    );
+    for r in &records[1..4] {
+        assert!(r.figure.is_none() && r.message.is_some(), "{r:?}");
+    }
+    assert!(records[2]
+        .message
+        .as_ref()
+        .unwrap()
+        .contains("differ from the reference"));
+    assert_eq!(result.tasks.iter().map(|t| t.invalid).sum::<usize>(), 3);
+    // Whatever is chosen is a valid record.
+    for t in &tasks {
+        if let Some(best) = db.best(&t.key, target.name).unwrap() {
+            assert_eq!(best.status, Status::Ok);
+        }
+    }
+    let bad: Vec<_> = records[1..4].iter().map(|r| r.schedule.clone()).collect();
+    let calls = flaky.calls.load(Ordering::SeqCst);
+    let mut quiet = |_: &_| {};
+    Tuner {
+        model: "test",
+        target: &target,
+        measurer: &flaky,
+        db: &mut db,
+        options,
+        observer: &mut quiet,
+    }
+    .tune(&tasks)
+    .unwrap();
+    assert_eq!(
+        flaky.calls.load(Ordering::SeqCst),
+        calls,
+        "resume measured again"
+    );
+    let best: Vec<_> = tasks
+        .iter()
+        .filter_map(|t| db.best(&t.key, target.name).unwrap())
+        .collect();
+    assert!(best.iter().all(|b| !bad.contains(&b.schedule)));
+}
+
+/// A database holding a schedule drawn at random for every workload of `model` (so no
+/// default): each record as valid, as a tuner would leave the best.
+fn random_records(model: &str, target: &Target, path: &std::path::Path) {
+    let mut db = SqliteDb::open(path).unwrap();
+    let machine = minnow_autotune::cost::machine(target);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    for t in tasks(model, target) {
+        let c = Candidates::new(&t, machine);
+        let (schedule, _) = (0..200)
+            .find_map(|_| c.decode(&c.random(&mut rng)))
+            .expect("a valid random schedule");
+        let record = Record {
+            id: None,
+            key: t.key.clone(),
+            workload: t.workload.clone(),
+            target: target.name.into(),
+            runner: "qemu".into(),
+            schedule,
+            genome: None,
+            status: Status::Ok,
+            figure: Some(1.0),
+            unit: "instructions".into(),
+            message: None,
+            origin: "random".into(),
+            measured_at: 0,
+            minnow_version: "test".into(),
+        };
+        db.insert(&record).unwrap();
+    }
+}
+
+/// `minnow run --tuning-db` on the emulated board gives the golden outputs of every shared
+/// model, with a schedule drawn at random for every layer.
+#[test]
+fn tuned_run_is_bit_exact_on_every_shared_model() {
+    let target = minnow_targets::find("cortex-m4").unwrap();
+    if !tools_present(&target) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for model in MODELS {
+        let db = dir.path().join(format!("{model}.sqlite"));
+        random_records(model, &target, &db);
+        let out = dir.path().join(format!("{model}.out"));
+        let status = Command::new(env!("CARGO_BIN_EXE_minnow"))
+            .arg("run")
+            .arg(model_path(model))
+            .args(["--target", "cortex-m4", "--tuning-db"])
+            .arg(&db)
+            .arg("--input")
+            .arg(golden_path(model, "input_0.bin"))
+            .arg("--output")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&status.stderr);
+        assert!(status.status.success(), "{model}: {stderr}");
+        assert!(
+            stderr.contains("tuning records applied to all"),
+            "{model}: {stderr}"
+        );
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            golden(model, "output_0.bin"),
+            "{model} with random tuned schedules"
+        );
+    }
+}
+
+/// The library applies records the same way, and a record whose schedule does not apply to
+/// the workload any more (from another minnow) is passed over for the default.
+#[test]
+fn stale_records_fall_back_to_the_default() {
+    let target = minnow_targets::find("cortex-m4").unwrap();
+    let graph = load("kws");
+    let mut db = SqliteDb::in_memory().unwrap();
+    let t = &tasks("kws", &target)[0];
+    let schedule = minnow_schedules::Schedule {
+        steps: vec![minnow_schedules::Primitive::Unroll {
+            name: "no_such_loop".into(),
+        }],
+    };
+    db.insert(&Record {
+        id: None,
+        key: t.key.clone(),
+        workload: t.workload.clone(),
+        target: target.name.into(),
+        runner: "qemu".into(),
+        schedule,
+        genome: None,
+        status: Status::Ok,
+        figure: Some(1.0),
+        unit: "instructions".into(),
+        message: None,
+        origin: "model".into(),
+        measured_at: 0,
+        minnow_version: "0.0.1".into(),
+    })
+    .unwrap();
+    let (_, applied) = compile_tuned(&graph, "kws", &target, &db).unwrap();
+    assert!(applied.tuned.is_empty(), "{applied:?}");
+    assert_eq!(applied.defaulted.len(), 10);
+    assert!(
+        applied.note().contains("no record for"),
+        "{}",
+        applied.note()
+    );
+}
+
+/// `minnow tune` on the emulated board prints the per-layer table and the whole model's
+/// figures, writes its records to `--db`, and `--report` writes one page that needs nothing
+/// but itself: inline SVG plots, no scripts, no links to fetch.
+#[test]
+fn tune_cli_prints_figures_and_writes_an_offline_report() {
+    let target = minnow_targets::find("cortex-m4").unwrap();
+    if !tools_present(&target) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (db, report) = (dir.path().join("t.sqlite"), dir.path().join("r.html"));
+    let out = Command::new(env!("CARGO_BIN_EXE_minnow"))
+        .arg("tune")
+        .arg(model_path("hello_world"))
+        .args([
+            "--target",
+            "cortex-m4",
+            "--trials",
+            "8",
+            "--parallel",
+            "2",
+            "--db",
+        ])
+        .arg(&db)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("FULLY_CONNECTED") && stdout.contains("speedup"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("whole model (instructions): default"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("bit-exact with the reference interpreter"),
+        "{stdout}"
+    );
+    let records = SqliteDb::open(&db).unwrap().all().unwrap();
+    assert_eq!(records.len(), 8);
+    let page = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        page.matches("<svg").count() >= 4,
+        "curves, bars and the arena"
+    );
+    assert!(page.contains("Arena timeline") && page.contains("whole model"));
+    let fetches = ["<script", "src=", "href=", "@import", "url("];
+    assert!(
+        fetches.iter().all(|f| !page.contains(f)),
+        "the report must open offline"
+    );
+    // `minnow report` draws the same runs from the database alone.
+    let again = dir.path().join("again.html");
+    let status = Command::new(env!("CARGO_BIN_EXE_minnow"))
+        .arg("report")
+        .arg(&db)
+        .arg("-o")
+        .arg(&again)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(std::fs::read_to_string(&again).unwrap().contains("<svg"));
+}
