@@ -68,7 +68,11 @@ pub(super) fn write_func(
             format!("{constness}{} *{restrict}{}", c_type(b.elem), b.name)
         })
         .collect();
-    let _ = writeln!(c, "static MINNOW_LAYER_FN void {name}({}) {{", params.join(", "));
+    let _ = writeln!(
+        c,
+        "static MINNOW_LAYER_FN void {name}({}) {{",
+        params.join(", ")
+    );
     for (id, b) in func.params() {
         if !used.bufs.contains(&id) {
             let _ = writeln!(c, "  (void){};", b.name);
