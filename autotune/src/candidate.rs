@@ -133,6 +133,13 @@ impl<'t> Candidates<'t> {
     pub fn mutate(&self, g: &Genome, rng: &mut impl Rng) -> Genome {
         if matches!(g.source, Source::Nest(_)) || rng.random_bool(0.5) {
             if let Some(edited) = self.edit_nest(g, rng) {
+                // A third of the time a second edit: some wins take two (a wider block that
+                // pays only with its loop moved out).
+                if rng.random_bool(0.33) {
+                    if let Some(twice) = self.edit_nest(&edited, rng) {
+                        return twice;
+                    }
+                }
                 return edited;
             }
         }

@@ -4,8 +4,9 @@
 //! model: a population of random genomes and of mutations and crossovers of the best
 //! measured ones evolves for a few generations by predicted cost, and the batch is the best
 //! predicted candidates not yet measured, with a share drawn at random for exploration.
-//! Until the model has enough samples, the batch is mutations of the best measured genomes
-//! (a climb from the default). With [`Strategy::Random`], candidates are drawn uniformly. Candidates are distinct schedules: two genomes naming the same
+//! Part of every batch climbs instead: mutations of the best few measured genomes, unfiltered
+//! (all of it until the model has enough samples: a climb from the default). With
+//! [`Strategy::Random`], candidates are drawn uniformly. Candidates are distinct schedules: two genomes naming the same
 //! schedule are one candidate.
 
 use crate::candidate::{Candidates, Genome};
@@ -41,7 +42,15 @@ impl Strategy {
 }
 
 /// Share of each model-guided batch drawn at random, for exploration.
-pub const RANDOM_SHARE: f64 = 0.25;
+pub const RANDOM_SHARE: f64 = 0.15;
+/// Share of each model-guided batch that climbs: mutations of the best measured genomes,
+/// taken without asking the model (all of the batch, but the random share, until the model
+/// is trained).
+pub const CLIMB_SHARE: f64 = 0.35;
+/// How many of the best measured genomes a climb starts from.
+const CLIMB_FROM: usize = 3;
+/// Mutations tried before a climb gives up for a random draw.
+const CLIMB_ATTEMPTS: usize = 64;
 /// Random genomes in each generation's population.
 const POPULATION_RANDOM: usize = 48;
 /// Measured genomes that parent the first generation.
@@ -64,7 +73,7 @@ pub struct Proposal {
     pub json: String,
     /// Its features for the cost model.
     pub features: Vec<f64>,
-    /// `default`, `model` or `random`.
+    /// `default`, `model`, `climb` or `random`.
     pub origin: &'static str,
 }
 
@@ -140,35 +149,27 @@ impl<'t> TaskSearch<'t> {
         rng: &mut impl Rng,
     ) -> Vec<Proposal> {
         let guided = strategy == Strategy::Model;
-        // Until the model is trained, the search climbs from the best so far: mutations of the
-        // best measured genomes (and the default), in a random order.
-        let ranked = match (guided, model.is_trained()) {
-            (false, _) => Vec::new(),
-            (true, true) => self.evolve(model, rng),
-            (true, false) => {
-                let parents = self.parents();
-                let mut pool = Vec::new();
-                for _ in 0..8 {
-                    pool.extend(parents.iter().map(|p| self.candidates.mutate(p, rng)));
-                }
-                pool
-            }
+        let trained = guided && model.is_trained();
+        let mut ranked = if trained {
+            self.evolve(model, rng).into_iter()
+        } else {
+            Vec::new().into_iter()
         };
-        let mut ranked = ranked.into_iter();
         let mut out = Vec::new();
         while out.len() < n {
-            let explore = !guided || rng.random_bool(RANDOM_SHARE);
-            let from_ranked = if explore {
-                None
+            let draw: f64 = rng.random();
+            let (origin, next) = if !guided || draw < RANDOM_SHARE {
+                ("random", None)
+            } else if !trained || draw < RANDOM_SHARE + CLIMB_SHARE {
+                ("climb", self.climb(rng))
             } else {
-                ranked.by_ref().find(|g| self.unseen(g))
+                ("model", ranked.by_ref().find(|g| self.unseen(g)))
             };
-            let origin = if from_ranked.is_some() {
-                "model"
-            } else {
-                "random"
+            let (origin, next) = match next {
+                Some(g) => (origin, Some(g)),
+                None => ("random", self.draw_unseen(rng)),
             };
-            let Some(genome) = from_ranked.or_else(|| self.draw_unseen(rng)) else {
+            let Some(genome) = next else {
                 self.exhausted = true;
                 break;
             };
@@ -183,6 +184,27 @@ impl<'t> TaskSearch<'t> {
             });
         }
         out
+    }
+
+    /// An unseen mutation of one of the best few measured genomes (or of the default): a
+    /// step of hill climbing, which the model does not filter.
+    fn climb(&mut self, rng: &mut impl Rng) -> Option<Genome> {
+        let parents = self.parents();
+        let top = CLIMB_FROM.min(parents.len() - 1);
+        for _ in 0..CLIMB_ATTEMPTS {
+            // The best few measured, and the default (last).
+            let at = rng.random_range(0..=top);
+            let parent = if at == top {
+                parents.last()
+            } else {
+                parents.get(at)
+            }?;
+            let g = self.candidates.mutate(parent, rng);
+            if self.unseen(&g) {
+                return Some(g);
+            }
+        }
+        None
     }
 
     /// The best measured genomes and the default nest's.

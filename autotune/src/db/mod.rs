@@ -73,7 +73,7 @@ pub struct Record {
     pub unit: String,
     /// What went wrong, for a trial that is not `Ok`.
     pub message: Option<String>,
-    /// How the candidate was chosen (`default`, `model`, `random`).
+    /// How the candidate was chosen (`default`, `model`, `climb`, `random`).
     pub origin: String,
     /// Seconds since the Unix epoch when it was measured.
     pub measured_at: i64,
