@@ -29,6 +29,7 @@ fn tasks(model: &str, target: &Target) -> Vec<Task> {
     extract_tasks(&lowered.program, target)
 }
 
+/// Model-guided tuning with seed 7, two measurements at a time.
 fn tune(
     tasks: &[Task],
     target: &Target,
@@ -42,6 +43,16 @@ fn tune(
         parallel: 2,
         strategy: Strategy::Model,
     };
+    tune_with(tasks, target, measurer, db, options)
+}
+
+fn tune_with(
+    tasks: &[Task],
+    target: &Target,
+    measurer: &(dyn Measurer + Sync),
+    db: &mut dyn TuningDb,
+    options: TuneOptions,
+) -> TuneResult {
     let mut quiet = |_: &_| {};
     Tuner {
         model: "test",
@@ -176,17 +187,7 @@ fn failing_candidates_are_recorded_and_skipped() {
         parallel: 1,
         strategy: Strategy::Model,
     };
-    let mut quiet = |_: &_| {};
-    let result = Tuner {
-        model: "test",
-        target: &target,
-        measurer: &flaky,
-        db: &mut db,
-        options,
-        observer: &mut quiet,
-    }
-    .tune(&tasks)
-    .unwrap();
+    let result = tune_with(&tasks, &target, &flaky, &mut db, options);
     let records = db.all().unwrap();
     let status: Vec<Status> = records.iter().map(|r| r.status).collect();
     assert_eq!(
@@ -211,17 +212,7 @@ fn failing_candidates_are_recorded_and_skipped() {
     }
     let bad: Vec<_> = records[1..4].iter().map(|r| r.schedule.clone()).collect();
     let calls = flaky.calls.load(Ordering::SeqCst);
-    let mut quiet = |_: &_| {};
-    Tuner {
-        model: "test",
-        target: &target,
-        measurer: &flaky,
-        db: &mut db,
-        options,
-        observer: &mut quiet,
-    }
-    .tune(&tasks)
-    .unwrap();
+    tune_with(&tasks, &target, &flaky, &mut db, options);
     assert_eq!(
         flaky.calls.load(Ordering::SeqCst),
         calls,
@@ -232,6 +223,26 @@ fn failing_candidates_are_recorded_and_skipped() {
         .filter_map(|t| db.best(&t.key, target.name).unwrap())
         .collect();
     assert!(best.iter().all(|b| !bad.contains(&b.schedule)));
+}
+
+/// A valid record of `schedule` for task `t`, as a tuner would leave the best.
+fn record_of(t: &Task, target: &Target, schedule: minnow_schedules::Schedule) -> Record {
+    Record {
+        id: None,
+        key: t.key.clone(),
+        workload: t.workload.clone(),
+        target: target.name.into(),
+        runner: "qemu".into(),
+        schedule,
+        genome: None,
+        status: Status::Ok,
+        figure: Some(1.0),
+        unit: "instructions".into(),
+        message: None,
+        origin: "random".into(),
+        measured_at: 0,
+        minnow_version: "test".into(),
+    }
 }
 
 /// A database holding a schedule drawn at random for every workload of `model` (so no
@@ -245,23 +256,7 @@ fn random_records(model: &str, target: &Target, path: &std::path::Path) {
         let (schedule, _) = (0..200)
             .find_map(|_| c.decode(&c.random(&mut rng)))
             .expect("a valid random schedule");
-        let record = Record {
-            id: None,
-            key: t.key.clone(),
-            workload: t.workload.clone(),
-            target: target.name.into(),
-            runner: "qemu".into(),
-            schedule,
-            genome: None,
-            status: Status::Ok,
-            figure: Some(1.0),
-            unit: "instructions".into(),
-            message: None,
-            origin: "random".into(),
-            measured_at: 0,
-            minnow_version: "test".into(),
-        };
-        db.insert(&record).unwrap();
+        db.insert(&record_of(&t, target, schedule)).unwrap();
     }
 }
 
@@ -316,23 +311,7 @@ fn stale_records_fall_back_to_the_default() {
             name: "no_such_loop".into(),
         }],
     };
-    db.insert(&Record {
-        id: None,
-        key: t.key.clone(),
-        workload: t.workload.clone(),
-        target: target.name.into(),
-        runner: "qemu".into(),
-        schedule,
-        genome: None,
-        status: Status::Ok,
-        figure: Some(1.0),
-        unit: "instructions".into(),
-        message: None,
-        origin: "model".into(),
-        measured_at: 0,
-        minnow_version: "0.0.1".into(),
-    })
-    .unwrap();
+    db.insert(&record_of(t, &target, schedule)).unwrap();
     let (_, applied) = compile_tuned(&graph, "kws", &target, &db).unwrap();
     assert!(applied.tuned.is_empty(), "{applied:?}");
     assert_eq!(applied.defaulted.len(), 10);

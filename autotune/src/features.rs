@@ -34,12 +34,7 @@ pub const NAMES: &[&str] = &[
 pub fn features(task: &Task, machine: Machine, nest: &LoopNest, func: &Func) -> Vec<f64> {
     let r = &task.reduction;
     let macs = (task.macs as f64).max(1.0);
-    let outputs: f64 = r
-        .axes
-        .iter()
-        .filter(|a| !a.reduce)
-        .map(|a| a.extent as f64)
-        .product();
+    let outputs = r.outputs() as f64;
     let loops: Vec<_> = nest.loops.iter().filter(|l| l.extent > 1).collect();
     let first_reduce = loops
         .iter()

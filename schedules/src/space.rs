@@ -181,13 +181,7 @@ impl Space {
     /// axes. About 20 per output for the requantization, and 15 more for a fused residual ADD.
     /// Coarse, but it orders the forms the graph rewriter compares.
     pub fn estimate(&self, r: &Reduction, k: &Knobs) -> f64 {
-        let macs: f64 = r.axes.iter().map(|a| a.extent as f64).product();
-        let outputs: f64 = r
-            .axes
-            .iter()
-            .filter(|a| !a.reduce)
-            .map(|a| a.extent as f64)
-            .product();
+        let (macs, outputs) = (r.macs() as f64, r.outputs() as f64);
         let block = (k.channel_block * k.pixel_block) as f64;
         let per_mac = match (k.vectorize, self.simd) {
             (true, Simd::Reduce) => 0.75,

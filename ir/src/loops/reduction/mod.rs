@@ -264,6 +264,20 @@ pub struct LoopNest {
 }
 
 impl Reduction {
+    /// Output elements: the product of the spatial axes' extents.
+    pub fn outputs(&self) -> usize {
+        self.axes
+            .iter()
+            .filter(|a| !a.reduce)
+            .map(|a| a.extent)
+            .product()
+    }
+
+    /// Multiply-accumulates: the product of every axis's extent.
+    pub fn macs(&self) -> usize {
+        self.axes.iter().map(|a| a.extent).product()
+    }
+
     /// One serial loop per axis, in definition order.
     pub fn default_nest(&self) -> LoopNest {
         let loops = self.axes.iter().enumerate().map(|(axis, a)| Loop {
