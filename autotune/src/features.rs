@@ -1,5 +1,6 @@
 //! The features the learned cost model sees of a scheduled candidate: its loop nest (extents,
-//! the accumulator block, unrolling, SIMD lanes, layout flags), the analytic estimate, and
+//! the accumulator block, unrolling, SIMD lanes, layout flags, how often the loop order walks
+//! each operand from its start), the analytic estimate, and
 //! what the scheduled loop IR executes per multiply-accumulate (loads, stores, arithmetic,
 //! intrinsic calls, branches, loop iterations).
 
@@ -28,6 +29,8 @@ pub const NAMES: &[&str] = &[
     "calls_per_mac",
     "branches_per_mac",
     "iterations_per_mac",
+    "log2_weight_passes",
+    "log2_input_passes",
 ];
 
 /// The feature vector of `task` scheduled as `nest`, whose built function is `func`.
@@ -79,7 +82,19 @@ pub fn features(task: &Task, machine: Machine, nest: &LoopNest, func: &Func) -> 
         counts.calls / macs,
         counts.branches / macs,
         counts.iterations / macs,
+        (passes(&loops, |a| r.weight.index.coefficient(a) != 0) as f64).log2(),
+        (passes(&loops, |a| r.input.index.coefficient(a) != 0) as f64).log2(),
     ]
+}
+
+/// How many times an operand is walked from its start: the iterations of the loops outside
+/// the outermost loop that moves through it (a loop order the other features do not see).
+fn passes(loops: &[&minnow_ir::loops::reduction::Loop], indexes: impl Fn(usize) -> bool) -> usize {
+    loops
+        .iter()
+        .take_while(|l| !indexes(l.axis))
+        .map(|l| l.extent)
+        .product()
 }
 
 /// What a function executes, each statement weighted by the iterations of its loops (both
