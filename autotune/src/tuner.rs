@@ -164,6 +164,10 @@ impl Tuner<'_> {
         let mut log = Log {
             run: self.db.begin_run(&self.run(tasks))?,
             seq: 0,
+            pool: rayon::ThreadPoolBuilder::new()
+                .num_threads(o.parallel.max(1))
+                .build()
+                .ok(),
         };
         let mut model = CostModel::new(o.seed);
         let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
@@ -262,12 +266,9 @@ impl Tuner<'_> {
                 let s = &states[*t];
                 run_trial(s.search.task, &p.schedule, target, measurer, &s.reference)
             };
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(self.options.parallel.max(1))
-                .build();
-            match pool {
-                Ok(pool) => pool.install(|| missing.par_iter().map(run).collect()),
-                Err(_) => missing.iter().map(run).collect(),
+            match &log.pool {
+                Some(pool) => pool.install(|| missing.par_iter().map(run).collect()),
+                None => missing.iter().map(run).collect(),
             }
         };
         let mut fresh = measured.into_iter();
@@ -345,10 +346,12 @@ impl Tuner<'_> {
     }
 }
 
-/// Where a run's trials are logged.
+/// Where a run's trials are logged, and the threads that measure them (built once per
+/// run; `None` if the threads cannot be made, and then measurements run one at a time).
 struct Log {
     run: i64,
     seq: usize,
+    pool: Option<rayon::ThreadPool>,
 }
 
 /// Seconds since the Unix epoch.
