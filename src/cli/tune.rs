@@ -154,7 +154,24 @@ fn measurer(args: &TuneArgs, target: &Target) -> Result<Box<dyn Measurer + Sync>
             "target {} has no emulated board; use --runner host, or a microcontroller target",
             target.name
         ),
-        Runner::Qemu => Box::new(QemuMeasurer { timeout }),
+        Runner::Qemu => {
+            // Checked before any trial: otherwise every candidate would be recorded as failed.
+            let missing: Vec<String> = [
+                (!target.toolchain.installed()).then(|| target.toolchain.missing_message(target.name)),
+                target
+                    .board
+                    .as_ref()
+                    .filter(|b| !b.installed())
+                    .map(|b| b.missing_message()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !missing.is_empty() {
+                bail!("cannot tune on the emulated board: {}", missing.join("; "));
+            }
+            Box::new(QemuMeasurer { timeout })
+        }
         Runner::Probe => bail!(
             "--runner probe: real boards through probe-rs are not supported by this build of minnow yet; use --runner qemu for the emulated board"
         ),
