@@ -13,13 +13,14 @@
 //! memory, emit C) for one target; [`cost`] is the estimate the graph rewriter extracts by.
 //! [`measure`] builds generated code for a target and runs it: natively on the host (timed
 //! by the clock), or on an emulated board under QEMU with a deterministic instruction count.
-//! probe-rs boards arrive with issue 6.
+//! [`farm`] spreads the measurements of many tuners over many hosts' boards through PostgreSQL.
 
 pub mod apply;
 pub mod candidate;
 pub mod compile;
 pub mod cost;
 pub mod db;
+pub mod farm;
 pub mod features;
 pub mod measure;
 pub mod model;

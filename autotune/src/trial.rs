@@ -106,18 +106,44 @@ pub fn compile_candidate(
     schedule_and_emit(lowered, target, Schedules::Chosen(&chosen)).map_err(|e| e.to_string())
 }
 
-/// Measures `task` under `schedule` on `measurer` against `reference`.
+/// Times a trial is tried again when the board (not the candidate) fails.
+pub const BOARD_RETRIES: usize = 2;
+
+/// Measures `task` under `schedule` on `measurer` against `reference`. A failure of the board
+/// itself ([`MeasureError::Board`]) is retried [`BOARD_RETRIES`] times and then returned: it
+/// says nothing about the candidate, so it is never an outcome.
 pub fn run_trial(
     task: &Task,
     schedule: &Schedule,
     target: &Target,
     measurer: &dyn Measurer,
     reference: &Reference,
-) -> Outcome {
+) -> Result<Outcome, MeasureError> {
     let compiled = match compile_candidate(task, schedule, target) {
         Ok(c) => c,
-        Err(e) => return Outcome::failed(Status::Failed, format!("does not compile: {e}")),
+        Err(e) => {
+            return Ok(Outcome::failed(
+                Status::Failed,
+                format!("does not compile: {e}"),
+            ))
+        }
     };
+    let mut tries = 0;
+    loop {
+        match measure_compiled(&compiled, target, measurer, reference) {
+            Err(_) if tries < BOARD_RETRIES => tries += 1,
+            other => return other,
+        }
+    }
+}
+
+/// Measures the compiled candidate once; only a board failure is an error.
+fn measure_compiled(
+    compiled: &Compiled,
+    target: &Target,
+    measurer: &dyn Measurer,
+    reference: &Reference,
+) -> Result<Outcome, MeasureError> {
     // Each vector repeated as the runner asks (in a row, so the figure's median is of
     // like runs).
     let repeats = measurer.repeats().max(1);
@@ -134,10 +160,11 @@ pub fn run_trial(
     };
     let measurement = match measurer.measure(&build) {
         Ok(m) => m,
+        Err(e @ MeasureError::Board { .. }) => return Err(e),
         Err(e @ MeasureError::Timeout { .. }) => {
-            return Outcome::failed(Status::Timeout, e.to_string())
+            return Ok(Outcome::failed(Status::Timeout, e.to_string()))
         }
-        Err(e) => return Outcome::failed(Status::Failed, e.to_string()),
+        Err(e) => return Ok(Outcome::failed(Status::Failed, e.to_string())),
     };
     let expected = reference
         .outputs
@@ -150,16 +177,16 @@ pub fn run_trial(
         .position(|(got, want)| got != want);
     if measurement.outputs.len() != vectors.len() || wrong.is_some() {
         let v = wrong.map_or(0, |w| w / repeats);
-        return Outcome::failed(
+        return Ok(Outcome::failed(
             Status::Wrong,
             format!("its outputs differ from the reference on random input vector {v}"),
-        );
+        ));
     }
     // The task's own layer where the runner counts layers deterministically; otherwise the
     // whole program (the copies around it cost the same for every candidate).
     let step = task_step(&compiled.program);
-    let layer = measurement.layer_instructions.get(step).map(|c| *c as f64);
-    match layer.or_else(|| measurement.figure()) {
+    let layer = measurement.layer_counts.get(step).map(|c| *c as f64);
+    Ok(match layer.or_else(|| measurement.figure()) {
         Some(figure) => Outcome {
             status: Status::Ok,
             figure: Some(figure),
@@ -169,5 +196,5 @@ pub fn run_trial(
             Status::Failed,
             format!("the {} runner reported no figure", measurer.runner()),
         ),
-    }
+    })
 }

@@ -14,7 +14,7 @@
 //! records.
 
 use crate::db::{DbError, Record, Run, RunTask, Status, TuningDb};
-use crate::measure::Measurer;
+use crate::measure::{MeasureError, Measurer};
 use crate::model::CostModel;
 use crate::search::{Proposal, Strategy, TaskSearch};
 use crate::task::Task;
@@ -111,6 +111,10 @@ pub enum TuneError {
         /// Why.
         message: String,
     },
+    /// The board failed (not a candidate), again after retries: the records so far are kept,
+    /// and the same command resumes once the board answers.
+    #[error("{0}; the trials measured so far are in the database, and running the same command again resumes")]
+    Board(String),
     /// Too few trials to measure each default once.
     #[error("--trials {trials} is fewer than the model's {tasks} tunable workloads: each default is measured first; pass --trials {tasks} or more")]
     TooFewTrials {
@@ -259,7 +263,7 @@ impl Tuner<'_> {
             .iter()
             .filter(|(t, p)| !states[*t].cache.contains_key(&p.json))
             .collect();
-        let measured: Vec<Outcome> = {
+        let measured: Vec<Result<Outcome, MeasureError>> = {
             let (target, measurer) = (self.target, self.measurer);
             let states = &*states;
             let run = |(t, p): &&(usize, Proposal)| {
@@ -276,7 +280,10 @@ impl Tuner<'_> {
             let (record, cached) = match states[t].cache.get(&p.json) {
                 Some(r) => (r.clone(), true),
                 None => {
-                    let outcome = fresh.next().expect("one outcome per missing candidate");
+                    let outcome = fresh
+                        .next()
+                        .expect("one outcome per missing candidate")
+                        .map_err(|e| TuneError::Board(e.to_string()))?;
                     let mut record = self.record(states[t].search.task, &p, outcome);
                     record.id = Some(self.db.insert(&record)?);
                     states[t].cache.insert(p.json.clone(), record.clone());

@@ -48,20 +48,20 @@ pub fn pseudo_random(n: usize, seed: u64) -> Vec<u8> {
 /// Runs `minnow bench`.
 pub fn bench(args: &BenchArgs) -> Result<()> {
     let target = minnow_targets::find(&args.target).map_err(anyhow::Error::msg)?;
-    pipeline::check_board(args.board.as_deref(), &target)?;
     if target.is_host() {
         bail!("bench counts retired instructions on an emulated board; pick a microcontroller target (e.g. --target cortex-m4), or use `minnow run --engine c` on the host");
     }
+    let board = pipeline::check_board(args.board.as_deref(), &target)?;
     let graph = super::load_model(&args.model)?;
     let inputs = read_inputs(args, &graph)?;
     pipeline::check_inputs(&graph, &inputs)?;
     let name = pipeline::model_name(&args.model, None);
     let compiled = pipeline::compile(&graph, &name, &target, args.tuning_db.as_deref())?;
     let vectors = vec![inputs];
-    let whole = pipeline::measure(&target, &compiled, &vectors, false)?;
+    let whole = pipeline::measure(&target, &board, &compiled, &vectors, false)?;
     let layers = if args.per_layer {
-        let m = pipeline::measure(&target, &compiled, &vectors, true)?;
-        let steps = compiled.program.steps.iter().zip(m.layer_instructions);
+        let m = pipeline::measure(&target, &board, &compiled, &vectors, true)?;
+        let steps = compiled.program.steps.iter().zip(m.layer_counts);
         let layers = steps.map(|(s, n)| (s.name.clone(), s.op.clone(), n, s.macs));
         Some(layers.collect())
     } else {
@@ -70,8 +70,12 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     let report = Report {
         name,
         target: target.name,
-        board: target.board.as_ref().map(|b| b.machine),
+        board: match &board {
+            pipeline::BoardChoice::Default => target.board.as_ref().map(|b| b.machine),
+            pipeline::BoardChoice::Probe(_) => target.real_board.as_ref().map(|b| b.name),
+        },
         instructions: whole.instructions.as_ref().and_then(|v| v.first().copied()),
+        cycles: whole.cycles.as_ref().and_then(|v| v.first().copied()),
         arena: compiled.plan.arena_bytes as u64,
         sections: whole.sections,
         macs: graph.macs(),
@@ -108,27 +112,29 @@ struct Report {
     target: &'static str,
     board: Option<&'static str>,
     instructions: Option<u64>,
+    cycles: Option<u64>,
     arena: u64,
     sections: Sections,
     macs: u64,
-    /// Per layer: name, op, instructions, MACs.
+    /// Per layer: name, op, instructions (cycles on a real board), MACs.
     layers: Option<Vec<(String, String, u64, u64)>>,
 }
 
 impl Report {
     /// The JSON object of the CLI contract.
     fn json(&self) -> serde_json::Value {
+        let unit = self.unit();
         let layers = self.layers.as_ref().map(|layers| {
-            let list = layers.iter().map(
-                |(n, op, i, macs)| json!({"name": n, "op": op, "instructions": i, "macs": macs}),
-            );
+            let list = layers
+                .iter()
+                .map(|(n, op, i, macs)| json!({"name": n, "op": op, unit: i, "macs": macs}));
             list.collect::<Vec<_>>()
         });
         json!({
             "target": self.target,
             "board": self.board,
             "instructions": self.instructions,
-            "cycles": null,
+            "cycles": self.cycles,
             "arena_bytes": self.arena,
             "flash_bytes": self.sections.flash(),
             "ram_bytes": self.arena + self.sections.data + self.sections.bss,
@@ -137,13 +143,22 @@ impl Report {
         })
     }
 
+    /// What the counts are: `cycles` on a real board, `instructions` on an emulated one.
+    fn unit(&self) -> &'static str {
+        if self.cycles.is_some() {
+            "cycles"
+        } else {
+            "instructions"
+        }
+    }
+
     /// The human-readable summary and layer table.
     fn text(&self) -> String {
         let board = self.board.unwrap_or("host");
         let mut text = format!("{} on {} ({board}):\n", self.name, self.target);
-        if let Some(n) = self.instructions {
+        if let Some(n) = self.instructions.or(self.cycles) {
             let per_mac = n as f64 / self.macs.max(1) as f64;
-            text += &format!("  instructions: {n} ({per_mac:.2} per MAC)\n");
+            text += &format!("  {}: {n} ({per_mac:.2} per MAC)\n", self.unit());
         }
         let s = &self.sections;
         text += &format!(

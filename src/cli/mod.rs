@@ -2,6 +2,7 @@
 
 mod bench;
 mod compile;
+mod farm;
 mod inspect;
 mod pipeline;
 mod report;
@@ -39,6 +40,9 @@ enum Command {
     Tune(tune::TuneArgs),
     /// Write the HTML report of a tuning database.
     Report(report::ReportArgs),
+    /// Farm mode: workers that measure for tuners through a shared PostgreSQL database.
+    #[command(subcommand)]
+    Farm(farm::FarmCommand),
 }
 
 /// Runs the parsed command.
@@ -51,6 +55,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Targets(args) => targets::targets(&args),
         Command::Tune(args) => tune::tune(&args),
         Command::Report(args) => report::report(&args),
+        Command::Farm(command) => farm::farm(&command),
     }
 }
 

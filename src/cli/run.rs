@@ -60,7 +60,7 @@ impl Engine {
 /// Runs `minnow run`.
 pub fn run(args: &RunArgs) -> Result<()> {
     let target = minnow_targets::find(&args.target).map_err(anyhow::Error::msg)?;
-    pipeline::check_board(args.board.as_deref(), &target)?;
+    let board = pipeline::check_board(args.board.as_deref(), &target)?;
     let engine = args.engine.unwrap_or(if target.is_host() {
         Engine::Interp
     } else {
@@ -99,21 +99,22 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if engine == Engine::Interp && args.tuning_db.is_some() {
         eprintln!("minnow: --tuning-db applies to generated code; the reference interpreter has no schedules to tune");
     }
-    let (outputs, instructions, arena, flash) = if engine == Engine::Interp {
+    let (outputs, counts, arena, flash) = if engine == Engine::Interp {
         let mut interp = Interpreter::new(&graph)?;
         let outputs = interp
             .run(&inputs)
             .context("the inputs do not fit the model")?;
-        (outputs, None, None, None)
+        (outputs, (None, None), None, None)
     } else {
         let name = pipeline::model_name(&args.model, None);
         let compiled = pipeline::compile(&graph, &name, &target, args.tuning_db.as_deref())?;
-        let m = pipeline::measure(&target, &compiled, &[inputs], false)?;
+        let m = pipeline::measure(&target, &board, &compiled, &[inputs], false)?;
         let outputs = m.outputs.into_iter().next().unwrap_or_default();
         let instructions = m.instructions.and_then(|v| v.first().copied());
+        let cycles = m.cycles.and_then(|v| v.first().copied());
         (
             outputs,
-            instructions,
+            (instructions, cycles),
             Some(compiled.plan.arena_bytes),
             Some(m.sections.flash()),
         )
@@ -126,9 +127,12 @@ pub fn run(args: &RunArgs) -> Result<()> {
         let report = json!({
             "target": target.name,
             "engine": engine.name(),
-            "board": target.board.as_ref().map(|b| b.machine),
-            "instructions": instructions,
-            "cycles": null,
+            "board": match &board {
+                pipeline::BoardChoice::Default => target.board.as_ref().map(|b| b.machine),
+                pipeline::BoardChoice::Probe(_) => target.real_board.as_ref().map(|b| b.name),
+            },
+            "instructions": counts.0,
+            "cycles": counts.1,
             "arena_bytes": arena,
             "flash_bytes": flash,
             "outputs": args.outputs,

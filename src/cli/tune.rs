@@ -1,17 +1,19 @@
-//! `minnow tune MODEL --target T [--trials N] [--runner host|qemu|probe] [--db PATH]
+//! `minnow tune MODEL --target T [--trials N] [--runner host|qemu|probe] [--probe SEL] [--db PATH|URL]
 //! [--parallel N] [--seed S] [--search model|random] [--report FILE] [--json]`.
 
 use super::pipeline;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use minnow_autotune::db::{SqliteDb, DEFAULT_PATH};
+use minnow_autotune::db::DEFAULT_PATH;
+use minnow_autotune::farm::{self, FarmMeasurer};
 use minnow_autotune::measure::host::HostMeasurer;
+use minnow_autotune::measure::probe::ProbeMeasurer;
 use minnow_autotune::measure::qemu::QemuMeasurer;
 use minnow_autotune::measure::Measurer;
 use minnow_autotune::search::Strategy;
 use minnow_autotune::task::extract_tasks;
-use minnow_autotune::tuner::{Event, TuneOptions, TuneResult, Tuner};
+use minnow_autotune::tuner::{Event, TuneOptions, TuneResult, Tuner, BATCH};
 use minnow_targets::Target;
 use serde_json::json;
 use std::path::PathBuf;
@@ -52,10 +54,15 @@ pub struct TuneArgs {
     /// default.
     #[arg(long, value_enum)]
     runner: Option<Runner>,
-    /// The tuning database (a SQLite file; created if missing).
+    /// With --runner probe: the probe, `probe` (the only one attached) or `probe:SELECTOR`
+    /// (serial number or VID:PID[:SERIAL]).
+    #[arg(long)]
+    probe: Option<String>,
+    /// The tuning database: a SQLite file (created if missing), or a farm's PostgreSQL
+    /// database as postgres://USER@HOST/DB, whose workers then measure the candidates.
     #[arg(long, default_value = DEFAULT_PATH)]
     db: String,
-    /// Measurements run at once (default: this machine's cores).
+    /// Measurements run at once (default: this machine's cores; a round's batch on a farm).
     #[arg(long)]
     parallel: Option<usize>,
     /// Seeds every random choice: the same seed and trials give the same records.
@@ -79,9 +86,6 @@ pub struct TuneArgs {
 pub fn tune(args: &TuneArgs) -> Result<()> {
     let target = minnow_targets::find(&args.target).map_err(anyhow::Error::msg)?;
     let measurer = measurer(args, &target)?;
-    if args.db.starts_with("postgres://") || args.db.starts_with("postgresql://") {
-        bail!("--db {}: PostgreSQL farms are not supported by this build of minnow yet; pass a SQLite file path (default {DEFAULT_PATH})", args.db);
-    }
     if args.trials == 0 {
         bail!("--trials 0 measures nothing; pass at least one trial per tunable layer");
     }
@@ -95,10 +99,15 @@ pub fn tune(args: &TuneArgs) -> Result<()> {
             args.model.display()
         );
     }
-    let mut db = SqliteDb::open(std::path::Path::new(&args.db))?;
-    let parallel = args
-        .parallel
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut db = pipeline::open_db(&args.db)?;
+    // A farm's boards are elsewhere: a round's whole batch goes to the queue at once.
+    let parallel = args.parallel.unwrap_or_else(|| {
+        if farm::is_postgres_url(&args.db) {
+            BATCH
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
+    });
     let options = TuneOptions {
         trials: args.trials,
         seed: args.seed,
@@ -116,16 +125,16 @@ pub fn tune(args: &TuneArgs) -> Result<()> {
         model: &model,
         target: &target,
         measurer: measurer.as_ref(),
-        db: &mut db,
+        db: db.as_mut(),
         options,
         observer: &mut observer,
     }
     .tune(&tasks)?;
     progress.finish();
     let elapsed = started.elapsed();
-    let whole = super::tuned::whole_model(&graph, &name, &target, &db, measurer.as_ref())?;
+    let whole = super::tuned::whole_model(&graph, &name, &target, db.as_ref(), measurer.as_ref())?;
     if let Some(path) = &args.report {
-        super::tuned::write_report(path, &db, Some((&graph, &name, &target)))?;
+        super::tuned::write_report(path, db.as_ref(), Some((&graph, &name, &target)))?;
         eprintln!("minnow: wrote the report {}", path.display());
     }
     let text = if args.json {
@@ -144,6 +153,9 @@ fn measurer(args: &TuneArgs, target: &Target) -> Result<Box<dyn Measurer + Sync>
         Runner::Qemu
     });
     let timeout = Duration::from_secs(args.timeout.max(1));
+    if farm::is_postgres_url(&args.db) {
+        return farm_measurer(args, target, runner, timeout);
+    }
     Ok(match runner {
         Runner::Host if !target.is_host() => bail!(
             "--runner host times code built for this machine, not for {}: use --runner qemu, or --target host",
@@ -156,26 +168,49 @@ fn measurer(args: &TuneArgs, target: &Target) -> Result<Box<dyn Measurer + Sync>
         ),
         Runner::Qemu => {
             // Checked before any trial: otherwise every candidate would be recorded as failed.
-            let missing: Vec<String> = [
-                (!target.toolchain.installed()).then(|| target.toolchain.missing_message(target.name)),
-                target
-                    .board
-                    .as_ref()
-                    .filter(|b| !b.installed())
-                    .map(|b| b.missing_message()),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            if !missing.is_empty() {
-                bail!("cannot tune on the emulated board: {}", missing.join("; "));
-            }
+            pipeline::check_emulator(target).context("cannot tune on the emulated board")?;
             Box::new(QemuMeasurer { timeout })
         }
-        Runner::Probe => bail!(
-            "--runner probe: real boards through probe-rs are not supported by this build of minnow yet; use --runner qemu for the emulated board"
-        ),
+        Runner::Probe => {
+            let board = args.probe.as_deref().unwrap_or("probe");
+            let measurer = pipeline::probe_measurer(board, target)?;
+            Box::new(ProbeMeasurer {
+                timeout,
+                ..measurer
+            })
+        }
     })
+}
+
+/// The measurer of a farm tune: jobs in the database for the workers of `runner`.
+fn farm_measurer(
+    args: &TuneArgs,
+    target: &Target,
+    runner: Runner,
+    timeout: Duration,
+) -> Result<Box<dyn Measurer + Sync>> {
+    let (name, unit) = match runner {
+        Runner::Host => bail!(
+            "--runner host measures on this machine, and a farm (--db postgres://...) measures on its workers' boards: use --runner qemu or --runner probe"
+        ),
+        Runner::Qemu if target.board.is_none() => bail!(
+            "target {} has no emulated board; pick a microcontroller target",
+            target.name
+        ),
+        Runner::Qemu => ("qemu", "instructions"),
+        Runner::Probe => ("probe", "cycles"),
+    };
+    let measurer = FarmMeasurer::new(&args.db, name, unit, timeout)?;
+    if measurer.live_workers(target.name)? == 0 {
+        eprintln!(
+            "minnow: no farm worker serves {} on {name} yet; the jobs wait in the queue until one \
+             starts: `minnow farm worker --db {} --target {} --board {name}`",
+            target.name,
+            farm::redact(&args.db),
+            target.name
+        );
+    }
+    Ok(Box::new(measurer))
 }
 
 /// One progress bar per layer on standard error (hidden when it is not a terminal or with

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use minnow_autotune::apply::compile_tuned;
 use minnow_autotune::compile::{compile, Compiled, Schedules};
-use minnow_autotune::db::{SqliteDb, TuningDb};
+use minnow_autotune::db::TuningDb;
 use minnow_autotune::measure::{Build, Measurer};
 use minnow_autotune::report::{self, ArenaBlock, ArenaTimeline};
 use minnow_ir::interp::Interpreter;
@@ -69,7 +69,7 @@ pub fn whole_model(
     graph: &Graph,
     name: &str,
     target: &Target,
-    db: &SqliteDb,
+    db: &dyn TuningDb,
     measurer: &dyn Measurer,
 ) -> Result<WholeModel> {
     let inputs: Vec<Vec<u8>> = graph
@@ -110,7 +110,7 @@ pub fn whole_model(
 /// schedules, when the model is given) to `path`.
 pub fn write_report(
     path: &Path,
-    db: &SqliteDb,
+    db: &dyn TuningDb,
     model: Option<(&Graph, &str, &Target)>,
 ) -> Result<()> {
     let runs = db.runs()?;

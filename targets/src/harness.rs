@@ -33,7 +33,9 @@ impl Harness<'_> {
         let _ = writeln!(c, "/* minnow timing harness for {m}. */\n#include <stdint.h>\n#include \"minnow_board.h\"\n#include \"{m}.h\"\n");
         self.write_inputs(&mut c);
         self.write_outputs(&mut c);
+        let _ = writeln!(c, "#define MINNOW_OUTPUTS {}u", self.outputs.max(1));
         c.push_str(HARNESS_BODY);
+        c.push_str(RESULTS_BLOCK);
         self.write_main(&mut c);
         c
     }
@@ -106,6 +108,12 @@ impl Harness<'_> {
         let upper = m.to_ascii_uppercase();
         let _ = writeln!(c, "int main(void) {{");
         let _ = writeln!(c, "  uint32_t v, o, off;");
+        let _ = writeln!(
+            c,
+            "  minnow_results_begin({}u, {}u, {upper}_NUM_LAYERS);",
+            self.vectors.len(),
+            self.outputs
+        );
         let _ = writeln!(c, "  for (v = 0; v < {}u; ++v) {{", self.vectors.len());
         let _ = writeln!(c, "    int status;\n    uint64_t count;\n    {m}_reset(minnow_arena);\n    minnow_layers_clear();");
         let _ = writeln!(c, "    board_timer_start();\n    status = {m}_run(minnow_vectors[v], minnow_outputs, minnow_arena);\n    count = board_timer_read();");
@@ -114,6 +122,7 @@ impl Harness<'_> {
             c,
             "    minnow_put(\" count \"); minnow_put_u64(count); minnow_put(\"\\n\");"
         );
+        let _ = writeln!(c, "    minnow_results_vector(v, status, count);");
         let _ = writeln!(c, "    for (o = 0; o < {}u; ++o)", self.outputs);
         let _ = writeln!(
             c,
@@ -168,6 +177,162 @@ static void minnow_layers_print(uint32_t n) { (void)n; }
 #endif
 
 "#;
+
+/// The results block real boards leave their results in (with `-DMINNOW_RESULTS_BLOCK`), and
+/// the breakpoint the probe stops the core at to read it. Every field is a 32-bit word, in the
+/// order [`ResultsBlock::decode`] reads them.
+const RESULTS_BLOCK: &str = r#"#ifdef MINNOW_RESULTS_BLOCK
+struct minnow_results_block {
+  uint32_t magic, version, state, vector, vectors, status, count_lo, count_hi;
+  uint32_t outputs, layers, layer_counts;
+  uint32_t output_addr[MINNOW_OUTPUTS], output_bytes[MINNOW_OUTPUTS];
+};
+typedef char minnow_results_layout[sizeof(struct minnow_results_block) == 44u + 8u * MINNOW_OUTPUTS ? 1 : -1];
+volatile struct minnow_results_block minnow_results __attribute__((used, aligned(8)));
+/* The probe's breakpoint: the block is complete whenever the core stops here. */
+__attribute__((noinline, used)) void minnow_checkpoint(void) { __asm volatile("" ::: "memory"); }
+static void minnow_results_begin(uint32_t vectors, uint32_t outputs, uint32_t layers) {
+  uint32_t o;
+  minnow_results.state = 0u;
+  minnow_results.vectors = vectors;
+  minnow_results.outputs = outputs;
+  for (o = 0; o < outputs; ++o) {
+    minnow_results.output_addr[o] = (uint32_t)(uintptr_t)minnow_outputs[o];
+    minnow_results.output_bytes[o] = minnow_output_bytes[o];
+  }
+#ifdef MINNOW_LAYER_HOOK
+  minnow_results.layers = layers;
+  minnow_results.layer_counts = (uint32_t)(uintptr_t)minnow_layer_counts;
+#else
+  (void)layers;
+  minnow_results.layers = 0u;
+  minnow_results.layer_counts = 0u;
+#endif
+  minnow_results.version = 1u;
+  minnow_results.magic = 0x4d4e5253u;
+}
+static void minnow_results_vector(uint32_t v, int status, uint64_t count) {
+  minnow_results.vector = v;
+  minnow_results.status = (uint32_t)status;
+  minnow_results.count_lo = (uint32_t)count;
+  minnow_results.count_hi = (uint32_t)(count >> 32);
+  minnow_results.state = 1u;
+  minnow_checkpoint();
+  minnow_results.state = 0u;
+}
+void minnow_results_done(int status) {
+  minnow_results.status = (uint32_t)status;
+  minnow_results.state = 2u;
+  for (;;) minnow_checkpoint();
+}
+void minnow_results_fault(void) {
+  minnow_results.state = 3u;
+  for (;;) minnow_checkpoint();
+}
+#else
+#define minnow_results_begin(vectors, outputs, layers) ((void)(vectors), (void)(outputs), (void)(layers))
+#define minnow_results_vector(v, status, count) ((void)(v), (void)(status), (void)(count))
+#endif
+
+"#;
+
+/// The magic word a results block starts with ("MNRS").
+pub const RESULTS_MAGIC: u32 = 0x4d4e_5253;
+
+/// The results block's symbol in the harness ELF.
+pub const RESULTS_SYMBOL: &str = "minnow_results";
+
+/// The function the probe sets its breakpoint on.
+pub const CHECKPOINT_SYMBOL: &str = "minnow_checkpoint";
+
+/// What the board is telling the probe when it stops at the checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockState {
+    /// Still running (the probe stopped it for another reason).
+    Running,
+    /// Vector `vector`'s status and count are in, its outputs in the output buffers.
+    VectorReady,
+    /// The harness finished; the layer counts (of the last vector) are in.
+    Done,
+    /// The core took a fault or trap.
+    Fault,
+}
+
+/// A decoded results block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResultsBlock {
+    /// Where the harness is.
+    pub state: BlockState,
+    /// The vector the status and count are of.
+    pub vector: u32,
+    /// Vectors the harness runs.
+    pub vectors: u32,
+    /// `<name>_run`'s return value (or `main`'s, when done).
+    pub status: i32,
+    /// Cycles the vector took.
+    pub count: u64,
+    /// Each output buffer's address and length.
+    pub outputs: Vec<(u32, u32)>,
+    /// Layers timed (0 without per-layer timing).
+    pub layers: u32,
+    /// Address of the `uint64_t` layer counts.
+    pub layer_counts: u32,
+}
+
+impl ResultsBlock {
+    /// Bytes of the fixed part, before the output table.
+    pub const HEADER_BYTES: usize = 44;
+
+    /// Bytes of a block with `outputs` outputs.
+    pub fn bytes(outputs: usize) -> usize {
+        Self::HEADER_BYTES + 8 * outputs.max(1)
+    }
+
+    /// Decodes the little-endian bytes of a block (at least [`ResultsBlock::HEADER_BYTES`],
+    /// and the whole output table).
+    pub fn decode(bytes: &[u8]) -> Result<ResultsBlock, String> {
+        let word = |i: usize| -> Result<u32, String> {
+            bytes
+                .get(4 * i..4 * i + 4)
+                .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+                .ok_or_else(|| format!("the results block is cut short at word {i}"))
+        };
+        if word(0)? != RESULTS_MAGIC {
+            return Err(format!(
+                "the results block holds no results (magic {:#010x}): the harness did not start; \
+                 check that the board runs the flashed program (boot pins, a locked chip)",
+                word(0)?
+            ));
+        }
+        if word(1)? != 1 {
+            return Err(format!("results block version {} is not 1", word(1)?));
+        }
+        let state = match word(2)? {
+            0 => BlockState::Running,
+            1 => BlockState::VectorReady,
+            2 => BlockState::Done,
+            3 => BlockState::Fault,
+            s => return Err(format!("the results block has an unknown state {s}")),
+        };
+        let n = word(8)? as usize;
+        if n > 1024 {
+            return Err(format!("the results block claims {n} outputs"));
+        }
+        let outputs = (0..n)
+            .map(|o| Ok((word(11 + o)?, word(11 + n.max(1) + o)?)))
+            .collect::<Result<_, String>>()?;
+        Ok(ResultsBlock {
+            state,
+            vector: word(3)?,
+            vectors: word(4)?,
+            status: word(5)? as i32,
+            count: u64::from(word(6)?) | (u64::from(word(7)?) << 32),
+            outputs,
+            layers: word(9)?,
+            layer_counts: word(10)?,
+        })
+    }
+}
 
 /// One inference as the harness reported it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -241,6 +406,48 @@ pub fn parse(text: &str) -> Result<Report, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A block as the C harness lays it out: words, little-endian.
+    fn block_bytes(words: &[u32]) -> Vec<u8> {
+        words.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn results_blocks_decode_and_refuse_garbage() {
+        let words = [
+            RESULTS_MAGIC,
+            1,
+            1,
+            2,
+            3,
+            0,
+            0x1234,
+            1,
+            2,
+            5,
+            0x2000_0100,
+            0x2000_0000,
+            0x2000_0040,
+            12,
+            4,
+        ];
+        let b = ResultsBlock::decode(&block_bytes(&words)).unwrap();
+        assert_eq!(b.state, BlockState::VectorReady);
+        assert_eq!((b.vector, b.vectors, b.status), (2, 3, 0));
+        assert_eq!(b.count, 0x1_0000_1234);
+        assert_eq!(b.outputs, vec![(0x2000_0000, 12), (0x2000_0040, 4)]);
+        assert_eq!((b.layers, b.layer_counts), (5, 0x2000_0100));
+        assert_eq!(ResultsBlock::bytes(2), 60);
+        let e = ResultsBlock::decode(&block_bytes(&[0; 15])).unwrap_err();
+        assert!(e.contains("did not start"), "{e}");
+        let e = ResultsBlock::decode(&block_bytes(&words[..12])).unwrap_err();
+        assert!(e.contains("cut short"), "{e}");
+        let mut bad = words;
+        bad[2] = 9;
+        assert!(ResultsBlock::decode(&block_bytes(&bad))
+            .unwrap_err()
+            .contains("state 9"));
+    }
 
     #[test]
     fn parses_what_the_harness_prints_and_refuses_a_cut_run() {

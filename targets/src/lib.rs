@@ -2,8 +2,10 @@
 //!
 //! A [`Target`] is a `target_lexicon::Triple` plus the CPU, its [`Features`], default memory
 //! sizes, the [`Toolchain`] that builds C for it and the emulated [`Board`] (a QEMU machine)
-//! that runs it with a deterministic instruction count. The board support code (start-up,
-//! linker scripts, timer, output) and the timing harness generator ([`harness`]) live here too.
+//! that runs it with a deterministic instruction count, and the [`RealBoard`] a debug probe
+//! flashes to count its cycles (every real board is also a target of its own name, e.g.
+//! `nucleo-f446re`). The board support code (start-up, linker scripts, timers, output) and
+//! the timing harness generator ([`harness`]) live here too.
 //!
 //! ```
 //! let m4 = minnow_targets::find("cortex-m4").unwrap();
@@ -13,8 +15,10 @@
 
 pub mod board;
 pub mod harness;
+pub mod real_board;
 
 pub use board::{Board, BoardKind};
+pub use real_board::RealBoard;
 
 use serde::Serialize;
 use std::str::FromStr;
@@ -80,6 +84,8 @@ pub struct Target {
     pub toolchain: Toolchain,
     /// The emulated board that runs it (`None` for the host, which runs natively).
     pub board: Option<Board>,
+    /// The real board `--board probe` flashes (`None` where minnow knows none for this core).
+    pub real_board: Option<RealBoard>,
 }
 
 fn serialize_triple<S: serde::Serializer>(t: &Triple, s: S) -> Result<S::Ok, S::Error> {
@@ -103,6 +109,27 @@ const NO_PRE_RA_SCHEDULING: &str = "-fno-schedule-insns";
 
 /// Every target minnow knows, host first.
 pub fn all() -> Vec<Target> {
+    let mut targets = core_targets();
+    let boards = real_board::all();
+    for t in &mut targets {
+        t.real_board = boards.iter().find(|b| b.core == t.name).cloned();
+    }
+    // Each real board is also a target of its own name: its records (cycles on that board)
+    // are kept apart from those of other boards with the same core.
+    for b in boards {
+        if let Some(core) = targets.iter().find(|t| t.name == b.core).cloned() {
+            targets.push(Target {
+                name: b.name,
+                real_board: Some(b),
+                ..core
+            });
+        }
+    }
+    targets
+}
+
+/// The core targets (one per CPU), without their real boards.
+fn core_targets() -> Vec<Target> {
     let arm = |name, triple, cpu, features, flags: Vec<&'static str>, ram, flash, board| Target {
         name,
         triple: Triple::from_str(triple).expect("known triple"),
@@ -116,6 +143,7 @@ pub fn all() -> Vec<Target> {
             packages: "gcc-arm-none-eabi libnewlib-arm-none-eabi",
         },
         board: Some(board),
+        real_board: None,
     };
     let riscv = |name, triple, cpu, features, march| Target {
         name,
@@ -137,6 +165,7 @@ pub fn all() -> Vec<Target> {
             packages: "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
         },
         board: Some(board::riscv_virt()),
+        real_board: None,
     };
     let f = |dsp, fpu, mve, compressed| Features {
         dsp,
@@ -162,6 +191,7 @@ pub fn all() -> Vec<Target> {
                 packages: "gcc",
             },
             board: None,
+            real_board: None,
         },
         arm(
             "cortex-m0plus",

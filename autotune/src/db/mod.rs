@@ -140,6 +140,62 @@ pub struct RunTask {
     pub occurrences: usize,
 }
 
+/// The columns a record is stored in, in the order [`StoredRecord`] takes them.
+pub(crate) const RECORD_COLUMNS: &str =
+    "id, workload_key, workload, target, runner, schedule, genome, status, figure, \
+     unit, message, origin, measured_at, minnow_version";
+
+/// A record as a database row holds it: the schedule as JSON, the status by name.
+pub(crate) struct StoredRecord {
+    pub id: i64,
+    pub key: String,
+    pub workload: String,
+    pub target: String,
+    pub runner: String,
+    pub schedule: String,
+    pub genome: Option<String>,
+    pub status: String,
+    pub figure: Option<f64>,
+    pub unit: String,
+    pub message: Option<String>,
+    pub origin: String,
+    pub measured_at: i64,
+    pub minnow_version: String,
+}
+
+impl StoredRecord {
+    /// The record; a schedule or status this build cannot read is an error.
+    pub fn into_record(self) -> Result<Record, DbError> {
+        let bad = |what: &str, value: &str| {
+            DbError::Query(format!("a record has an unreadable {what}: {value}"))
+        };
+        let schedule =
+            serde_json::from_str(&self.schedule).map_err(|_| bad("schedule", &self.schedule))?;
+        let status = Status::from_name(&self.status).ok_or_else(|| bad("status", &self.status))?;
+        Ok(Record {
+            id: Some(self.id),
+            key: WorkloadKey(self.key),
+            workload: self.workload,
+            target: self.target,
+            runner: self.runner,
+            schedule,
+            genome: self.genome,
+            status,
+            figure: self.figure,
+            unit: self.unit,
+            message: self.message,
+            origin: self.origin,
+            measured_at: self.measured_at,
+            minnow_version: self.minnow_version,
+        })
+    }
+}
+
+/// `record`'s schedule as the JSON a row stores.
+pub(crate) fn schedule_json(record: &Record) -> Result<String, DbError> {
+    serde_json::to_string(&record.schedule).map_err(|e| DbError::Query(e.to_string()))
+}
+
 /// Where tuning records live.
 pub trait TuningDb {
     /// Adds `record`; returns its id.

@@ -1,6 +1,6 @@
 //! [`SqliteDb`]: tuning records in one SQLite file, schema versioned by `PRAGMA user_version`.
 
-use super::{DbError, Record, Run, RunTask, Status, TuningDb};
+use super::{schedule_json, DbError, Record, Run, RunTask, StoredRecord, TuningDb, RECORD_COLUMNS};
 use crate::task::WorkloadKey;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
@@ -56,9 +56,7 @@ CREATE TABLE run_trials (
 );
 ";
 
-const COLUMNS: &str =
-    "id, workload_key, workload, target, runner, schedule, genome, status, figure, \
-                       unit, message, origin, measured_at, minnow_version";
+const COLUMNS: &str = RECORD_COLUMNS;
 
 /// A tuning database in a SQLite file.
 pub struct SqliteDb {
@@ -172,8 +170,7 @@ impl SqliteDb {
 
 impl TuningDb for SqliteDb {
     fn insert(&mut self, r: &Record) -> Result<i64, DbError> {
-        let schedule =
-            serde_json::to_string(&r.schedule).map_err(|e| DbError::Query(e.to_string()))?;
+        let schedule = schedule_json(r)?;
         self.conn
             .execute(
                 &format!(
@@ -319,34 +316,23 @@ impl TuningDb for SqliteDb {
 /// The row's columns from `at` on as a record; a schedule or status this build cannot read
 /// is a conversion error.
 fn record_of(row: &Row, at: usize) -> rusqlite::Result<Result<Record, DbError>> {
-    let schedule: String = row.get(at + 5)?;
-    let status: String = row.get(at + 7)?;
-    let bad = |what: &str, value: &str| {
-        DbError::Query(format!("a record has an unreadable {what}: {value}"))
-    };
-    let schedule = match serde_json::from_str(&schedule) {
-        Ok(s) => s,
-        Err(_) => return Ok(Err(bad("schedule", &schedule))),
-    };
-    let Some(status) = Status::from_name(&status) else {
-        return Ok(Err(bad("status", &status)));
-    };
-    Ok(Ok(Record {
-        id: Some(row.get(at)?),
-        key: WorkloadKey(row.get(at + 1)?),
+    let stored = StoredRecord {
+        id: row.get(at)?,
+        key: row.get(at + 1)?,
         workload: row.get(at + 2)?,
         target: row.get(at + 3)?,
         runner: row.get(at + 4)?,
-        schedule,
+        schedule: row.get(at + 5)?,
         genome: row.get(at + 6)?,
-        status,
+        status: row.get(at + 7)?,
         figure: row.get(at + 8)?,
         unit: row.get(at + 9)?,
         message: row.get(at + 10)?,
         origin: row.get(at + 11)?,
         measured_at: row.get(at + 12)?,
         minnow_version: row.get(at + 13)?,
-    }))
+    };
+    Ok(stored.into_record())
 }
 
 fn query(e: rusqlite::Error) -> DbError {
@@ -356,6 +342,7 @@ fn query(e: rusqlite::Error) -> DbError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::Status;
     use minnow_schedules::{Primitive, Schedule};
 
     fn record(figure: Option<f64>, status: Status, runner: &str) -> Record {

@@ -170,7 +170,7 @@ pub(super) fn compile(target: &Target, dir: &Path, args: &[String]) -> Result<()
 }
 
 /// Sizes of a compiled model's sections, in bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Sections {
     /// Code.
     pub text: u64,

@@ -59,7 +59,8 @@ impl Measurer for HostMeasurer {
             nanoseconds: Some(report.vectors.iter().map(|v| v.count).collect()),
             outputs: report.vectors.into_iter().map(|v| v.outputs).collect(),
             instructions: None,
-            layer_instructions: Vec::new(),
+            cycles: None,
+            layer_counts: Vec::new(),
             sections,
         })
     }

@@ -9,6 +9,7 @@
 
 mod build;
 pub mod host;
+pub mod probe;
 mod process;
 pub mod qemu;
 
@@ -16,6 +17,7 @@ pub use build::{command_line, model_sections, Sections};
 
 use minnow_backends::c::CSource;
 use minnow_targets::Target;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// What to build and run.
@@ -32,7 +34,7 @@ pub struct Build<'a> {
 }
 
 /// What a run gave.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Measurement {
     /// For each vector, the bytes of each output.
     pub outputs: Vec<Vec<Vec<u8>>>,
@@ -40,8 +42,11 @@ pub struct Measurement {
     pub instructions: Option<Vec<u64>>,
     /// Wall-clock nanoseconds of each inference (the host only).
     pub nanoseconds: Option<Vec<u64>>,
-    /// Retired instructions of each layer in the last inference (with `per_layer`).
-    pub layer_instructions: Vec<u64>,
+    /// Core clock cycles of each inference (real boards only: DWT CYCCNT, mcycle).
+    pub cycles: Option<Vec<u64>>,
+    /// The runner's count (retired instructions, or cycles on a real board) of each layer in
+    /// the last inference (with `per_layer`).
+    pub layer_counts: Vec<u64>,
     /// Section sizes of the model's own code and data.
     pub sections: Sections,
 }
@@ -79,6 +84,15 @@ pub enum MeasureError {
         /// The deadline.
         seconds: f64,
     },
+    /// The board itself failed, not the candidate: no probe attached, a probe that
+    /// disconnected, a chip that does not answer. The same build may succeed on another board.
+    #[error("the {board} board failed: {message}")]
+    Board {
+        /// The board (probe and chip).
+        board: String,
+        /// What happened and what to do.
+        message: String,
+    },
     /// Reading or writing the work directory failed.
     #[error("work directory: {0}")]
     Io(#[from] std::io::Error),
@@ -104,10 +118,15 @@ pub trait Measurer {
 
 impl Measurement {
     /// The cost of one inference: the median over the runs of whatever this runner counts
-    /// (retired instructions on an emulated board, nanoseconds on the host); `None` if it
+    /// (retired instructions on an emulated board, cycles on a real one, nanoseconds on the
+    /// host); `None` if it
     /// counts nothing.
     pub fn figure(&self) -> Option<f64> {
-        let counts = self.instructions.as_ref().or(self.nanoseconds.as_ref())?;
+        let counts = self
+            .instructions
+            .as_ref()
+            .or(self.cycles.as_ref())
+            .or(self.nanoseconds.as_ref())?;
         let mut sorted = counts.clone();
         sorted.sort_unstable();
         sorted.get(sorted.len() / 2).map(|c| *c as f64)

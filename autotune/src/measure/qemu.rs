@@ -72,7 +72,8 @@ impl Measurer for QemuMeasurer {
         Ok(Measurement {
             instructions: Some(report.vectors.iter().map(|v| scale(v.count)).collect()),
             nanoseconds: None,
-            layer_instructions: report.layers.iter().map(|c| scale(*c)).collect(),
+            cycles: None,
+            layer_counts: report.layers.iter().map(|c| scale(*c)).collect(),
             outputs: report.vectors.into_iter().map(|v| v.outputs).collect(),
             sections,
         })

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 pub const RUNTIME: &str = include_str!("runtime.h");
 
 /// A generated model: the header and the source.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CSource {
     /// The model's C name (file stem and symbol prefix).
     pub name: String,
