@@ -225,9 +225,32 @@ fn build_errors_name_the_problem_and_the_fix() {
     let unknown = minnow(&["bench", m, "--target", "cortex-m5"]);
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("known targets: host"));
+    // No debug probe on this machine: the error says so and how to connect one.
     let probe = minnow(&["bench", m, "--target", "cortex-m4", "--board", "probe"]);
     assert_eq!(probe.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&probe.stderr).contains("--board qemu"));
+    let err = String::from_utf8_lossy(&probe.stderr);
+    assert!(
+        err.contains("NUCLEO-F446RE")
+            && err.contains("no debug probe found")
+            && err.contains("udev"),
+        "{err}"
+    );
+    let serial = minnow(&[
+        "bench",
+        m,
+        "--target",
+        "nrf52840-dk",
+        "--board",
+        "probe:0483:374b",
+    ]);
+    assert_eq!(serial.status.code(), Some(1));
+    assert!(!String::from_utf8_lossy(&serial.stderr).contains("panicked"));
+    let none = minnow(&["bench", m, "--target", "cortex-m0plus", "--board", "probe"]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("nucleo-f446re"));
+    let bad = minnow(&["bench", m, "--target", "cortex-m4", "--board", "probe:zz:1"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("hexadecimal"));
     // No cross compiler on PATH: the error names the Debian packages.
     let missing = Command::new(env!("CARGO_BIN_EXE_minnow"))
         .args(["bench", m, "--target", "cortex-m4"])

@@ -30,6 +30,55 @@ fn assert_user_error(out: &Output, needles: &[&str]) {
     }
 }
 
+/// Farm workers refuse what they cannot serve before touching the queue.
+#[test]
+fn farm_mistakes_say_what_to_do() {
+    let worker = |extra: &[&str]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec!["farm".as_ref(), "worker".as_ref()];
+        args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+        minnow(&args)
+    };
+    let db = "postgres://nobody@127.0.0.1:1/farm";
+    assert_user_error(
+        &worker(&["--db", "farm.sqlite", "--target", "cortex-m4"]),
+        &["PostgreSQL", "postgres://"],
+    );
+    assert_user_error(
+        &worker(&["--db", db, "--target", "cortex-m4", "--board", "probe"]),
+        &["no debug probe found"],
+    );
+    assert_user_error(
+        &worker(&[
+            "--db",
+            db,
+            "--target",
+            "cortex-m4",
+            "--board",
+            "probe",
+            "--jobs",
+            "2",
+        ]),
+        &["one worker per probe"],
+    );
+    assert_user_error(
+        &worker(&["--db", db, "--target", "cortex-m4", "--board", "usb"]),
+        &["unknown board", "probe[:SELECTOR]"],
+    );
+    assert_user_error(
+        &worker(&["--db", db, "--target", "cortex-m4"]),
+        &["127.0.0.1:1", "cannot connect"],
+    );
+    assert_user_error(
+        &minnow(&[
+            "farm".as_ref(),
+            "status".as_ref(),
+            "--db".as_ref(),
+            db.as_ref(),
+        ]),
+        &["cannot connect"],
+    );
+}
+
 /// A minimal TFLite model with one operator of builtin code `builtin` on a float [1,4] tensor.
 fn model_with_operator(builtin: i32) -> Vec<u8> {
     let mut b = FlatBufferBuilder::new();
@@ -193,7 +242,7 @@ fn tuning_mistakes_say_what_to_do() {
     let m4 = ["--target", "cortex-m4", "--db", db];
     assert_user_error(
         &run(&[&m4[..], &["--runner", "probe"]].concat()),
-        &["probe-rs", "--runner qemu"],
+        &["no debug probe found", "udev"],
     );
     assert_user_error(
         &run(&[&m4[..], &["--runner", "host"]].concat()),
@@ -204,8 +253,28 @@ fn tuning_mistakes_say_what_to_do() {
         &["no emulated board", "--runner host"],
     );
     assert_user_error(
-        &run(&["--target", "cortex-m4", "--db", "postgres://farm/db"]),
-        &["PostgreSQL", "SQLite"],
+        &run(&[
+            "--target",
+            "cortex-m4",
+            "--db",
+            "postgres://nobody@127.0.0.1:1/db",
+        ]),
+        &[
+            "postgres://nobody@127.0.0.1:1/db",
+            "cannot connect",
+            "server is running",
+        ],
+    );
+    assert_user_error(
+        &run(&[
+            "--target",
+            "cortex-m4",
+            "--runner",
+            "host",
+            "--db",
+            "postgres://h/db",
+        ]),
+        &["--runner qemu or --runner probe"],
     );
     assert_user_error(
         &run(&[&m4[..], &["--trials", "2"]].concat()),

@@ -31,14 +31,28 @@ pub fn targets(args: &TargetsArgs) -> Result<()> {
                     "board": t.board.as_ref().map(|b| b.machine),
                     "toolchain_installed": t.toolchain.installed(),
                     "board_installed": t.board.as_ref().map(|b| b.installed()),
+                    "real_board": t.real_board.as_ref().map(|b| json!({
+                        "name": b.name,
+                        "title": b.title,
+                        "chip": b.chip,
+                        "counter": b.counter(),
+                    })),
                 })
             })
             .collect();
         return super::emit(&format!("{}\n", serde_json::to_string_pretty(&list)?));
     }
     let mut text = format!(
-        "{:<14} {:<27} {:<14} {:<18} {:>8} {:>8}  {:<12} {}\n",
-        "NAME", "TRIPLE", "CPU", "FEATURES", "RAM KiB", "FLASH KiB", "BOARD", "INSTALLED"
+        "{:<14} {:<27} {:<14} {:<18} {:>8} {:>8}  {:<12} {:<14} {}\n",
+        "NAME",
+        "TRIPLE",
+        "CPU",
+        "FEATURES",
+        "RAM KiB",
+        "FLASH KiB",
+        "BOARD",
+        "PROBE CHIP",
+        "INSTALLED"
     );
     for t in &all {
         let f = t.features;
@@ -70,7 +84,7 @@ pub fn targets(args: &TargetsArgs) -> Result<()> {
             .to_string(),
         };
         text += &format!(
-            "{:<14} {:<27} {:<14} {:<18} {:>8} {:>8}  {:<12} {}\n",
+            "{:<14} {:<27} {:<14} {:<18} {:>8} {:>8}  {:<12} {:<14} {}\n",
             t.name,
             t.triple.to_string(),
             t.cpu,
@@ -82,6 +96,7 @@ pub fn targets(args: &TargetsArgs) -> Result<()> {
             t.ram_bytes / 1024,
             t.flash_bytes / 1024,
             t.board.as_ref().map_or("native", |b| b.machine),
+            t.real_board.as_ref().map_or("-", |b| b.chip),
             installed
         );
     }

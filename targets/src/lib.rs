@@ -120,6 +120,8 @@ pub fn all() -> Vec<Target> {
         if let Some(core) = targets.iter().find(|t| t.name == b.core).cloned() {
             targets.push(Target {
                 name: b.name,
+                flash_bytes: b.memory[1],
+                ram_bytes: b.memory[3],
                 real_board: Some(b),
                 ..core
             });
@@ -306,5 +308,31 @@ mod tests {
             "thumbv7em-none-eabihf"
         );
         assert!(find("cortex-m5").unwrap_err().contains("cortex-m4"));
+    }
+
+    #[test]
+    fn real_boards_are_targets_with_their_chips() {
+        let chips = [
+            ("nucleo-f446re", "STM32F446RETx", "cortex-m4"),
+            ("nucleo-h743zi", "STM32H743ZITx", "cortex-m7"),
+            ("nrf52840-dk", "nRF52840_xxAA", "cortex-m4"),
+            ("gd32vf103", "GD32VF103CBT6", "rv32imac"),
+        ];
+        for (name, chip, core) in chips {
+            let t = find(name).unwrap();
+            let b = t.real_board.as_ref().unwrap();
+            assert_eq!((b.chip, t.cpu), (chip, core), "{name}");
+            assert_eq!(t.ram_bytes, b.memory[3]);
+            assert!(
+                t.board.is_some(),
+                "{name} also runs on its core's emulated board"
+            );
+        }
+        // The core targets flash their default board.
+        assert_eq!(
+            find("cortex-m4").unwrap().real_board.unwrap().name,
+            "nucleo-f446re"
+        );
+        assert!(find("cortex-m0plus").unwrap().real_board.is_none());
     }
 }

@@ -155,11 +155,15 @@ fn fresh_database(url: &str, name: &str) -> TestPostgres {
     let db = format!("minnow_test_{name}_{}", std::process::id());
     let mut client = postgres::Client::connect(url, postgres::NoTls)
         .unwrap_or_else(|e| panic!("MINNOW_TEST_POSTGRES={url}: cannot connect: {e}"));
-    client
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}"
-        ))
-        .expect("a fresh test database");
+    // One statement per query: neither may run inside a transaction block.
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {db}"),
+        format!("CREATE DATABASE {db}"),
+    ] {
+        client
+            .batch_execute(&statement)
+            .expect("a fresh test database");
+    }
     let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
     TestPostgres {
         url: format!("{base}/{db}"),

@@ -137,8 +137,9 @@ impl ProbeMeasurer {
         })
     }
 
-    /// Builds `build` for `board`: the ELF, the model's sections and the harness symbols.
-    fn build_elf(
+    /// Builds `build` for `board` in `dir`: the ELF to flash, the model's sections and the
+    /// harness symbols.
+    pub fn build_elf(
         build: &Build,
         board: &RealBoard,
         dir: &Path,
