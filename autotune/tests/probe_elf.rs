@@ -25,7 +25,7 @@ fn toolchains_present(targets: &[minnow_targets::Target]) -> bool {
         return true;
     }
     assert!(std::env::var("CI").is_err(), "{}", missing.join("; "));
-    eprintln!("skipped: {}", missing.join("; "));
+    eprintln!("SKIPPED (tool missing): {}", missing.join("; "));
     false
 }
 

@@ -29,7 +29,7 @@ impl TestPostgres {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("{message}");
             }
-            eprintln!("skipped: {message}");
+            eprintln!("SKIPPED (tool missing): {message}");
             return None;
         };
         Some(own_cluster(&bin, name))
