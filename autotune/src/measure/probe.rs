@@ -10,7 +10,7 @@
 
 use super::build::{build_program, Link, WorkDir};
 use super::{Build, MeasureError, Measurement, Measurer, RUN_TIMEOUT};
-use minnow_targets::harness::{CHECKPOINT_SYMBOL, RESULTS_SYMBOL};
+use minnow_targets::harness::{BlockState, ResultsBlock, CHECKPOINT_SYMBOL, RESULTS_SYMBOL};
 use minnow_targets::RealBoard;
 use object::{Object, ObjectSymbol};
 use std::path::Path;
@@ -198,10 +198,119 @@ impl Measurer for ProbeMeasurer {
 }
 
 /// What a board run gave.
-struct BoardRun {
-    outputs: Vec<Vec<Vec<u8>>>,
-    cycles: Vec<u64>,
-    layers: Vec<u64>,
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BoardRun {
+    /// For each vector, the bytes of each output.
+    pub outputs: Vec<Vec<Vec<u8>>>,
+    /// The count of each vector.
+    pub cycles: Vec<u64>,
+    /// The count of each layer in the last vector (with per-layer timing).
+    pub layers: Vec<u64>,
+}
+
+/// What the results protocol needs of a halted-or-running core: probe-rs's `Core` on a real
+/// board, a GDB stub in the tests.
+pub trait DebugCore {
+    /// Resets the chip and halts it before its first instruction.
+    fn reset_and_halt(&mut self) -> Result<(), String>;
+    /// Sets the one hardware breakpoint (clearing others).
+    fn set_breakpoint(&mut self, address: u64) -> Result<(), String>;
+    /// Clears the breakpoints.
+    fn clear_breakpoints(&mut self) -> Result<(), String>;
+    /// Runs on from where the core stopped (stepping off a breakpoint first).
+    fn resume(&mut self) -> Result<(), String>;
+    /// Waits until the core halts: `false` if it is still running at `timeout` (it is then
+    /// stopped).
+    fn wait_halted(&mut self, timeout: Duration) -> Result<bool, String>;
+    /// Reads memory.
+    fn read(&mut self, address: u64, bytes: &mut [u8]) -> Result<(), String>;
+}
+
+/// Runs the flashed harness on `core` from reset, from checkpoint to checkpoint, and reads
+/// each vector's count and `outputs` output buffers, then the layer counts. Errors of the core
+/// itself are [`MeasureError::Board`]; a fault of the program is a run failure.
+pub fn collect(
+    core: &mut dyn DebugCore,
+    symbols: HarnessSymbols,
+    outputs: usize,
+    timeout: Duration,
+) -> Result<BoardRun, MeasureError> {
+    let board = |what: &str| {
+        let what = what.to_string();
+        move |e: String| MeasureError::Board {
+            board: "probe".into(),
+            message: format!("{what} failed ({e})"),
+        }
+    };
+    core.reset_and_halt().map_err(board("reset"))?;
+    core.set_breakpoint(symbols.checkpoint)
+        .map_err(board("setting the checkpoint breakpoint"))?;
+    core.resume().map_err(board("run"))?;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut run = BoardRun::default();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if !core
+            .wait_halted(left)
+            .map_err(board("waiting for the core"))?
+        {
+            return Err(MeasureError::Timeout {
+                board: "probe".into(),
+                seconds: timeout.as_secs_f64(),
+            });
+        }
+        let mut bytes = vec![0u8; ResultsBlock::bytes(outputs)];
+        core.read(symbols.results, &mut bytes)
+            .map_err(board("reading the results block"))?;
+        let block = ResultsBlock::decode(&bytes).map_err(|message| MeasureError::Run {
+            board: "probe".into(),
+            message,
+        })?;
+        match block.state {
+            BlockState::VectorReady => {
+                let mut vector = Vec::new();
+                for (address, len) in &block.outputs {
+                    let mut out = vec![0u8; *len as usize];
+                    core.read(u64::from(*address), &mut out)
+                        .map_err(board("reading an output"))?;
+                    vector.push(out);
+                }
+                run.outputs.push(vector);
+                run.cycles.push(block.count);
+                core.resume().map_err(board("resuming"))?;
+            }
+            BlockState::Done => {
+                let mut counts = vec![0u8; 8 * block.layers as usize];
+                core.read(u64::from(block.layer_counts), &mut counts)
+                    .map_err(board("reading the layer counts"))?;
+                run.layers = counts
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect();
+                let _ = core.clear_breakpoints();
+                return Ok(run);
+            }
+            BlockState::Fault => {
+                let _ = core.clear_breakpoints();
+                return Err(MeasureError::Run {
+                    board: "probe".into(),
+                    message: format!(
+                        "the program took a fault or trap on the board after {} of {} vectors",
+                        run.outputs.len(),
+                        block.vectors
+                    ),
+                });
+            }
+            BlockState::Running => {
+                return Err(MeasureError::Board {
+                    board: "probe".into(),
+                    message: "the core stopped outside the harness's checkpoint (a debugger or \
+                              a watchdog reset?)"
+                        .into(),
+                })
+            }
+        }
+    }
 }
 
 #[cfg(feature = "probe")]

@@ -1,16 +1,15 @@
 //! The probe-rs session of one [`super::ProbeMeasurer`] run: open the probe, attach to the
 //! chip, flash, reset, and collect the results block at every checkpoint.
 
-use super::{BoardRun, HarnessSymbols, ProbeSelector};
+use super::{collect, BoardRun, DebugCore, HarnessSymbols, ProbeSelector};
 use crate::measure::{Build, MeasureError};
-use minnow_targets::harness::{BlockState, ResultsBlock};
 use minnow_targets::RealBoard;
 use probe_rs::flashing::{download_file, ElfLoader};
 use probe_rs::probe::list::Lister;
 use probe_rs::probe::{DebugProbeInfo, DebugProbeSelector};
 use probe_rs::{Core, MemoryInterface, Permissions};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long the chip may take to halt after a reset.
 const HALT: Duration = Duration::from_secs(2);
@@ -50,7 +49,16 @@ pub(super) fn run(
     let mut core = session
         .core(0)
         .map_err(|e| failed(format!("no core 0 ({e})")))?;
-    collect(&mut core, symbols, build, timeout, &failed)
+    collect(
+        &mut ProbeCore(&mut core),
+        symbols,
+        build.source.outputs,
+        timeout,
+    )
+    .map_err(|e| match e {
+        MeasureError::Board { message, .. } => failed(message),
+        other => other,
+    })
 }
 
 /// The attached probe `selector` names, described.
@@ -114,89 +122,44 @@ fn find_probe(selector: &ProbeSelector) -> Result<DebugProbeInfo, String> {
     }
 }
 
-/// Resets the core, runs it from checkpoint to checkpoint and reads each vector's results.
-fn collect(
-    core: &mut Core,
-    symbols: HarnessSymbols,
-    build: &Build,
-    timeout: Duration,
-    failed: &dyn Fn(String) -> MeasureError,
-) -> Result<BoardRun, MeasureError> {
-    let probe_err = |what: &str, e: probe_rs::Error| failed(format!("{what} failed ({e})"));
-    core.reset_and_halt(HALT)
-        .map_err(|e| probe_err("reset", e))?;
-    core.clear_all_hw_breakpoints()
-        .map_err(|e| probe_err("clearing breakpoints", e))?;
-    core.set_hw_breakpoint(symbols.checkpoint)
-        .map_err(|e| probe_err("setting the checkpoint breakpoint", e))?;
-    core.run().map_err(|e| probe_err("run", e))?;
-    let deadline = Instant::now() + timeout;
-    let mut run = BoardRun {
-        outputs: Vec::new(),
-        cycles: Vec::new(),
-        layers: Vec::new(),
-    };
-    let outputs = build.source.outputs;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if core.wait_for_core_halted(left).is_err() {
-            let _ = core.halt(HALT);
-            return Err(MeasureError::Timeout {
-                board: "probe".into(),
-                seconds: timeout.as_secs_f64(),
-            });
+/// probe-rs's core as the [`DebugCore`] the results protocol drives.
+struct ProbeCore<'a, 'b>(&'a mut Core<'b>);
+
+fn text(e: probe_rs::Error) -> String {
+    e.to_string()
+}
+
+impl DebugCore for ProbeCore<'_, '_> {
+    fn reset_and_halt(&mut self) -> Result<(), String> {
+        self.0.reset_and_halt(HALT).map(|_| ()).map_err(text)
+    }
+
+    fn set_breakpoint(&mut self, address: u64) -> Result<(), String> {
+        self.0.clear_all_hw_breakpoints().map_err(text)?;
+        self.0.set_hw_breakpoint(address).map_err(text)
+    }
+
+    fn clear_breakpoints(&mut self) -> Result<(), String> {
+        self.0.clear_all_hw_breakpoints().map_err(text)
+    }
+
+    /// probe-rs steps off a breakpoint before it runs.
+    fn resume(&mut self) -> Result<(), String> {
+        self.0.run().map_err(text)
+    }
+
+    fn wait_halted(&mut self, timeout: Duration) -> Result<bool, String> {
+        match self.0.wait_for_core_halted(timeout) {
+            Ok(()) => Ok(true),
+            Err(probe_rs::Error::Timeout) => {
+                let _ = self.0.halt(HALT);
+                Ok(false)
+            }
+            Err(e) => Err(text(e)),
         }
-        let mut bytes = vec![0u8; ResultsBlock::bytes(outputs)];
-        core.read(symbols.results, &mut bytes)
-            .map_err(|e| probe_err("reading the results block", e))?;
-        let block = ResultsBlock::decode(&bytes).map_err(|m| MeasureError::Run {
-            board: "probe".into(),
-            message: m,
-        })?;
-        match block.state {
-            BlockState::VectorReady => {
-                let mut vector = Vec::new();
-                for (addr, len) in &block.outputs {
-                    let mut out = vec![0u8; *len as usize];
-                    core.read(u64::from(*addr), &mut out)
-                        .map_err(|e| probe_err("reading an output", e))?;
-                    vector.push(out);
-                }
-                run.outputs.push(vector);
-                run.cycles.push(block.count);
-                core.run().map_err(|e| probe_err("resuming", e))?;
-            }
-            BlockState::Done => {
-                let mut counts = vec![0u8; 8 * block.layers as usize];
-                if block.layers > 0 {
-                    core.read(u64::from(block.layer_counts), &mut counts)
-                        .map_err(|e| probe_err("reading the layer counts", e))?;
-                }
-                run.layers = counts
-                    .chunks(8)
-                    .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-                    .collect();
-                let _ = core.clear_all_hw_breakpoints();
-                return Ok(run);
-            }
-            BlockState::Fault => {
-                let _ = core.clear_all_hw_breakpoints();
-                return Err(MeasureError::Run {
-                    board: "probe".into(),
-                    message: format!(
-                        "the program took a fault or trap on the board after {} of {} vectors",
-                        run.outputs.len(),
-                        block.vectors
-                    ),
-                });
-            }
-            BlockState::Running => {
-                return Err(failed(
-                    "the core stopped outside the harness's checkpoint (a debugger or a \
-                     watchdog reset?)"
-                        .into(),
-                ))
-            }
-        }
+    }
+
+    fn read(&mut self, address: u64, bytes: &mut [u8]) -> Result<(), String> {
+        self.0.read(address, bytes).map_err(text)
     }
 }
