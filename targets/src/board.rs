@@ -48,10 +48,10 @@ impl Board {
     }
 
     /// The board support C file.
-    pub fn support_source(&self) -> &'static str {
+    pub fn support_source(&self) -> String {
         match self.kind {
-            BoardKind::CortexM => include_str!("support/cortex_m.c"),
-            BoardKind::RiscV => include_str!("support/riscv.c"),
+            BoardKind::CortexM => [CORTEX_M_START, include_str!("support/cortex_m.c")].concat(),
+            BoardKind::RiscV => [include_str!("support/riscv.c"), RISCV_LIBC].concat(),
         }
     }
 
@@ -110,6 +110,12 @@ impl Board {
         args
     }
 }
+
+/// The C run-time start every Cortex-M board file begins with.
+pub(crate) const CORTEX_M_START: &str = include_str!("support/cortex_m_start.c");
+
+/// The C library pieces every RISC-V board file ends with.
+pub(crate) const RISCV_LIBC: &str = include_str!("support/riscv_libc.c");
 
 /// The header every board support file implements.
 pub const BOARD_HEADER: &str = include_str!("support/minnow_board.h");

@@ -6,7 +6,7 @@
 //! Each board runs at its reset clock with its reset flash wait states: the figures are core
 //! cycles, which do not depend on the clock, and nothing board-specific needs configuring.
 
-use crate::board::BoardKind;
+use crate::board::{BoardKind, CORTEX_M_START, RISCV_LIBC};
 use serde::Serialize;
 
 /// A development board and its chip.
@@ -73,10 +73,12 @@ pub fn all() -> Vec<RealBoard> {
 
 impl RealBoard {
     /// The board support C file.
-    pub fn support_source(&self) -> &'static str {
+    pub fn support_source(&self) -> String {
         match self.kind {
-            BoardKind::CortexM => include_str!("support/probe_cortex_m.c"),
-            BoardKind::RiscV => include_str!("support/probe_riscv.c"),
+            BoardKind::CortexM => {
+                [CORTEX_M_START, include_str!("support/probe_cortex_m.c")].concat()
+            }
+            BoardKind::RiscV => [include_str!("support/probe_riscv.c"), RISCV_LIBC].concat(),
         }
     }
 

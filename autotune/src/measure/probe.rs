@@ -154,8 +154,9 @@ impl ProbeMeasurer {
         .map(String::from)
         .to_vec();
         before.extend(board.defines.iter().map(|d| d.to_string()));
+        let support = board.support_source();
         let link = Link {
-            support: board.support_source(),
+            support: &support,
             before,
             after: board.link_flags().iter().map(|s| s.to_string()).collect(),
         };

@@ -9,6 +9,22 @@ use minnow_targets::harness;
 use std::process::Command;
 use std::time::Duration;
 
+/// What the emulated board of `target` lacks on this machine: the cross compiler and the
+/// emulator, each with the package to install.
+pub fn missing_tools(target: &minnow_targets::Target) -> Vec<String> {
+    [
+        (!target.toolchain.installed()).then(|| target.toolchain.missing_message(target.name)),
+        target
+            .board
+            .as_ref()
+            .filter(|b| !b.installed())
+            .map(|b| b.missing_message()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 /// Runs on the target's emulated board.
 #[derive(Clone, Copy, Debug)]
 pub struct QemuMeasurer {
@@ -40,20 +56,15 @@ impl Measurer for QemuMeasurer {
             message: "this target has no emulated board; use --target with a microcontroller"
                 .into(),
         })?;
-        let missing: Vec<String> = [
-            (!target.toolchain.installed()).then(|| target.toolchain.missing_message(target.name)),
-            (!board.installed()).then(|| board.missing_message()),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let missing = missing_tools(target);
         if !missing.is_empty() {
             return Err(MeasureError::MissingTool(missing.join("; ")));
         }
         let dir = WorkDir::new("minnow-qemu-")?;
         std::fs::write(dir.path().join("link.ld"), board.linker_script())?;
+        let support = board.support_source();
         let link = Link {
-            support: board.support_source(),
+            support: &support,
             before: ["-T", "link.ld", "-Wl,--gc-sections"]
                 .map(String::from)
                 .to_vec(),

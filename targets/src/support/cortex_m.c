@@ -5,7 +5,6 @@
 #include <stdint.h>
 #include "minnow_board.h"
 
-extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
 int main(void);
 
 static volatile uint32_t minnow_systick_wraps;
@@ -48,13 +47,7 @@ uint64_t board_timer_read(void) {
 }
 
 void minnow_reset_handler(void) {
-  uint32_t *src = &_sidata, *dst = &_sdata;
-  while (dst < &_edata) *dst++ = *src++;
-  for (dst = &_sbss; dst < &_ebss;) *dst++ = 0;
-#if defined(__ARM_FP)
-  *(volatile uint32_t *)0xE000ED88u |= (0xFu << 20); /* CPACR: enable the FPU */
-  __asm volatile("dsb\n\tisb");
-#endif
+  minnow_c_runtime();
   board_exit(main());
 }
 

@@ -50,29 +50,6 @@ static uint64_t minnow_mcycle(void) {
 void board_timer_start(void) { minnow_t0 = minnow_mcycle(); }
 uint64_t board_timer_read(void) { return minnow_mcycle() - minnow_t0; }
 
-/* The C library pieces the compiler may call; built without turning loops back into calls. */
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) void *memset(void *d, int c, size_t n) {
-  uint8_t *p = d;
-  while (n--) *p++ = (uint8_t)c;
-  return d;
-}
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) void *memcpy(void *d, const void *s, size_t n) {
-  uint8_t *p = d;
-  const uint8_t *q = s;
-  while (n--) *p++ = *q++;
-  return d;
-}
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) void *memmove(void *d, const void *s, size_t n) {
-  uint8_t *p = d;
-  const uint8_t *q = s;
-  if (p < q) {
-    while (n--) *p++ = *q++;
-  } else {
-    while (n--) p[n] = q[n];
-  }
-  return d;
-}
-
 __attribute__((used)) void minnow_board_main(void) {
   uint32_t *src = &_sidata, *dst = &_sdata;
   while (dst < &_edata) *dst++ = *src++;
