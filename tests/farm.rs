@@ -9,11 +9,14 @@ mod postgres_support;
 
 use common::{model_path, tools_present};
 use minnow_autotune::db::{Record, SqliteDb, Status, TuningDb};
-use minnow_autotune::farm::job::{decode, JobResult};
+use minnow_autotune::farm::job::{decode, JobResult, JobSpec};
 use minnow_autotune::farm::queue::{self, WorkerInfo};
-use minnow_autotune::farm::{connect, schema, PgDb, MAX_ATTEMPTS};
+use minnow_autotune::farm::worker::{MeasurerFactory, Shutdown};
+use minnow_autotune::farm::{connect, schema, PgDb, Worker, WorkerOptions, MAX_ATTEMPTS};
+use minnow_autotune::measure::{MeasureError, Measurement, Measurer};
 use postgres_support::TestPostgres;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const MODEL: &str = "ad01";
@@ -369,4 +372,215 @@ fn the_postgres_database_keeps_what_sqlite_keeps() {
     .unwrap();
     let e = PgDb::open(&pg.url).err().unwrap().to_string();
     assert!(e.contains("newer minnow") && e.contains("upgrade"), "{e}");
+}
+
+/// A slow job for the emulated M4: kws over many input vectors.
+fn slow_job(url: &str) -> i64 {
+    let target = minnow_targets::find(TARGET).unwrap();
+    let bytes = std::fs::read(model_path("kws")).unwrap();
+    let graph = minnow_ir::import::tflite::import(&bytes, "kws").unwrap();
+    let compiled = minnow_autotune::compile::compile(
+        &graph,
+        "kws",
+        &target,
+        minnow_autotune::compile::Schedules::Default,
+    )
+    .unwrap();
+    let vectors = vec![vec![vec![3u8; 490]]; 40];
+    let build = minnow_autotune::measure::Build {
+        target: &target,
+        source: &compiled.source,
+        vectors: &vectors,
+        per_layer: false,
+    };
+    let spec = minnow_autotune::farm::job::encode(&JobSpec::of(&build));
+    let mut c = connect(url).unwrap();
+    schema::migrate(&mut c, url).unwrap();
+    queue::enqueue(&mut c, TARGET, "qemu", &spec, "nobody").unwrap()
+}
+
+/// Waits until `job` is leased; panics after a minute.
+fn wait_leased(url: &str, job: i64) {
+    let mut c = connect(url).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while c
+        .query_one("SELECT state FROM jobs WHERE id = $1", &[&job])
+        .unwrap()
+        .get::<_, String>(0)
+        != "leased"
+    {
+        assert!(Instant::now() < deadline, "job {job} was never leased");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+}
+
+/// SIGTERM during a job lets the worker finish it before it stops; SIGINT twice gives the
+/// job back to the queue at once. Either way the worker exits cleanly and nothing is lost.
+#[test]
+fn signals_finish_or_give_back_the_running_job() {
+    if !emulator_ready() {
+        return;
+    }
+    let Some(pg) = TestPostgres::start("signals") else {
+        return;
+    };
+    let mut c = connect(&pg.url).unwrap();
+    let job = slow_job(&pg.url);
+    let w = worker(&pg.url, "30");
+    wait_leased(&pg.url, job);
+    signal(&w, "TERM");
+    terminate_waited(w);
+    let bytes = queue::result_of(&mut c, job)
+        .unwrap()
+        .expect("the job was finished");
+    assert!(matches!(
+        decode::<JobResult>(&bytes).unwrap(),
+        JobResult::Measured(_)
+    ));
+
+    let job = slow_job(&pg.url);
+    let w = worker(&pg.url, "30");
+    wait_leased(&pg.url, job);
+    signal(&w, "INT");
+    std::thread::sleep(Duration::from_millis(150));
+    signal(&w, "INT");
+    terminate_waited(w);
+    let row = c
+        .query_one(
+            "SELECT state, worker_id IS NULL FROM jobs WHERE id = $1",
+            &[&job],
+        )
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, bool>(1)),
+        ("queued".into(), true)
+    );
+}
+
+fn terminate_waited(mut child: Child) {
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut stderr);
+    }
+    assert!(
+        status.success(),
+        "the worker exited with {status}: {stderr}"
+    );
+}
+
+/// A measurer for in-process workers: a board that always fails, or one that "measures"
+/// instantly.
+struct FakeBoard {
+    broken: bool,
+}
+
+impl Measurer for FakeBoard {
+    fn measure(&self, _: &minnow_autotune::measure::Build) -> Result<Measurement, MeasureError> {
+        if self.broken {
+            return Err(MeasureError::Board {
+                board: "flaky".into(),
+                message: "the probe disconnected".into(),
+            });
+        }
+        Ok(Measurement {
+            outputs: vec![vec![vec![1]]],
+            instructions: Some(vec![10]),
+            nanoseconds: None,
+            cycles: None,
+            layer_counts: vec![],
+            sections: Default::default(),
+        })
+    }
+    fn runner(&self) -> &'static str {
+        "qemu"
+    }
+    fn unit(&self) -> &'static str {
+        "instructions"
+    }
+}
+
+fn fake_worker(url: &str, board: &str, broken: bool) -> Worker {
+    let factory: Arc<MeasurerFactory> =
+        Arc::new(move |_| Box::new(FakeBoard { broken }) as Box<dyn Measurer + Send>);
+    Worker {
+        options: WorkerOptions {
+            url: url.into(),
+            info: info(board, Duration::from_secs(30)),
+        },
+        target: minnow_targets::find(TARGET).unwrap(),
+        measurer: factory,
+        observer: Arc::new(|_| {}),
+    }
+}
+
+/// A board that fails every job gives each back; after three in a row its worker stops with
+/// the reason, and a good board finishes every job: the failures are never results.
+#[test]
+fn jobs_a_board_fails_go_to_another_board() {
+    let Some(pg) = TestPostgres::start("flaky") else {
+        return;
+    };
+    let mut c = connect(&pg.url).unwrap();
+    schema::migrate(&mut c, &pg.url).unwrap();
+    let target = minnow_targets::find(TARGET).unwrap();
+    let source = minnow_backends::c::CSource {
+        name: "m".into(),
+        header: String::new(),
+        source: String::new(),
+        outputs: 1,
+    };
+    let vectors = vec![vec![vec![0u8]]];
+    let build = minnow_autotune::measure::Build {
+        target: &target,
+        source: &source,
+        vectors: &vectors,
+        per_layer: false,
+    };
+    let spec = minnow_autotune::farm::job::encode(&JobSpec::of(&build));
+    let jobs: Vec<i64> = (0..3)
+        .map(|_| queue::enqueue(&mut c, TARGET, "qemu", &spec, "nobody").unwrap())
+        .collect();
+    let flaky = fake_worker(&pg.url, "flaky", true)
+        .run(Arc::new(Shutdown::default()))
+        .unwrap_err()
+        .to_string();
+    assert!(flaky.contains("failed 3 jobs in a row"), "{flaky}");
+    let good = std::thread::spawn({
+        let url = pg.url.clone();
+        move || {
+            let shutdown = Arc::new(Shutdown::default());
+            let stop = Arc::clone(&shutdown);
+            let worker = std::thread::spawn(move || fake_worker(&url, "good", false).run(stop));
+            std::thread::sleep(Duration::from_secs(3));
+            shutdown.request();
+            worker.join().unwrap().unwrap()
+        }
+    });
+    let summary = good.join().unwrap();
+    assert_eq!(summary.finished, 3);
+    for job in jobs {
+        let row = c
+            .query_one(
+                "SELECT board, attempts, avoid_board FROM jobs WHERE id = $1",
+                &[&job],
+            )
+            .unwrap();
+        assert_eq!(row.get::<_, String>(0), "good");
+        assert_eq!(row.get::<_, i64>(1), 2);
+        assert_eq!(row.get::<_, Vec<String>>(2), vec!["flaky".to_string()]);
+        let bytes = queue::result_of(&mut c, job).unwrap().unwrap();
+        assert!(matches!(
+            decode::<JobResult>(&bytes).unwrap(),
+            JobResult::Measured(_)
+        ));
+    }
 }
