@@ -92,6 +92,7 @@ impl FarmMeasurer {
         let enqueued = Instant::now();
         loop {
             if let Some(bytes) = queue::result_of(client, job)? {
+                queue::collected(client, job)?;
                 return decode(&bytes).map_err(|e| DbError::Query(format!("job {job}: {e}")));
             }
             super::wait_for_notification(client, POLL);

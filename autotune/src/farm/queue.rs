@@ -86,6 +86,18 @@ pub fn result_of(client: &mut Client, job: i64) -> Result<Option<Vec<u8>>, DbErr
     Ok(row.and_then(|r| r.get(0)))
 }
 
+/// Drops the payload of `job`, whose result its tuner has read: the row stays (for
+/// `farm status` and the audit of attempts), the kilobytes of C, vectors and outputs go.
+pub fn collected(client: &mut Client, job: i64) -> Result<(), DbError> {
+    client
+        .execute(
+            "UPDATE jobs SET spec = '', result = NULL WHERE id = $1 AND state = 'done'",
+            &[&job],
+        )
+        .map_err(query)?;
+    Ok(())
+}
+
 /// Leases the oldest job `worker` may take for `target` on `runner`: a queued one, or one
 /// whose lease lapsed; not one `board` failed on, unless it has waited out its retry delay.
 /// First finishes as abandoned the lapsed jobs that were leased [`MAX_ATTEMPTS`] times.
