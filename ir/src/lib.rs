@@ -27,6 +27,7 @@ pub mod lower;
 pub mod lut;
 pub mod op;
 pub mod qparams;
+pub mod runtime;
 pub mod shape;
 pub mod sigmoid16;
 pub mod simd;

@@ -19,6 +19,10 @@
 //! assert_eq!(acc, 100 + 5 - 12 - 21 - 32);
 //! ```
 
+// The definitions generated code runs live in `crate::runtime` (copied into generated Rust).
+use crate::runtime::simd::join;
+pub use crate::runtime::simd::{smlabb, smlad, smlatt, sxtab16, sxtab16_ror8};
+
 /// Four bytes as one little-endian word.
 pub fn pack(bytes: [i8; 4]) -> i32 {
     i32::from_le_bytes(bytes.map(|b| b as u8))
@@ -45,44 +49,6 @@ pub fn widened(values: [i8; 4], offset: i32) -> [u8; 8] {
     out[..4].copy_from_slice(&words[0].to_le_bytes());
     out[4..].copy_from_slice(&words[1].to_le_bytes());
     out
-}
-
-/// The two 16-bit halves of `a` as (low, high).
-fn halves(a: i32) -> (i32, i32) {
-    (a as i16 as i32, (a >> 16) as i16 as i32)
-}
-
-/// Two 16-bit halves as one word.
-fn join(lo: i32, hi: i32) -> i32 {
-    ((lo as u32 & 0xffff) | ((hi as u32) << 16)) as i32
-}
-
-/// SXTAB16: bytes 0 and 2 of `x`, sign-extended, added to the halves of `a` (each half
-/// wrapping at 16 bits).
-pub fn sxtab16(a: i32, x: i32) -> i32 {
-    let (lo, hi) = halves(a);
-    join(lo + (x as i8 as i32), hi + ((x >> 16) as i8 as i32))
-}
-
-/// SXTAB16 with `x` rotated right by 8 bits: bytes 1 and 3.
-pub fn sxtab16_ror8(a: i32, x: i32) -> i32 {
-    sxtab16(a, x.rotate_right(8))
-}
-
-/// SMLAD: `acc + lo(a) * lo(b) + hi(a) * hi(b)`, wrapping at 32 bits.
-pub fn smlad(a: i32, b: i32, acc: i32) -> i32 {
-    let ((a0, a1), (b0, b1)) = (halves(a), halves(b));
-    acc.wrapping_add(a0 * b0).wrapping_add(a1 * b1)
-}
-
-/// SMLABB: `acc + lo(a) * lo(b)`, wrapping at 32 bits.
-pub fn smlabb(a: i32, b: i32, acc: i32) -> i32 {
-    acc.wrapping_add(halves(a).0 * halves(b).0)
-}
-
-/// SMLATT: `acc + hi(a) * hi(b)`, wrapping at 32 bits.
-pub fn smlatt(a: i32, b: i32, acc: i32) -> i32 {
-    acc.wrapping_add(halves(a).1 * halves(b).1)
 }
 
 /// An `i32` holding `offset` in both 16-bit halves (the `a` operand of [`sxtab16`]).
