@@ -1,7 +1,8 @@
 //! `minnow compile MODEL --target T -o DIR [--emit c|rust] [--name NAME] [--json] [--dump loops]`.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
+use minnow_backends::rust::RustEmitter;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -53,19 +54,20 @@ pub struct CompileArgs {
 /// Runs `minnow compile`.
 pub fn compile(args: &CompileArgs) -> Result<()> {
     let target = minnow_targets::find(&args.target).map_err(anyhow::Error::msg)?;
-    if args.emit == Emit::Rust {
-        bail!("--emit rust is not implemented yet in this build of minnow; use --emit c");
-    }
     let graph = super::load_model(&args.model)?;
     let name = super::pipeline::model_name(&args.model, args.name.as_deref());
     let compiled = super::pipeline::compile(&graph, &name, &target, args.tuning_db.as_deref())?;
-    let files = compiled
-        .source
-        .write_to(&args.out_dir)
+    let written = match args.emit {
+        Emit::C => compiled.source.write_to(&args.out_dir),
+        Emit::Rust => RustEmitter
+            .emit(&compiled.program, &compiled.plan)
+            .write_to(&args.out_dir),
+    };
+    let files = written
         .with_context(|| format!("cannot write the sources into {}", args.out_dir.display()))?;
     let weight_bytes = compiled.program.constant_bytes();
     // The model's real flash, when the target's compiler is here to build it.
-    let flash_bytes = if target.toolchain.installed() {
+    let flash_bytes = if target.toolchain.installed() && args.emit == Emit::C {
         let dir = tempfile::tempdir()?;
         let c = files
             .iter()

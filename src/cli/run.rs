@@ -3,6 +3,7 @@
 use super::pipeline;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
+use minnow_backends::rust::RustEmitter;
 use minnow_ir::interp::Interpreter;
 use serde_json::json;
 use std::path::PathBuf;
@@ -67,9 +68,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
         Engine::C
     });
     match engine {
-        Engine::Interp | Engine::C => {}
-        Engine::Rust | Engine::Jit => bail!(
-            "engine '{}' is not implemented yet in this build of minnow; use --engine interp or c",
+        Engine::Interp | Engine::C | Engine::Rust => {}
+        Engine::Jit => bail!(
+            "engine '{}' is not implemented yet in this build of minnow; use --engine interp, c or rust",
             engine.name()
         ),
     }
@@ -105,6 +106,15 @@ pub fn run(args: &RunArgs) -> Result<()> {
             .run(&inputs)
             .context("the inputs do not fit the model")?;
         (outputs, (None, None), None, None)
+    } else if engine == Engine::Rust {
+        let name = pipeline::model_name(&args.model, None);
+        let compiled = pipeline::compile(&graph, &name, &target, args.tuning_db.as_deref())?;
+        let generated = RustEmitter.emit(&compiled.program, &compiled.plan);
+        let outputs = minnow_autotune::measure::rust_host::run_crate(&generated, &[inputs])
+            .context("cannot run the generated Rust")?
+            .pop()
+            .unwrap_or_default();
+        (outputs, (None, None), Some(compiled.plan.arena_bytes), None)
     } else {
         let name = pipeline::model_name(&args.model, None);
         let compiled = pipeline::compile(&graph, &name, &target, args.tuning_db.as_deref())?;

@@ -12,6 +12,7 @@ pub mod host;
 pub mod probe;
 mod process;
 pub mod qemu;
+pub mod rust_host;
 
 pub use build::{command_line, model_sections, Sections};
 
