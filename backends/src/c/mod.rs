@@ -17,7 +17,7 @@
 mod data;
 mod func;
 
-use minnow_ir::loops::{Access, BufferKind, Program, SlotKind};
+use minnow_ir::loops::{ArgPlace, Program, SlotKind};
 use minnow_passes::memory::ArenaPlan;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -172,24 +172,17 @@ fn write_run(c: &mut String, p: &Program, plan: &ArenaPlan) {
     let _ = writeln!(c, "  if (!inputs || !outputs || !arena) return 1;");
     for (k, step) in p.steps.iter().enumerate() {
         let func = &p.funcs[step.func];
-        let args: Vec<String> = func
-            .params()
-            .zip(&step.args)
-            .map(|((_, param), slot)| {
-                let ty = func::c_type(param.elem);
-                let constness = match param.kind {
-                    BufferKind::Param {
-                        access: Access::Read,
-                        ..
-                    } => "const ",
-                    _ => "",
-                };
-                let s = p.slot(*slot);
-                match &s.kind {
-                    SlotKind::Input(n) => format!("(const {ty} *)inputs[{n}]"),
-                    SlotKind::Output(n) => format!("({constness}{ty} *)outputs[{n}]"),
-                    SlotKind::Constant(_) => constant_name(p, slot.0),
-                    SlotKind::Activation | SlotKind::State(_) => {
+        let args: Vec<String> = p
+            .step_args(step)
+            .iter()
+            .map(|arg| {
+                let ty = func::c_type(arg.elem);
+                let constness = if arg.read_only { "const " } else { "" };
+                match arg.place {
+                    ArgPlace::Input(n) => format!("(const {ty} *)inputs[{n}]"),
+                    ArgPlace::Output(n) => format!("({constness}{ty} *)outputs[{n}]"),
+                    ArgPlace::Constant(slot) => constant_name(p, slot.0),
+                    ArgPlace::Arena(slot) => {
                         let offset = plan.offsets[slot.0].expect("arena slots are planned");
                         format!("({constness}{ty} *)(void *)(arena + {offset})")
                     }

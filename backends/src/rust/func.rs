@@ -7,17 +7,9 @@ use minnow_ir::loops::{
 };
 use std::fmt::Write;
 
-/// The Rust type of a scalar type.
-pub(super) fn rust_type(t: ScalarType) -> &'static str {
-    match t {
-        ScalarType::Bool => "bool",
-        ScalarType::I8 => "i8",
-        ScalarType::U8 => "u8",
-        ScalarType::I16 => "i16",
-        ScalarType::I32 => "i32",
-        ScalarType::I64 => "i64",
-        ScalarType::F32 => "f32",
-    }
+/// The Rust type of a scalar type: the loop IR's own names are Rust's.
+fn rust_type(t: ScalarType) -> &'static str {
+    t.name()
 }
 
 /// The runtime function (in the generated crate's `runtime` module) an intrinsic calls.

@@ -11,7 +11,7 @@
 
 mod func;
 
-use minnow_ir::loops::{Access, BufferKind, Program, SlotKind};
+use minnow_ir::loops::{ArgPlace, Program, SlotKind};
 use minnow_passes::memory::ArenaPlan;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -235,25 +235,19 @@ fn write_run(r: &mut String, p: &Program, plan: &ArenaPlan) {
     let _ = writeln!(r, "    // SAFETY: every buffer was checked for length and alignment above, and the arena plan\n    // gives each layer's tensors disjoint ranges except the in-place pairs the layer allows.\n    unsafe {{");
     for (k, step) in p.steps.iter().enumerate() {
         let func = &p.funcs[step.func];
-        let args: Vec<String> = func
-            .params()
-            .zip(&step.args)
-            .map(|((_, param), slot)| {
-                let ty = func::rust_type(param.elem);
-                let pointer = match param.kind {
-                    BufferKind::Param {
-                        access: Access::Read,
-                        ..
-                    } => "*const",
-                    _ => "*mut",
-                };
-                match &p.slot(*slot).kind {
-                    SlotKind::Input(n) => format!("inputs[{n}].as_ptr() as {pointer} {ty}"),
-                    SlotKind::Output(n) => format!("outputs[{n}].as_mut_ptr() as {pointer} {ty}"),
-                    SlotKind::Constant(_) => {
+        let args: Vec<String> = p
+            .step_args(step)
+            .iter()
+            .map(|arg| {
+                let ty = arg.elem.name();
+                let pointer = if arg.read_only { "*const" } else { "*mut" };
+                match arg.place {
+                    ArgPlace::Input(n) => format!("inputs[{n}].as_ptr() as {pointer} {ty}"),
+                    ArgPlace::Output(n) => format!("outputs[{n}].as_mut_ptr() as {pointer} {ty}"),
+                    ArgPlace::Constant(slot) => {
                         format!("DATA_{}.0.as_ptr() as {pointer} {ty}", slot.0)
                     }
-                    SlotKind::Activation | SlotKind::State(_) => {
+                    ArgPlace::Arena(slot) => {
                         let offset = plan.offsets[slot.0].expect("arena slots are planned");
                         format!("arena.add({offset}) as {pointer} {ty}")
                     }

@@ -41,7 +41,7 @@ mod verify;
 pub use builder::FuncBuilder;
 pub use expr::{BinOp, Expr, UnOp};
 pub use intrinsic::Intrinsic;
-pub use program::{Program, Slot, SlotId, SlotKind, Step};
+pub use program::{ArgPlace, Program, Slot, SlotId, SlotKind, Step, StepArg};
 pub use reassociate::IndexReassociation;
 pub use verify::VerifyError;
 

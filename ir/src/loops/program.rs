@@ -63,6 +63,31 @@ pub struct Step {
     pub reduction: Option<super::reduction::Reduction>,
 }
 
+/// Where a step's argument lives, as a backend binds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgPlace {
+    /// The caller's input number `n`.
+    Input(usize),
+    /// The caller's output number `n`.
+    Output(usize),
+    /// A constant slot (flash).
+    Constant(SlotId),
+    /// The arena, at the slot's planned offset (activations and state).
+    Arena(SlotId),
+}
+
+/// One argument of a step: its parameter's element type, whether the function only reads it,
+/// and where it lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepArg {
+    /// The element type.
+    pub elem: ScalarType,
+    /// The function only reads it.
+    pub read_only: bool,
+    /// Where it lives.
+    pub place: ArgPlace,
+}
+
 /// A model lowered to loop functions.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {
@@ -81,6 +106,30 @@ pub struct Program {
 }
 
 impl Program {
+    /// The arguments of `step`, in the order of its function's parameters.
+    pub fn step_args(&self, step: &Step) -> Vec<StepArg> {
+        let func = &self.funcs[step.func];
+        func.params()
+            .zip(&step.args)
+            .map(|((_, param), slot)| StepArg {
+                elem: param.elem,
+                read_only: matches!(
+                    param.kind,
+                    BufferKind::Param {
+                        access: Access::Read,
+                        ..
+                    }
+                ),
+                place: match &self.slot(*slot).kind {
+                    SlotKind::Input(n) => ArgPlace::Input(*n),
+                    SlotKind::Output(n) => ArgPlace::Output(*n),
+                    SlotKind::Constant(_) => ArgPlace::Constant(*slot),
+                    SlotKind::Activation | SlotKind::State(_) => ArgPlace::Arena(*slot),
+                },
+            })
+            .collect()
+    }
+
     /// The slot `id`.
     pub fn slot(&self, id: SlotId) -> &Slot {
         &self.slots[id.0]
