@@ -88,8 +88,52 @@ fn compile_writes_the_sources_and_reports_sizes() {
         "--json",
     ]);
     let report = json_of(&out);
-    assert_eq!(report["files"].as_array().unwrap().len(), 2);
+    assert_eq!(report["files"].as_array().unwrap().len(), 3);
     assert!(dir.join("kws.c").is_file() && dir.join("kws.h").is_file());
+    assert!(dir.join("minnow_model.h").is_file());
+    // A runtime that embeds the model drives it through the stable descriptor alone.
+    let main = dir.join("embed.c");
+    std::fs::write(
+        &main,
+        "#include <stdio.h>\n#include \"kws.h\"\n\
+         static uint8_t arena[KWS_ARENA_BYTES + 8] __attribute__((aligned(8)));\n\
+         int main(int argc, char **argv) {\n\
+           const minnow_model *m = &kws_model;\n\
+           static uint8_t in[1 << 16], out[1 << 16];\n\
+           FILE *f = fopen(argv[1], \"rb\");\n\
+           if (argc < 3 || !f || m->abi_version != MINNOW_ABI_VERSION || m->num_inputs != 1) return 2;\n\
+           if (fread(in, 1, m->input_bytes[0], f) != m->input_bytes[0]) return 3;\n\
+           fclose(f);\n\
+           const void *ins[1] = {in}; void *outs[1] = {out};\n\
+           m->reset(arena);\n\
+           if (m->run(ins, outs, arena) != 0) return 4;\n\
+           f = fopen(argv[2], \"wb\");\n\
+           fwrite(out, 1, m->output_bytes[0], f);\n\
+           return fclose(f);\n\
+         }\n",
+    )
+    .unwrap();
+    let exe = dir.join("embed");
+    let cc = Command::new("cc")
+        .args(["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&exe)
+        .arg(&main)
+        .arg(dir.join("kws.c"))
+        .output()
+        .unwrap();
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let got = dir.join("embedded_output.bin");
+    let ran = Command::new(&exe)
+        .arg(golden_path("kws", "input_0.bin"))
+        .arg(&got)
+        .status()
+        .unwrap();
+    assert!(ran.success());
+    assert_eq!(std::fs::read(&got).unwrap(), golden("kws", "output_0.bin"));
     assert!(report["weight_bytes"].as_u64().unwrap() > 20_000);
     assert!(report["arena_bytes"].as_u64().unwrap() > 0);
     // The arena timeline: one live set per layer (kws's 12 and the padded copy of its input

@@ -26,6 +26,10 @@ use std::path::{Path, PathBuf};
 /// intrinsics.
 pub const RUNTIME: &str = include_str!("runtime.h");
 
+/// `minnow_model.h`: the stable, model-independent interface every generated header includes
+/// (the `minnow_model` descriptor, ABI version 1).
+pub const MODEL_HEADER: &str = include_str!("minnow_model.h");
+
 /// A generated model: the header and the source.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CSource {
@@ -40,15 +44,17 @@ pub struct CSource {
 }
 
 impl CSource {
-    /// Writes `<name>.h` and `<name>.c` into `dir` (created if missing) and returns their paths,
-    /// the header first.
+    /// Writes `minnow_model.h`, `<name>.h` and `<name>.c` into `dir` (created if missing) and
+    /// returns their paths, the `.c` file last.
     pub fn write_to(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir)?;
+        let model_h = dir.join("minnow_model.h");
+        std::fs::write(&model_h, MODEL_HEADER)?;
         let h = dir.join(format!("{}.h", self.name));
         let c = dir.join(format!("{}.c", self.name));
         std::fs::write(&h, &self.header)?;
         std::fs::write(&c, &self.source)?;
-        Ok(vec![h, c])
+        Ok(vec![model_h, h, c])
     }
 }
 
@@ -80,7 +86,7 @@ fn header(p: &Program, plan: &ArenaPlan) -> String {
     );
     let _ = writeln!(
         w,
-        "#ifndef {upper}_H\n#define {upper}_H\n\n#include <stdint.h>\n"
+        "#ifndef {upper}_H\n#define {upper}_H\n\n#include <stdint.h>\n#include \"minnow_model.h\"\n"
     );
     let _ = writeln!(
         w,
@@ -109,6 +115,11 @@ fn header(p: &Program, plan: &ArenaPlan) -> String {
         "/* Sets the model's recurrent state in the arena to its initial value. */"
     );
     let _ = writeln!(w, "void {}_reset(uint8_t *arena);", p.name);
+    let _ = writeln!(
+        w,
+        "\n/* The model's descriptor (minnow_model.h). */\nextern const minnow_model {}_model;",
+        p.name
+    );
     let _ = writeln!(
         w,
         "\n#ifdef __cplusplus\n}}\n#endif\n\n#endif /* {upper}_H */"
@@ -155,7 +166,38 @@ fn source(p: &Program, plan: &ArenaPlan) -> String {
     }
     write_run(&mut c, p, plan);
     write_reset(&mut c, p, plan);
+    write_descriptor(&mut c, p);
     c
+}
+
+fn write_descriptor(c: &mut String, p: &Program) {
+    let (name, upper) = (&p.name, p.name.to_ascii_uppercase());
+    let sizes = |what: &str, n: usize| {
+        let list: Vec<String> = (0..n.max(1))
+            .map(|i| {
+                if i < n {
+                    format!("{upper}_{what}_{i}_BYTES")
+                } else {
+                    "0".into()
+                }
+            })
+            .collect();
+        list.join(", ")
+    };
+    let _ = writeln!(
+        c,
+        "\nstatic const uint32_t {name}_input_bytes[] = {{{}}};",
+        sizes("INPUT", p.inputs.len())
+    );
+    let _ = writeln!(
+        c,
+        "static const uint32_t {name}_output_bytes[] = {{{}}};",
+        sizes("OUTPUT", p.outputs.len())
+    );
+    let _ = writeln!(
+        c,
+        "const minnow_model {name}_model = {{MINNOW_ABI_VERSION, \"{name}\", {upper}_ARENA_BYTES, {upper}_NUM_INPUTS,\n    {upper}_NUM_OUTPUTS, {upper}_NUM_LAYERS, {name}_input_bytes, {name}_output_bytes, {name}_run, {name}_reset}};"
+    );
 }
 
 /// The C name of constant slot `k`.
