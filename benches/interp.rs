@@ -1,14 +1,48 @@
-//! Reference interpreter speed on real models: one inference of kws and vww (golden input 0).
-//! The baseline that the generated code and the JIT are measured against.
+//! Engine speed on real models, one inference of kws and vww (golden input 0), side by side:
+//! the reference interpreter (the baseline), the Cranelift JIT, and the generated C built by
+//! the host compiler at -O2 into a shared library loaded in-process (the same default
+//! schedules and arena plan as the JIT).
+//!
+//! `cargo bench --bench interp`; the README reports the ratios of one run.
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use minnow_autotune::compile::{compile, Schedules};
+use minnow_backends::jit::JitProgram;
 use minnow_ir::interp::Interpreter;
 use std::path::PathBuf;
+use std::process::Command;
 
 fn shared() -> PathBuf {
     std::env::var_os("MINNOW_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+}
+
+type RunFn = unsafe extern "C" fn(*const *const u8, *const *mut u8, *mut u8) -> i32;
+
+/// The generated C of `compiled` as a shared library, and its `NAME_run`.
+fn host_c(
+    compiled: &minnow_autotune::compile::Compiled,
+    dir: &std::path::Path,
+) -> libloading::Library {
+    let files = compiled.source.write_to(dir).unwrap();
+    let so = dir.join("model.so");
+    let status = Command::new("cc")
+        .args([
+            "-std=c99",
+            "-O2",
+            "-ffp-contract=off",
+            "-shared",
+            "-fPIC",
+            "-o",
+        ])
+        .arg(&so)
+        .arg(files.last().unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // SAFETY: the library is the generated model; its initialisers are only static data.
+    unsafe { libloading::Library::new(&so).unwrap() }
 }
 
 fn bench_model(c: &mut Criterion, name: &str) {
@@ -21,12 +55,40 @@ fn bench_model(c: &mut Criterion, name: &str) {
     c.bench_function(&format!("interp/{name}"), |b| {
         b.iter(|| interp.run(std::slice::from_ref(&input)).unwrap())
     });
+    let host = minnow_targets::find("host").unwrap();
+    let compiled = compile(&graph, name, &host, Schedules::Default).unwrap();
+    let mut jit = JitProgram::compile(&compiled.program, &compiled.plan).unwrap();
+    jit.reset();
+    c.bench_function(&format!("jit/{name}"), |b| {
+        b.iter(|| jit.run(std::slice::from_ref(&input)).unwrap())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let library = host_c(&compiled, dir.path());
+    // SAFETY: `NAME_run` has this signature (the generated header's).
+    let run: libloading::Symbol<RunFn> =
+        unsafe { library.get(format!("{name}_run").as_bytes()).unwrap() };
+    let mut arena = vec![0u64; compiled.plan.arena_bytes.div_ceil(8) + 1];
+    let mut output = vec![0u64; 4096];
+    c.bench_function(&format!("c/{name}"), |b| {
+        b.iter(|| {
+            let inputs = [input.as_ptr()];
+            let outputs = [output.as_mut_ptr() as *mut u8];
+            // SAFETY: the buffers are at least as large as the model's tensors and arena.
+            unsafe {
+                run(
+                    inputs.as_ptr(),
+                    outputs.as_ptr(),
+                    arena.as_mut_ptr() as *mut u8,
+                )
+            }
+        })
+    });
 }
 
-fn interp(c: &mut Criterion) {
+fn engines(c: &mut Criterion) {
     bench_model(c, "kws");
     bench_model(c, "vww");
 }
 
-criterion_group!(benches, interp);
+criterion_group!(benches, engines);
 criterion_main!(benches);

@@ -2,8 +2,9 @@
 //!
 //! Every backend consumes a lowered (and scheduled) [`minnow_ir::loops::Program`] with its
 //! [`minnow_passes::memory::ArenaPlan`], and emits the integer arithmetic of
-//! `minnow_ir::fixedpoint` exactly: [`c`] (C99 for every target) and [`rust`] (a `no_std`
-//! crate). The Cranelift JIT arrives with issue 7.
+//! `minnow_ir::fixedpoint` exactly: [`c`] (C99 for every target), [`rust`] (a `no_std` crate)
+//! and [`jit`] (Cranelift, for the host).
 
 pub mod c;
+pub mod jit;
 pub mod rust;

@@ -68,11 +68,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         Engine::C
     });
     match engine {
-        Engine::Interp | Engine::C | Engine::Rust => {}
-        Engine::Jit => bail!(
-            "engine '{}' is not implemented yet in this build of minnow; use --engine interp, c or rust",
-            engine.name()
-        ),
+        Engine::Interp | Engine::C | Engine::Rust | Engine::Jit => {}
     }
     if !target.is_host() && engine != Engine::C {
         bail!(
@@ -106,6 +102,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
             .run(&inputs)
             .context("the inputs do not fit the model")?;
         (outputs, (None, None), None, None)
+    } else if engine == Engine::Jit {
+        let name = pipeline::model_name(&args.model, None);
+        let compiled = pipeline::compile(&graph, &name, &target, args.tuning_db.as_deref())?;
+        let mut jit = minnow_backends::jit::JitProgram::compile(&compiled.program, &compiled.plan)?;
+        jit.reset();
+        let outputs = jit.run(&inputs)?;
+        (outputs, (None, None), Some(compiled.plan.arena_bytes), None)
     } else if engine == Engine::Rust {
         let name = pipeline::model_name(&args.model, None);
         let compiled = pipeline::compile(&graph, &name, &target, args.tuning_db.as_deref())?;

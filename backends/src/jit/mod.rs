@@ -1,0 +1,270 @@
+//! The Cranelift host JIT: a scheduled loop program compiled to machine code in memory and run
+//! in this process (`minnow run --engine jit`).
+//!
+//! Each loop function becomes one Cranelift function taking an array of its buffers'
+//! pointers; intrinsics call `minnow_ir::runtime` through `extern "C"` shims, so the JIT, the
+//! interpreter and the generated Rust compute with one definition. [`JitProgram::run`] binds
+//! each step's arguments (inputs, outputs, constants, the arena at its planned offsets) as the
+//! other backends do, through [`Program::step_args`].
+//!
+//! ```
+//! # use minnow_ir::loops::Program;
+//! # fn demo(program: &Program, plan: &minnow_passes::memory::ArenaPlan, input: Vec<u8>) {
+//! let mut jit = minnow_backends::jit::JitProgram::compile(program, plan).unwrap();
+//! jit.reset();
+//! let outputs = jit.run(&[input]).unwrap();
+//! # }
+//! ```
+
+mod func;
+mod intrinsics;
+
+use cranelift_codegen::ir::{AbiParam, InstBuilder, UserFuncName};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
+use minnow_ir::loops::{ArgPlace, Intrinsic, Program, SlotKind, StepArg};
+use minnow_passes::memory::ArenaPlan;
+use std::collections::HashMap;
+
+/// Why a program cannot be JIT-compiled or run.
+#[derive(Debug, thiserror::Error)]
+pub enum JitError {
+    /// Cranelift has no backend for this host, or refused a function.
+    #[error("the Cranelift JIT cannot compile for this host: {0}; use --engine c or interp")]
+    Codegen(String),
+    /// The inputs do not fit the model.
+    #[error("input {index} has {got} bytes, the model's has {expected}")]
+    Input {
+        /// The input.
+        index: usize,
+        /// Bytes given.
+        got: usize,
+        /// Bytes expected.
+        expected: usize,
+    },
+}
+
+/// A step's compiled function.
+type StepFn = unsafe extern "C" fn(*const *mut u8);
+
+/// Bytes kept 8-byte aligned.
+#[derive(Clone, Debug)]
+struct Aligned {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Aligned {
+    fn zeroed(len: usize) -> Aligned {
+        Aligned {
+            words: vec![0; len.div_ceil(8).max(1)],
+            len,
+        }
+    }
+
+    fn of(bytes: &[u8]) -> Aligned {
+        let mut a = Aligned::zeroed(bytes.len());
+        a.bytes_mut().copy_from_slice(bytes);
+        a
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: the words hold at least `len` bytes.
+        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr() as *mut u8, self.len) }
+    }
+
+    fn ptr(&mut self) -> *mut u8 {
+        self.words.as_mut_ptr() as *mut u8
+    }
+}
+
+/// A program compiled for this host.
+pub struct JitProgram {
+    /// Owns the machine code the step functions point into.
+    _module: JITModule,
+    steps: Vec<(StepFn, Vec<StepArg>)>,
+    constants: HashMap<usize, Aligned>,
+    states: Vec<(usize, Vec<u8>)>,
+    offsets: Vec<Option<usize>>,
+    input_bytes: Vec<usize>,
+    output_bytes: Vec<usize>,
+    arena: Aligned,
+}
+
+impl JitProgram {
+    /// Compiles `program`, whose arena is laid out by `plan`.
+    pub fn compile(program: &Program, plan: &ArenaPlan) -> Result<JitProgram, JitError> {
+        let mut module = new_module()?;
+        let mut ids: HashMap<usize, FuncId> = HashMap::new();
+        let mut ctx = module.make_context();
+        let mut fctx = FunctionBuilderContext::new();
+        for step in &program.steps {
+            if ids.contains_key(&step.func) {
+                continue;
+            }
+            let id = define(&mut module, &mut ctx, &mut fctx, program, step.func)?;
+            ids.insert(step.func, id);
+        }
+        module
+            .finalize_definitions()
+            .map_err(|e| JitError::Codegen(e.to_string()))?;
+        let steps = program
+            .steps
+            .iter()
+            .map(|s| {
+                let code = module.get_finalized_function(ids[&s.func]);
+                // SAFETY: `define` gave every step function this signature.
+                let f: StepFn = unsafe { std::mem::transmute(code) };
+                (f, program.step_args(s))
+            })
+            .collect();
+        let mut constants = HashMap::new();
+        let mut states = Vec::new();
+        for (k, slot) in program.slots.iter().enumerate() {
+            match &slot.kind {
+                SlotKind::Constant(bytes) => {
+                    constants.insert(k, Aligned::of(bytes));
+                }
+                SlotKind::State(init) => {
+                    let bytes = init.clone().unwrap_or_else(|| vec![0; slot.bytes()]);
+                    states.push((plan.offsets[k].expect("state slots are planned"), bytes));
+                }
+                _ => {}
+            }
+        }
+        let sizes = |slots: &[minnow_ir::loops::SlotId]| {
+            slots.iter().map(|s| program.slot(*s).bytes()).collect()
+        };
+        Ok(JitProgram {
+            _module: module,
+            steps,
+            constants,
+            states,
+            offsets: plan.offsets.clone(),
+            input_bytes: sizes(&program.inputs),
+            output_bytes: sizes(&program.outputs),
+            arena: Aligned::zeroed(plan.arena_bytes),
+        })
+    }
+
+    /// Sets the recurrent state to its initial value (call before the first run).
+    pub fn reset(&mut self) {
+        let arena = self.arena.bytes_mut();
+        for (offset, bytes) in &self.states {
+            arena[*offset..*offset + bytes.len()].copy_from_slice(bytes);
+        }
+    }
+
+    /// One inference: `inputs[i]` holds input `i`'s bytes; returns each output's.
+    pub fn run(&mut self, inputs: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, JitError> {
+        for (index, expected) in self.input_bytes.iter().enumerate() {
+            let got = inputs.get(index).map_or(0, Vec::len);
+            if got != *expected {
+                return Err(JitError::Input {
+                    index,
+                    got,
+                    expected: *expected,
+                });
+            }
+        }
+        let mut ins: Vec<Aligned> = inputs.iter().map(|b| Aligned::of(b)).collect();
+        let mut outs: Vec<Aligned> = self
+            .output_bytes
+            .iter()
+            .map(|n| Aligned::zeroed(*n))
+            .collect();
+        let arena = self.arena.ptr();
+        for (f, args) in &self.steps {
+            let pointers: Vec<*mut u8> = args
+                .iter()
+                .map(|a| match a.place {
+                    ArgPlace::Input(n) => ins[n].ptr(),
+                    ArgPlace::Output(n) => outs[n].ptr(),
+                    ArgPlace::Constant(slot) => self
+                        .constants
+                        .get_mut(&slot.0)
+                        .map_or(std::ptr::null_mut(), Aligned::ptr),
+                    ArgPlace::Arena(slot) => {
+                        let offset = self.offsets[slot.0].expect("arena slots are planned");
+                        // SAFETY: the plan keeps every slot inside the arena.
+                        unsafe { arena.add(offset) }
+                    }
+                })
+                .collect();
+            // SAFETY: the pointers cover each parameter's planned extent, as for the C backend.
+            unsafe { f(pointers.as_ptr()) };
+        }
+        Ok(outs.iter_mut().map(|o| o.bytes_mut().to_vec()).collect())
+    }
+}
+
+/// A JIT module for this host, with the intrinsics' shims registered.
+fn new_module() -> Result<JITModule, JitError> {
+    let codegen = |e: String| JitError::Codegen(e);
+    let mut flags = settings::builder();
+    flags
+        .set("opt_level", "speed")
+        .map_err(|e| codegen(e.to_string()))?;
+    flags
+        .set("is_pic", "false")
+        .map_err(|e| codegen(e.to_string()))?;
+    let isa = cranelift_native::builder()
+        .map_err(|e| codegen(e.to_string()))?
+        .finish(settings::Flags::new(flags))
+        .map_err(|e| codegen(e.to_string()))?;
+    let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
+    for i in Intrinsic::ALL {
+        builder.symbol(intrinsics::symbol(i), intrinsics::address(i));
+    }
+    Ok(JITModule::new(builder))
+}
+
+/// Translates and defines function `index` of `program`.
+fn define(
+    module: &mut JITModule,
+    ctx: &mut cranelift_codegen::Context,
+    fctx: &mut FunctionBuilderContext,
+    program: &Program,
+    index: usize,
+) -> Result<FuncId, JitError> {
+    let codegen = |e: String| JitError::Codegen(e);
+    let func = &program.funcs[index];
+    let ptr = module.target_config().pointer_type();
+    module.clear_context(ctx);
+    ctx.func.signature.params.push(AbiParam::new(ptr));
+    ctx.func.name = UserFuncName::user(0, index as u32);
+    let id = module
+        .declare_function(
+            &format!("step_{index}_{}", func.name),
+            Linkage::Local,
+            &ctx.func.signature,
+        )
+        .map_err(|e| codegen(e.to_string()))?;
+    {
+        let mut b = FunctionBuilder::new(&mut ctx.func, fctx);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        b.seal_block(entry);
+        let args = b.block_params(entry)[0];
+        let mut t = func::Translator {
+            func,
+            b,
+            module,
+            vars: HashMap::new(),
+            bufs: HashMap::new(),
+            calls: HashMap::new(),
+        };
+        t.bind_params(args);
+        t.block(&func.body).map_err(codegen)?;
+        t.b.ins().return_(&[]);
+        let config = t.module.target_config();
+        t.b.finalize(config);
+    }
+    module
+        .define_function(id, ctx)
+        .map_err(|e| codegen(format!("{}: {e:?}", func.name)))?;
+    Ok(id)
+}
