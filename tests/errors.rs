@@ -199,7 +199,7 @@ fn an_input_of_the_wrong_size_names_the_expected_size() {
 }
 
 #[test]
-fn unavailable_engines_and_mismatched_flags_say_so() {
+fn mismatched_engines_and_targets_say_so() {
     let (x, o) = (
         golden_path("kws", "input_0.bin"),
         std::env::temp_dir().join("minnow-errors-unused.bin"),
@@ -221,10 +221,18 @@ fn unavailable_engines_and_mismatched_flags_say_so() {
     ]);
     let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
     assert_user_error(&minnow(&refs), &["cortex-m4", "--target host only"]);
-    let mut args: Vec<std::ffi::OsString> = base.to_vec();
-    args.extend(["--engine".into(), "jit".into()]);
-    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-    assert_user_error(&minnow(&refs), &["jit", "--engine interp or c"]);
+    // The host engines (jit, rust) do not run on a board either.
+    for engine in ["jit", "rust"] {
+        let mut args: Vec<std::ffi::OsString> = base.to_vec();
+        args.extend([
+            "--target".into(),
+            "rv32imac".into(),
+            "--engine".into(),
+            engine.into(),
+        ]);
+        let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        assert_user_error(&minnow(&refs), &["rv32imac", engine, "--target host only"]);
+    }
 }
 
 /// Tuning flags a build cannot honour name the problem and the flag to use instead, and a

@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use minnow_autotune::compile::{compile, Schedules};
 use minnow_backends::jit::JitProgram;
-use std::process::Command;
 
 #[test]
 fn every_golden_vector_matches_through_the_jit() {
@@ -36,24 +35,5 @@ fn every_golden_vector_matches_through_the_jit() {
 
 #[test]
 fn run_engine_jit_gives_the_golden_output() {
-    let dir = tempfile::tempdir().unwrap();
-    let output = dir.path().join("out.bin");
-    let run = Command::new(env!("CARGO_BIN_EXE_minnow"))
-        .arg("run")
-        .arg(model_path("vww"))
-        .args(["--engine", "jit", "--input"])
-        .arg(golden_path("vww", "input_0.bin"))
-        .arg("--output")
-        .arg(&output)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    assert_eq!(
-        std::fs::read(&output).unwrap(),
-        golden("vww", "output_0.bin")
-    );
+    assert_eq!(run_engine("vww", "jit"), golden("vww", "output_0.bin"));
 }

@@ -63,23 +63,5 @@ fn compile_emit_rust_writes_a_crate_and_run_engine_rust_runs_it() {
     for file in ["Cargo.toml", "src/lib.rs", "src/runtime.rs"] {
         assert!(dir.path().join(file).is_file(), "{file}");
     }
-    let output = dir.path().join("out.bin");
-    let run = Command::new(env!("CARGO_BIN_EXE_minnow"))
-        .arg("run")
-        .arg(model_path("kws"))
-        .args(["--engine", "rust", "--input"])
-        .arg(golden_path("kws", "input_0.bin"))
-        .arg("--output")
-        .arg(&output)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    assert_eq!(
-        std::fs::read(&output).unwrap(),
-        golden("kws", "output_0.bin")
-    );
+    assert_eq!(run_engine("kws", "rust"), golden("kws", "output_0.bin"));
 }

@@ -101,3 +101,24 @@ pub fn measure_with(
     let measured = measure_on_target(&build)?;
     Ok((compiled, measured))
 }
+
+/// The output bytes of `minnow run MODEL --engine ENGINE` on the model's golden `input_0`.
+pub fn run_engine(model: &str, engine: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out.bin");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_minnow"))
+        .arg("run")
+        .arg(model_path(model))
+        .args(["--engine", engine, "--input"])
+        .arg(golden_path(model, "input_0.bin"))
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    std::fs::read(&output).unwrap()
+}
