@@ -8,12 +8,17 @@
 //! other backends do, through [`Program::step_args`].
 //!
 //! ```
-//! # use minnow_ir::loops::Program;
-//! # fn demo(program: &Program, plan: &minnow_passes::memory::ArenaPlan, input: Vec<u8>) {
-//! let mut jit = minnow_backends::jit::JitProgram::compile(program, plan).unwrap();
+//! let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/models/hello_world.tflite");
+//! let graph = minnow_ir::import::tflite::import(&std::fs::read(path)?, "hello_world")?;
+//! let program = minnow_ir::lower::lower(&graph)?;
+//! let plan = minnow_passes::memory::MemoryPlanner::default().run(&program);
+//! let mut jit = minnow_backends::jit::JitProgram::compile(&program, &plan)?;
 //! jit.reset();
-//! let outputs = jit.run(&[input]).unwrap();
-//! # }
+//! let input = vec![0u8; program.slot(program.inputs[0]).bytes()];
+//! let outputs = jit.run(&[input.clone()])?;
+//! let mut interp = minnow_ir::loops::interp::ProgramInterp::new(&program)?;
+//! assert_eq!(outputs, interp.run(&[input])?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod func;
