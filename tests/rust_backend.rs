@@ -5,42 +5,35 @@
 mod common;
 
 use common::*;
-use minnow_autotune::compile::{compile, Schedules};
 use minnow_autotune::measure::rust_host::run_crate;
 use minnow_backends::rust::RustEmitter;
 use std::process::Command;
 
 #[test]
 fn every_golden_vector_matches_through_the_generated_rust() {
-    for target in ["host", "cortex-m4"] {
-        let target = minnow_targets::find(target).unwrap();
-        for model in MODELS {
-            let bytes = std::fs::read(model_path(model)).unwrap();
-            let graph = minnow_ir::import::tflite::import(&bytes, model).unwrap();
-            let compiled = compile(&graph, model, &target, Schedules::Default).unwrap();
-            let generated = RustEmitter.emit(&compiled.program, &compiled.plan);
-            let lib = generated
-                .files
-                .iter()
-                .find(|(p, _)| p.ends_with("lib.rs"))
-                .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
-                .unwrap();
+    for (model, target, compiled) in scheduled_models() {
+        let generated = RustEmitter.emit(&compiled.program, &compiled.plan);
+        let lib = generated
+            .files
+            .iter()
+            .find(|(p, _)| p.ends_with("lib.rs"))
+            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+            .unwrap();
+        assert!(
+            lib.contains("#![no_std]") && !lib.contains("std::"),
+            "{model}"
+        );
+        let inputs: Vec<Vec<Vec<u8>>> = (0..vectors(model))
+            .map(|i| vec![golden(model, &format!("input_{i}.bin"))])
+            .collect();
+        let outputs = run_crate(&generated, &inputs)
+            .unwrap_or_else(|e| panic!("{model} for {}: {e}", target.name));
+        for (i, got) in outputs.iter().enumerate() {
             assert!(
-                lib.contains("#![no_std]") && !lib.contains("std::"),
-                "{model}"
+                got[0] == golden(model, &format!("output_{i}.bin")),
+                "{model} for {} vector {i}: the generated Rust differs from TFLite Micro",
+                target.name
             );
-            let inputs: Vec<Vec<Vec<u8>>> = (0..vectors(model))
-                .map(|i| vec![golden(model, &format!("input_{i}.bin"))])
-                .collect();
-            let outputs = run_crate(&generated, &inputs)
-                .unwrap_or_else(|e| panic!("{model} for {}: {e}", target.name));
-            for (i, got) in outputs.iter().enumerate() {
-                assert!(
-                    got[0] == golden(model, &format!("output_{i}.bin")),
-                    "{model} for {} vector {i}: the generated Rust differs from TFLite Micro",
-                    target.name
-                );
-            }
         }
     }
 }
