@@ -180,7 +180,7 @@ impl Model {
         let compiled = match &options.tuning_db {
             None => compile_graph(&self.graph, &name, target, Schedules::Default)?,
             Some(db) => {
-                let db = open_db(db)?;
+                let db = minnow_autotune::db::open(db)?;
                 minnow_autotune::apply::compile_tuned(&self.graph, &name, target, db.as_ref())?.0
             }
         };
@@ -192,14 +192,6 @@ impl Model {
 /// weight sizes.
 pub fn compile(model_bytes: &[u8], target: &Target, options: &Options) -> Result<Artifact, Error> {
     Model::load(model_bytes)?.compile(target, options)
-}
-
-fn open_db(db: &str) -> Result<Box<dyn minnow_autotune::db::TuningDb>, Error> {
-    Ok(if minnow_autotune::farm::is_postgres_url(db) {
-        Box::new(minnow_autotune::farm::PgDb::open(db)?)
-    } else {
-        Box::new(minnow_autotune::db::SqliteDb::open(Path::new(db))?)
-    })
 }
 
 fn artifact(compiled: &Compiled, emit: Emit) -> Artifact {

@@ -5,9 +5,9 @@ use anyhow::{bail, Context, Result};
 use minnow_autotune::apply::compile_tuned;
 pub use minnow_autotune::compile::Compiled;
 use minnow_autotune::compile::Schedules;
-use minnow_autotune::db::{SqliteDb, TuningDb};
+use minnow_autotune::db::TuningDb;
+use minnow_autotune::farm;
 use minnow_autotune::farm::worker::MeasurerFactory;
-use minnow_autotune::farm::{self, PgDb};
 use minnow_autotune::measure::probe::{ProbeMeasurer, ProbeSelector};
 use minnow_autotune::measure::{measure_on_target, Build, Measurement, Measurer};
 use minnow_ir::Graph;
@@ -52,10 +52,7 @@ pub fn compile(
 /// PostgreSQL database given by its `postgres://` URL.
 pub fn open_existing_db(path: &Path) -> Result<Box<dyn TuningDb>> {
     let text = path.to_string_lossy();
-    if farm::is_postgres_url(&text) {
-        return Ok(Box::new(PgDb::open(&text)?));
-    }
-    if !path.is_file() {
+    if !farm::is_postgres_url(&text) && !path.is_file() {
         bail!(
             "there is no tuning database at {}; run `minnow tune MODEL --target TARGET --db {}` \
              first, or drop --tuning-db to use the default schedules",
@@ -63,17 +60,13 @@ pub fn open_existing_db(path: &Path) -> Result<Box<dyn TuningDb>> {
             path.display()
         );
     }
-    Ok(Box::new(SqliteDb::open(path)?))
+    open_db(&text)
 }
 
 /// Opens (creating if needed) the tuning database `--db` names: a SQLite file path or a
 /// `postgres://` URL.
 pub fn open_db(db: &str) -> Result<Box<dyn TuningDb>> {
-    Ok(if farm::is_postgres_url(db) {
-        Box::new(PgDb::open(db)?)
-    } else {
-        Box::new(SqliteDb::open(Path::new(db))?)
-    })
+    Ok(minnow_autotune::db::open(db)?)
 }
 
 /// Where a model runs.

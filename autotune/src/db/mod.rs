@@ -12,6 +12,16 @@ use crate::task::WorkloadKey;
 use minnow_schedules::Schedule;
 use serde::{Deserialize, Serialize};
 
+/// Opens (creating if needed) the tuning database `db` names: a SQLite file path, or a farm's
+/// PostgreSQL database by its `postgres://` URL.
+pub fn open(db: &str) -> Result<Box<dyn TuningDb>, DbError> {
+    Ok(if crate::farm::is_postgres_url(db) {
+        Box::new(crate::farm::PgDb::open(db)?)
+    } else {
+        Box::new(SqliteDb::open(std::path::Path::new(db))?)
+    })
+}
+
 /// The default database file.
 pub const DEFAULT_PATH: &str = "minnow-tuning.sqlite";
 
