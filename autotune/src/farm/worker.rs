@@ -68,6 +68,25 @@ pub enum WorkerEvent {
     },
 }
 
+/// Why a worker stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The farm database failed (and stayed away).
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The board failed job after job: it is gone, not the jobs.
+    #[error("board {board} failed {failures} jobs in a row; its jobs went back to the queue. Check the board and its probe, then start the worker again")]
+    Board {
+        /// The board.
+        board: String,
+        /// Failures in a row.
+        failures: usize,
+    },
+    /// A slot thread panicked (a bug in minnow).
+    #[error("a worker slot panicked")]
+    Panicked,
+}
+
 /// Stop requests, shared with signal handlers.
 #[derive(Debug, Default)]
 pub struct Shutdown {
@@ -139,7 +158,7 @@ struct Tally {
 
 impl Worker {
     /// Registers and works until `shutdown` is requested or every slot has stopped.
-    pub fn run(&self, shutdown: Arc<Shutdown>) -> Result<WorkerSummary, DbError> {
+    pub fn run(&self, shutdown: Arc<Shutdown>) -> Result<WorkerSummary, WorkerError> {
         let o = &self.options;
         let mut client = connect(&o.url)?;
         super::schema::migrate(&mut client, &o.url)?;
@@ -190,7 +209,7 @@ impl Worker {
                     summary.given_back += t.given_back;
                 }
                 Ok(Err(e)) => failure = Some(e),
-                Err(_) => failure = Some(DbError::Query("a worker slot panicked".into())),
+                Err(_) => failure = Some(WorkerError::Panicked),
             }
         }
         queue::stop(&mut client, id)?;
@@ -211,7 +230,7 @@ fn slot_board(info: &WorkerInfo, i: usize) -> String {
 impl Slot {
     /// Leases and runs jobs until a stop request, [`BOARD_FAILURES`] board failures in a row,
     /// or a database that stays away for [`DB_PATIENCE`].
-    fn work(self) -> Result<Tally, DbError> {
+    fn work(self) -> Result<Tally, WorkerError> {
         let mut tally = Tally::default();
         let mut client = self.listen()?;
         let mut board_failures = 0;
@@ -234,11 +253,10 @@ impl Slot {
                         None => board_failures,
                     };
                     if board_failures >= BOARD_FAILURES {
-                        return Err(DbError::Query(format!(
-                            "board {} failed {BOARD_FAILURES} jobs in a row; its jobs went back \
-                             to the queue. Check the board and its probe, then start the worker again",
-                            self.board
-                        )));
+                        return Err(WorkerError::Board {
+                            board: self.board.clone(),
+                            failures: BOARD_FAILURES,
+                        });
                     }
                 }
                 Err(e) => {
@@ -247,7 +265,7 @@ impl Slot {
                     });
                     let since = *trouble_since.get_or_insert_with(Instant::now);
                     if since.elapsed() > DB_PATIENCE {
-                        return Err(e);
+                        return Err(e.into());
                     }
                     std::thread::sleep(Duration::from_secs(2));
                     if let Ok(c) = self.listen() {
