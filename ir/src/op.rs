@@ -198,6 +198,16 @@ pub enum Op {
         /// Fused activation.
         activation: Activation,
     },
+    /// Element-wise subtraction `a - b` with broadcasting (float). Inputs: `[a, b]`.
+    Sub {
+        /// Fused activation.
+        activation: Activation,
+    },
+    /// Element-wise division `a / b` with broadcasting (float). Inputs: `[a, b]`.
+    Div {
+        /// Fused activation.
+        activation: Activation,
+    },
     /// Average pooling over NHWC. Inputs: `[input]`.
     AvgPool2d {
         /// Window height.
@@ -267,6 +277,16 @@ pub enum Op {
     Relu,
     /// `clamp(x, 0, 6)` in the input's quantization. Inputs: `[input]`.
     Relu6,
+    /// `clamp(x, min, max)` on real values: for a quantized tensor the bounds are quantized in
+    /// its parameters (and the output keeps them); for an integer tensor without quantization
+    /// they apply to the integers. `min > max` gives `max` everywhere (ONNX's Clip). Inputs:
+    /// `[input]`.
+    Clamp {
+        /// Lower bound (`-inf`: none).
+        min: f32,
+        /// Upper bound (`inf`: none).
+        max: f32,
+    },
     /// Sigmoid. Inputs: `[input]`.
     Logistic,
     /// Hyperbolic tangent. Inputs: `[input]`.
@@ -365,6 +385,8 @@ impl Op {
             Op::FullyConnected { .. } => "fully_connected",
             Op::Add { .. } => "add",
             Op::Mul { .. } => "mul",
+            Op::Sub { .. } => "sub",
+            Op::Div { .. } => "div",
             Op::AvgPool2d { .. } => "avg_pool2d",
             Op::MaxPool2d { .. } => "max_pool2d",
             Op::Reshape => "reshape",
@@ -378,6 +400,7 @@ impl Op {
             Op::Transpose { .. } => "transpose",
             Op::Relu => "relu",
             Op::Relu6 => "relu6",
+            Op::Clamp { .. } => "clamp",
             Op::Logistic => "logistic",
             Op::Tanh => "tanh",
             Op::ResidualAdd { mac, .. } => match **mac {
@@ -397,6 +420,8 @@ impl Op {
             Op::FullyConnected { .. } => "FULLY_CONNECTED",
             Op::Add { .. } => "ADD",
             Op::Mul { .. } => "MUL",
+            Op::Sub { .. } => "SUB",
+            Op::Div { .. } => "DIV",
             Op::AvgPool2d { .. } => "AVERAGE_POOL_2D",
             Op::MaxPool2d { .. } => "MAX_POOL_2D",
             Op::Reshape => "RESHAPE",
@@ -410,6 +435,8 @@ impl Op {
             Op::Transpose { .. } => "TRANSPOSE",
             Op::Relu => "RELU",
             Op::Relu6 => "RELU6",
+            // TFLite has no general clamp; the ONNX name.
+            Op::Clamp { .. } => "CLIP",
             Op::Logistic => "LOGISTIC",
             Op::Tanh => "TANH",
             // Not TFLite builtins: what a fused pair reports itself as.
@@ -463,7 +490,11 @@ impl Op {
             } => {
                 format!("act={activation} keep_num_dims={keep_num_dims}")
             }
-            Op::Add { activation } | Op::Mul { activation } => format!("act={activation}"),
+            Op::Add { activation }
+            | Op::Mul { activation }
+            | Op::Sub { activation }
+            | Op::Div { activation } => format!("act={activation}"),
+            Op::Clamp { min, max } => format!("min={min} max={max}"),
             Op::AvgPool2d {
                 filter_h,
                 filter_w,

@@ -32,6 +32,10 @@ pub fn activation_range(activation: Activation, output: &TensorType) -> Result<(
         lo.max(i32::MIN as i64) as i32,
         hi.min(i32::MAX as i64) as i32,
     );
+    if activation == Activation::None {
+        // No clamp beyond the type's range: an unquantized integer tensor is fine too.
+        return Ok((qmin, qmax));
+    }
     let (scale, zp) = per_tensor(output, "output")?;
     let quantize = |f: f32| zp.saturating_add((f / scale).round() as i32);
     Ok(match activation {
@@ -40,6 +44,29 @@ pub fn activation_range(activation: Activation, output: &TensorType) -> Result<(
         Activation::Relu6 => (qmin.max(quantize(0.0)), qmax.min(quantize(6.0))),
         Activation::ReluN1To1 => (qmin.max(quantize(-1.0)), qmax.min(quantize(1.0))),
     })
+}
+
+/// The integer bounds of `CLAMP(min, max)` on a tensor of type `t`: quantized with its
+/// parameters when it has them (rounded inward, so no value outside `[min, max]` survives),
+/// the integers themselves otherwise; always inside the type's range. `min > max` gives
+/// `(hi, hi)`: every element becomes `max`, as numpy's `clip` does.
+pub fn clamp_range(t: &TensorType, min: f32, max: f32) -> Result<(i64, i64), String> {
+    let (qmin, qmax) = t
+        .dtype
+        .int_range()
+        .ok_or("the tensor is not an integer type")?;
+    let (scale, zp) = match &t.quant {
+        Some(_) => per_tensor(t, "input")?,
+        None => (1.0, 0),
+    };
+    let quantize = |f: f32, up: bool| -> i64 {
+        let q = f64::from(f) / f64::from(scale);
+        let q = if up { q.ceil() } else { q.floor() };
+        (q.clamp(-1e18, 1e18) as i64).saturating_add(i64::from(zp))
+    };
+    let lo = quantize(min, true).clamp(qmin, qmax);
+    let hi = quantize(max, false).clamp(qmin, qmax);
+    Ok(if lo > hi { (hi, hi) } else { (lo, hi) })
 }
 
 /// The clamp bounds of a fused activation for float kernels.

@@ -67,7 +67,9 @@ pub fn infer(g: &Graph, node: &Node) -> Result<Shape, String> {
                 Ok(vec![elements / w[1], w[0]])
             }
         }
-        Op::Add { .. } | Op::Mul { .. } => broadcast(input, shape(1)?),
+        Op::Add { .. } | Op::Mul { .. } | Op::Sub { .. } | Op::Div { .. } => {
+            broadcast(input, shape(1)?)
+        }
         Op::AvgPool2d {
             filter_h,
             filter_w,
@@ -150,6 +152,7 @@ pub fn infer(g: &Graph, node: &Node) -> Result<Shape, String> {
         | Op::Dequantize
         | Op::Relu
         | Op::Relu6
+        | Op::Clamp { .. }
         | Op::Logistic
         | Op::Tanh => Ok(input.clone()),
     }

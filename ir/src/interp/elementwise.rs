@@ -43,24 +43,35 @@ pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String>
     let (input, output) = (operand_type(g, node, 0), output_type(g, node));
     let float = input.dtype == DType::F32;
     let kernel = match &node.op {
-        Op::Add { activation } | Op::Mul { activation } => {
+        Op::Add { activation }
+        | Op::Mul { activation }
+        | Op::Sub { activation }
+        | Op::Div { activation } => {
             let other = operand_type(g, node, 1);
             let (a_index, b_index) = broadcast_indices(&input.shape, &other.shape, &output.shape);
-            let is_add = matches!(node.op, Op::Add { .. });
             let (int, float): (Option<BinaryInt>, Option<BinaryFloat>) = if float {
                 let (lo, hi) = qparams::activation_range_f32(*activation);
-                let f: BinaryFloat = if is_add {
-                    Box::new(move |a, b| (a + b).clamp(lo, hi))
-                } else {
-                    Box::new(move |a, b| (a * b).clamp(lo, hi))
+                let f: BinaryFloat = match node.op {
+                    Op::Add { .. } => Box::new(move |a, b| (a + b).clamp(lo, hi)),
+                    Op::Mul { .. } => Box::new(move |a, b| (a * b).clamp(lo, hi)),
+                    Op::Sub { .. } => Box::new(move |a, b| (a - b).clamp(lo, hi)),
+                    _ => Box::new(move |a, b| (a / b).clamp(lo, hi)),
                 };
                 (None, Some(f))
             } else {
                 integer_only(input, output)?;
-                let f = if is_add {
-                    add_fn(qparams::add_params(input, other, output, *activation)?)
-                } else {
-                    mul_fn(input, other, output, *activation)?
+                let f = match node.op {
+                    Op::Add { .. } => {
+                        add_fn(qparams::add_params(input, other, output, *activation)?)
+                    }
+                    Op::Mul { .. } => mul_fn(input, other, output, *activation)?,
+                    _ => {
+                        return Err(format!(
+                            "{} {} is supported for float32 only",
+                            input.dtype,
+                            node.op.tflite_name()
+                        ))
+                    }
                 };
                 (Some(f), None)
             };
@@ -71,6 +82,23 @@ pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String>
                 a_index,
                 b_index,
             }
+        }
+        Op::Clamp { min, max } if float => {
+            let (min, max) = (*min, *max);
+            let f: UnaryFloat = Box::new(move |x| x.max(min).min(max));
+            ElementwiseKernel::Unary {
+                int: None,
+                float: Some(f),
+                out: DType::F32,
+                int_to_float: false,
+            }
+        }
+        Op::Clamp { min, max } => {
+            if input.dtype != output.dtype || input.quant != output.quant {
+                return Err("CLIP must keep its input's type and quantization".into());
+            }
+            let (lo, hi) = qparams::clamp_range(input, *min, *max)?;
+            unary_int(Box::new(move |v| v.clamp(lo, hi)), output)
         }
         Op::Quantize => quantize(input, output)?,
         Op::Dequantize => {

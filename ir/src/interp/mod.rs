@@ -217,6 +217,9 @@ fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String> {
         | Op::Mean { .. } => layout::prepare(g, node),
         Op::Add { .. }
         | Op::Mul { .. }
+        | Op::Sub { .. }
+        | Op::Div { .. }
+        | Op::Clamp { .. }
         | Op::Quantize
         | Op::Dequantize
         | Op::Relu

@@ -40,7 +40,7 @@ pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String>
         .ok_or("the window does not fit")?;
     let int_range = match input.dtype {
         DType::F32 => (0, 0),
-        DType::I8 | DType::I16 => {
+        DType::I8 | DType::U8 | DType::I16 => {
             if input.quant != output.quant {
                 return Err("input and output must share their quantization".into());
             }

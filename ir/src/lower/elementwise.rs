@@ -46,6 +46,19 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
             });
         }
         Op::Dequantize => dequantize(k, &input)?,
+        Op::Clamp { min, max } => {
+            let (lo, hi) = qparams::clamp_range(&input, min, max)?;
+            unary(k, &output, &move |v| {
+                clamp_to(v, lo, hi, ScalarType::of(output.dtype))
+            });
+        }
+        Op::Sub { .. } | Op::Div { .. } => {
+            return Err(format!(
+                "{} {} is supported for float32 only",
+                input.dtype,
+                k.node.op.tflite_name()
+            ))
+        }
         Op::Relu => {
             let ((si, zi), (so, zo)) = (
                 qparams::per_tensor(&input, "input")?,
@@ -103,15 +116,24 @@ fn widen(v: Expr, dtype: DType) -> Expr {
 fn lower_float(k: &mut Kernel, input: &TensorType, output: &TensorType) -> Result<(), String> {
     let f32c = Expr::f32;
     match k.node.op.clone() {
-        Op::Add { activation } | Op::Mul { activation } => {
+        Op::Add { activation }
+        | Op::Mul { activation }
+        | Op::Sub { activation }
+        | Op::Div { activation } => {
             let other = k.operand(1).clone();
             let (lo, hi) = qparams::activation_range_f32(activation);
-            let is_add = matches!(k.node.op, Op::Add { .. });
+            let op = k.node.op.clone();
             binary(k, input, &other, output, &|a, b| {
-                let v = if is_add { a + b } else { a * b };
+                let v = match op {
+                    Op::Add { .. } => a + b,
+                    Op::Mul { .. } => a * b,
+                    Op::Sub { .. } => a - b,
+                    _ => a / b,
+                };
                 v.clamp(f32c(lo), f32c(hi))
             });
         }
+        Op::Clamp { min, max } => unary(k, output, &|v| v.max(f32c(min)).min(f32c(max))),
         Op::Relu => unary(k, output, &|v| v.max(f32c(0.0))),
         Op::Relu6 => unary(k, output, &|v| v.clamp(f32c(0.0), f32c(6.0))),
         Op::Quantize => {
@@ -226,25 +248,29 @@ fn mul(
     }))
 }
 
-/// DEQUANTIZE: `float(scale * (v - zero_point))` as TFLite computes it in double. For int8,
-/// all 256 values are computed at compile time and looked up (cheap without an FPU). For
+/// DEQUANTIZE: `float(scale * (v - zero_point))` as TFLite computes it in double. For int8
+/// and uint8, all 256 values are computed at compile time and looked up (cheap without an FPU). For
 /// int16, one `f32` multiply: `v - zero_point` is exact in `f32` and the double product of two
 /// such numbers is exact, so rounding it to `f32` is the correctly rounded `f32` product.
 fn dequantize(k: &mut Kernel, input: &TensorType) -> Result<(), String> {
     let (scale, zp) = qparams::per_tensor(input, "input")?;
-    if input.dtype != DType::I8 {
-        if input.dtype != DType::I16 {
-            return Err(format!(
-                "{} DEQUANTIZE is not supported (int8 or int16 input)",
-                input.dtype
-            ));
+    // int8 and uint8: the 256 values, indexed from the type's lowest.
+    let lowest = match input.dtype {
+        DType::I8 => -128i64,
+        DType::U8 => 0,
+        DType::I16 => {
+            unary(k, &TensorType::new(input.shape.clone(), DType::F32), &|v| {
+                (v - Expr::i32(zp)).cast(ScalarType::F32) * Expr::f32(scale)
+            });
+            return Ok(());
         }
-        unary(k, &TensorType::new(input.shape.clone(), DType::F32), &|v| {
-            (v - Expr::i32(zp)).cast(ScalarType::F32) * Expr::f32(scale)
-        });
-        return Ok(());
-    }
-    let table: Vec<u8> = (-128i64..128)
+        other => {
+            return Err(format!(
+                "{other} DEQUANTIZE is not supported (int8, uint8 or int16 input)"
+            ))
+        }
+    };
+    let table: Vec<u8> = (lowest..lowest + 256)
         .flat_map(|v| ((scale as f64 * (v - zp as i64) as f64) as f32).to_le_bytes())
         .collect();
     let x = k.input("input", 0);
@@ -254,7 +280,7 @@ fn dequantize(k: &mut Kernel, input: &TensorType) -> Result<(), String> {
         f.store(
             out,
             i.clone(),
-            Expr::load(lut, load_i32(x, i) + Expr::i32(128)),
+            Expr::load(lut, load_i32(x, i) - Expr::i32(lowest as i32)),
         );
     });
     Ok(())

@@ -176,6 +176,9 @@ impl<'g> Lowering<'g> {
             Op::Mean { .. } => layout::lower_mean(&mut k)?,
             Op::Add { .. }
             | Op::Mul { .. }
+            | Op::Sub { .. }
+            | Op::Div { .. }
+            | Op::Clamp { .. }
             | Op::Quantize
             | Op::Dequantize
             | Op::Relu
