@@ -1,7 +1,7 @@
 //! minnow as a library: the compiler backend other runtimes call instead of shelling out to
 //! the `minnow` command.
 //!
-//! [`Model::load`] imports a model (TFLite flatbuffer bytes) and [`Model::run`] runs the
+//! [`Model::load`] imports a model (TFLite flatbuffer or ONNX protobuf bytes) and [`Model::run`] runs the
 //! reference interpreter, bit-exact with TensorFlow Lite Micro; [`compile`] takes the bytes
 //! through the whole pipeline (graph rewrites, lowering, schedules, memory planning, code
 //! generation) for a [`Target`] and returns an [`Artifact`]: the generated C (or the
@@ -148,10 +148,10 @@ pub struct Model {
 }
 
 impl Model {
-    /// Imports a TFLite model from its bytes.
+    /// Imports a TFLite or ONNX model from its bytes (the format is told by the content).
     pub fn load(bytes: &[u8]) -> Result<Model, Error> {
         Ok(Model {
-            graph: minnow_ir::import::tflite::import(bytes, "<bytes>")?,
+            graph: minnow_ir::import::load(bytes, "<bytes>")?,
         })
     }
 

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 /// Arguments of `minnow bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// The model file (.tflite).
+    /// The model file (.tflite or .onnx).
     model: PathBuf,
     /// The target (see `minnow targets`).
     #[arg(long)]

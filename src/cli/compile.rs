@@ -25,7 +25,7 @@ enum Dump {
 /// Arguments of `minnow compile`.
 #[derive(Args, Debug)]
 pub struct CompileArgs {
-    /// The model file (.tflite).
+    /// The model file (.tflite or .onnx).
     model: PathBuf,
     /// The target (see `minnow targets`).
     #[arg(long)]

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 /// Arguments of `minnow inspect`.
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    /// The model file (.tflite).
+    /// The model file (.tflite or .onnx).
     model: PathBuf,
     /// Print one JSON object: inputs, outputs, ops, macs, weight_bytes.
     #[arg(long)]

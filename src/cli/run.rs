@@ -24,7 +24,7 @@ enum Engine {
 /// Arguments of `minnow run`.
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// The model file (.tflite).
+    /// The model file (.tflite or .onnx).
     model: PathBuf,
     /// Raw little-endian input tensor, one per model input, in order.
     #[arg(long = "input", required = true)]

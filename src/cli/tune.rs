@@ -42,7 +42,7 @@ enum Search {
 /// Arguments of `minnow tune`.
 #[derive(Args, Debug)]
 pub struct TuneArgs {
-    /// The model file (.tflite).
+    /// The model file (.tflite or .onnx).
     model: PathBuf,
     /// The target (see `minnow targets`).
     #[arg(long)]

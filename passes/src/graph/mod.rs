@@ -26,6 +26,7 @@
 //! assert_eq!(report.applied("reshape-chain"), 1);
 //! ```
 
+pub mod layout;
 pub mod rules;
 pub mod term;
 #[cfg(test)]

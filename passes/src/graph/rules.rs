@@ -12,6 +12,8 @@
 //! | `reshape-chain` | `reshape(reshape(x))`, `reshape(x): type x` | `reshape(x)`, `x` |
 //! | `transpose-chain` | `transpose[p2](transpose[p1](x))`, `transpose[id](x)` | `transpose[p1∘p2](x)`, `x` |
 //! | `fold-constant` | `op(constants)` | a constant |
+//!
+//! The layout rules that move transposes through element-wise ops are in [`super::layout`].
 
 use super::term::Term;
 use super::term::{add_leaf, applications, apply, leaf_in, type_of, users, ModelGraph, OpEntry};
@@ -40,6 +42,9 @@ pub fn all() -> Vec<Arc<dyn Rule>> {
         Arc::new(FuseResidualAdd),
         Arc::new(ReshapeChain),
         Arc::new(TransposeChain),
+        Arc::new(super::layout::TransposeThroughElementwise),
+        Arc::new(super::layout::TransposeThroughBinary),
+        Arc::new(super::layout::TransposeThroughConcat),
         Arc::new(FoldConstant),
     ]
 }
@@ -308,14 +313,21 @@ impl Rule for FuseActivation {
     }
 
     fn wants(&self, op: &Op) -> bool {
-        matches!(op, Op::Relu | Op::Relu6)
+        matches!(op, Op::Relu | Op::Relu6 | Op::Clamp { .. })
     }
 
     fn rewrite(&self, g: &mut ModelGraph, _: Id, entry: &OpEntry, args: &[Id]) -> Vec<Id> {
-        let fused = if entry.op == Op::Relu {
-            Activation::Relu
-        } else {
-            Activation::Relu6
+        let float = entry.output.ty.dtype == DType::F32;
+        let fused = match entry.op {
+            Op::Relu => Activation::Relu,
+            Op::Relu6 => Activation::Relu6,
+            // A float clamp with a fused activation's bounds (an ONNX Clip) is that activation.
+            Op::Clamp { min, max } if float && min == 0.0 && max == 6.0 => Activation::Relu6,
+            Op::Clamp { min, max } if float && min == -1.0 && max == 1.0 => Activation::ReluN1To1,
+            Op::Clamp { min, max } if float && min == 0.0 && max == f32::INFINITY => {
+                Activation::Relu
+            }
+            _ => return Vec::new(),
         };
         if type_of(g, args[0]) != Some(&entry.output.ty) {
             return Vec::new();

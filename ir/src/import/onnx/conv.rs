@@ -123,16 +123,14 @@ pub fn conv(cx: &mut ImportCx, node: &NodeProto, attrs: &Attrs) -> Result<Tensor
         None => vec![0.0; out_channels],
     };
     let mut out_name = node.output[0].clone();
-    if let Some((bn_index, scale, shift, bn_out)) =
-        cx.foldable_batchnorm(&out_name, out_channels)?
-    {
+    if let Some(bn) = cx.foldable_batchnorm(&out_name, out_channels)? {
         let per_filter = weights.len() / out_channels;
         for (o, chunk) in weights.chunks_mut(per_filter).enumerate() {
-            chunk.iter_mut().for_each(|v| *v *= scale[o]);
-            bias[o] = bias[o] * scale[o] + shift[o];
+            chunk.iter_mut().for_each(|v| *v *= bn.scale[o]);
+            bias[o] = bias[o] * bn.scale[o] + bn.shift[o];
         }
-        cx.absorbed[bn_index] = true;
-        out_name = bn_out;
+        cx.absorbed[bn.node] = true;
+        out_name = bn.output;
     }
     let w = Constant::f32(w.ty.shape.clone(), &weights);
     let filter = cx.add_constant(&format!("{out_name}:filter"), filter(&w, &layout));

@@ -93,6 +93,18 @@ impl Constant {
     }
 }
 
+/// A BatchNormalization a convolution absorbs: `y = conv * scale + shift` per channel.
+pub struct FoldedBatchNorm {
+    /// The BatchNormalization node's index.
+    pub node: usize,
+    /// Per-channel factor.
+    pub scale: Vec<f32>,
+    /// Per-channel offset.
+    pub shift: Vec<f32>,
+    /// The name of its output.
+    pub output: String,
+}
+
 /// One import in progress.
 pub struct ImportCx<'a> {
     path: &'a str,
@@ -440,7 +452,7 @@ impl<'a> ImportCx<'a> {
         &mut self,
         conv_out: &str,
         channels: usize,
-    ) -> Result<Option<(usize, Vec<f32>, Vec<f32>, String)>, String> {
+    ) -> Result<Option<FoldedBatchNorm>, String> {
         let Some(reader) = self.sole_reader(conv_out) else {
             return Ok(None);
         };
@@ -459,7 +471,12 @@ impl<'a> ImportCx<'a> {
         if scale.len() != channels {
             return Ok(None);
         }
-        Ok(Some((reader, scale, shift, node.output[0].clone())))
+        Ok(Some(FoldedBatchNorm {
+            node: reader,
+            scale,
+            shift,
+            output: node.output[0].clone(),
+        }))
     }
 
     /// Whether operand `i` of `node` is a constant (or offered as one).

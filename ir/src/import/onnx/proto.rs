@@ -57,11 +57,13 @@ pub fn value_type(info: &ValueInfoProto) -> Result<TensorType, String> {
                     "{name:?} dimension {i} is {v}: empty tensors are not supported"
                 ))
             }
-            Some(Value::DimParam(ref p)) => return Err(format!(
+            Some(Value::DimParam(ref p)) => {
+                return Err(format!(
                 "{name:?} dimension {i} is the symbol {p:?}: minnow needs static shapes. Fix it \
                      (e.g. `python -m onnxruntime.tools.make_dynamic_shape_fixed --dim_param {p} \
                      --dim_value 1 in.onnx out.onnx`)"
-            )),
+            ))
+            }
             None => {
                 return Err(format!(
                     "{name:?} dimension {i} is unknown: minnow needs static shapes"

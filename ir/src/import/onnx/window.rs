@@ -124,6 +124,8 @@ impl Spatial {
 
     /// `ceil_mode`: one more output where the last window would hang over the end, unless it
     /// would start in the end padding (ONNX drops that one), made by extra end padding.
+    // `d` indexes five parallel per-axis arrays.
+    #[allow(clippy::needless_range_loop)]
     fn extend_for_ceil(&mut self, input: [usize; 2]) -> Result<(), String> {
         for d in 0..2 {
             let effective = (self.kernel[d] - 1) * self.dilations[d] + 1;
