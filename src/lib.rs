@@ -60,6 +60,18 @@ pub enum Error {
     },
 }
 
+/// Imports a model from its bytes (TFLite or ONNX, told by the content; `name` appears in
+/// errors). An ONNX model then goes through QDQ folding
+/// ([`minnow_passes::qdq::QdqFolder`]), so a quantized model in QDQ form runs the int8
+/// kernels in every engine.
+pub fn load_graph(bytes: &[u8], name: &str) -> Result<Graph, Error> {
+    let graph = minnow_ir::import::load(bytes, name)?;
+    if minnow_ir::import::onnx::looks_like_onnx(bytes) {
+        return Ok(minnow_passes::qdq::QdqFolder::default().run(&graph)?.0);
+    }
+    Ok(graph)
+}
+
 /// The target called `name` (see `minnow targets`).
 pub fn target(name: &str) -> Result<Target, Error> {
     minnow_targets::find(name).map_err(Error::UnknownTarget)
@@ -151,7 +163,7 @@ impl Model {
     /// Imports a TFLite or ONNX model from its bytes (the format is told by the content).
     pub fn load(bytes: &[u8]) -> Result<Model, Error> {
         Ok(Model {
-            graph: minnow_ir::import::load(bytes, "<bytes>")?,
+            graph: load_graph(bytes, "<bytes>")?,
         })
     }
 

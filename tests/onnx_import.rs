@@ -270,3 +270,115 @@ proptest! {
         }
     }
 }
+
+/// A QDQ model: x → Q → DQ → Conv (DQ'd int8 weights per channel, DQ'd int32 bias) → Relu →
+/// Q → DQ → MaxPool → Q → DQ → y.
+fn qdq_model() -> Vec<u8> {
+    let (sx, zx, sy, zy) = (0.05f32, -3i64, 0.04f32, -128i64);
+    let w_scales = [0.01f32, 0.02, 0.015, 0.03];
+    let w: Vec<i64> = noise(72, 21).iter().map(|v| (v * 127.0) as i64).collect();
+    let b: Vec<i64> = noise(4, 22).iter().map(|v| (v * 300.0) as i64).collect();
+    let b_scales: Vec<f32> = w_scales.iter().map(|s| s * sx).collect();
+    let scalar = |name: &str, v: f32| floats(name, &[], &[v]);
+    let zp = |name: &str, v: i64| integers(name, INT8, &[], &[v]);
+    let q = |b: Builder, x: &str, s: &str, z: &str, y: &str| {
+        b.node("QuantizeLinear", &[x, s, z], &[y], vec![])
+    };
+    let dq = |b: Builder, x: &str, s: &str, z: &str, y: &str| {
+        b.node("DequantizeLinear", &[x, s, z], &[y], vec![])
+    };
+    let mut m = Builder::new(17)
+        .input(value("x", FLOAT, &[1, 2, 6, 6]))
+        .init(scalar("sx", sx))
+        .init(zp("zx", zx))
+        .init(scalar("sy", sy))
+        .init(zp("zy", zy))
+        .init(integers("w", INT8, &[4, 2, 3, 3], &w))
+        .init(floats("w_scale", &[4], &w_scales))
+        .init(integers("w_zp", INT8, &[4], &[0; 4]))
+        .init(integers("b", INT32, &[4], &b))
+        .init(floats("b_scale", &[4], &b_scales))
+        .init(integers("b_zp", INT32, &[4], &[0; 4]));
+    m = q(m, "x", "sx", "zx", "xq");
+    m = dq(m, "xq", "sx", "zx", "xf");
+    m = m
+        .node(
+            "DequantizeLinear",
+            &["w", "w_scale", "w_zp"],
+            &["wf"],
+            vec![int("axis", 0)],
+        )
+        .node(
+            "DequantizeLinear",
+            &["b", "b_scale", "b_zp"],
+            &["bf"],
+            vec![int("axis", 0)],
+        )
+        .node(
+            "Conv",
+            &["xf", "wf", "bf"],
+            &["c"],
+            vec![ints("pads", &[1, 1, 1, 1])],
+        )
+        .node("Relu", &["c"], &["r"], vec![]);
+    m = q(m, "r", "sy", "zy", "rq");
+    m = dq(m, "rq", "sy", "zy", "rf");
+    m = m.node(
+        "MaxPool",
+        &["rf"],
+        &["p"],
+        vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])],
+    );
+    m = q(m, "p", "sy", "zy", "pq");
+    m = dq(m, "pq", "sy", "zy", "y");
+    m.output(value("y", FLOAT, &[1, 4, 3, 3])).bytes()
+}
+
+#[test]
+fn qdq_models_fold_into_int8_kernels() {
+    use minnow_passes::qdq::QdqFolder;
+    let imported = onnx::import(&qdq_model(), "qdq.onnx").unwrap();
+    let (folded, report) = QdqFolder::default().run(&imported).unwrap();
+    assert_eq!(report.folded, vec!["conv2d", "max_pool2d"], "{report:?}");
+    let float_ops: Vec<&str> = folded
+        .execution_order()
+        .iter()
+        .map(|op| folded.node(*op))
+        .filter(|n| folded.tensor(n.outputs[0]).ty.dtype == minnow_ir::DType::F32)
+        .map(|n| n.op.name())
+        .collect();
+    assert_eq!(float_ops, vec!["dequantize"], "only the output dequantizes");
+    let relu_conv = folded.execution_order().into_iter().any(|op| {
+        matches!(
+            folded.node(op).op,
+            Op::Conv2d {
+                activation: minnow_ir::Activation::Relu,
+                ..
+            }
+        )
+    });
+    assert!(relu_conv, "the Relu fused into the int8 convolution");
+    // The float simulation of the same QDQ graph agrees to one quantization step.
+    let (simulated, _) = QdqFolder { integer_ops: false }.run(&imported).unwrap();
+    let input = le(&noise(72, 23));
+    let int8 = Interpreter::new(&folded)
+        .unwrap()
+        .run(std::slice::from_ref(&input))
+        .unwrap();
+    let float = Interpreter::new(&simulated)
+        .unwrap()
+        .run(std::slice::from_ref(&input))
+        .unwrap();
+    for (a, b) in from_le(&int8[0]).iter().zip(from_le(&float[0])) {
+        assert!(
+            (a - b).abs() <= 0.04 + 1e-6,
+            "int8 {a} vs float simulation {b}"
+        );
+    }
+    // The loading path folds too, and the compiled program is bit-exact with the interpreter.
+    let loaded = minnow::load_graph(&qdq_model(), "qdq.onnx").unwrap();
+    let host = minnow_targets::find("host").unwrap();
+    let compiled = compile(&loaded, "qdq", &host, Schedules::Default).unwrap();
+    let mut jit = JitProgram::compile(&compiled.program, &compiled.plan).unwrap();
+    assert_eq!(jit.run(&[input]).unwrap(), int8);
+}

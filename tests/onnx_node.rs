@@ -17,6 +17,7 @@ use minnow_backends::jit::JitProgram;
 use minnow_ir::import::onnx::{self, ImportOptions};
 use minnow_ir::interp::Interpreter;
 use minnow_ir::types::{DType, TensorType};
+use minnow_passes::qdq::QdqFolder;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -289,7 +290,7 @@ fn run_case(dir: &Path) -> Outcome {
     }
     let case = dir.file_name().unwrap().to_string_lossy().to_string();
     let graph = match onnx::import_with(&model, &case, &options) {
-        Ok(g) => g,
+        Ok(g) => QdqFolder::default().run(&g).unwrap().0,
         Err(e) => return Outcome::Refused(e.to_string()),
     };
     // The import accepted every type the graph reads, so its test data decodes.

@@ -5,6 +5,8 @@
 //!   layout chains, constant folding) and extracts the cheapest graph for the target;
 //! - [`loops::LoopTiler`] puts a multiply-accumulate op's loop nest in an e-graph (splits and
 //!   interchanges) and extracts the tiling its analytic cost finds cheapest;
+//! - [`qdq::QdqFolder`] folds a QDQ model's DEQUANTIZE → float op → QUANTIZE chains into
+//!   integer ops;
 //! - [`order::StepOrderer`] orders a lowered [`minnow_ir::loops::Program`]'s steps for the
 //!   smallest live set;
 //! - [`memory::MemoryPlanner`] places every intermediate tensor in one static arena and gives
@@ -15,5 +17,6 @@ mod limits;
 pub mod loops;
 pub mod memory;
 pub mod order;
+pub mod qdq;
 
 pub use limits::Limits;

@@ -64,7 +64,7 @@ pub fn load_model(path: &Path) -> Result<Graph> {
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read the model {}", path.display()))?;
     let name = path.display().to_string();
-    Ok(minnow_ir::import::load(&bytes, &name)?)
+    Ok(minnow::load_graph(&bytes, &name)?)
 }
 
 /// Writes `text` to standard output. A reader that closed the pipe early (`minnow inspect | head`)

@@ -312,7 +312,8 @@ fn fold_constant_subgraph() {
     g.outputs.push(y);
     let (after, report) = GraphRewriter::default().run(&g, &Elements).unwrap();
     assert_eq!(ops(&after), ["add"]);
-    assert_eq!(report.applied("fold-constant"), 1);
+    // The transposed constant folds; the layout rules may fold its transpose back too.
+    assert!(report.applied("fold-constant") >= 1);
     assert_same_results(&g, &after);
 }
 

@@ -105,7 +105,7 @@ pub fn conv(cx: &mut ImportCx, node: &NodeProto, attrs: &Attrs) -> Result<Tensor
             cx.ty(x).dtype.name()
         ));
     }
-    let w = weights_2d(cx.constant(node, 1)?);
+    let w = weights_2d(cx.weight_constant(node, 1)?);
     let rank = cx.ty(x).shape.len();
     if rank < 3 || w.ty.shape.len() != 4 {
         return Err(format!(
@@ -116,28 +116,25 @@ pub fn conv(cx: &mut ImportCx, node: &NodeProto, attrs: &Attrs) -> Result<Tensor
     let layout = layout(&w.ty.shape, cx.ty(x).shape[1], group)?;
     let spatial = spatial(cx, attrs, x, &w)?;
     let out_channels = w.ty.shape[0];
-    let mut weights = w.floats();
-    let mut bias = match cx.optional_constant(node, 2)? {
-        Some(b) if b.ty.elements() == out_channels => b.floats(),
+    let mut bias = match cx.optional_weight_constant(node, 2)? {
+        Some(b) if b.ty.elements() == out_channels => b,
         Some(b) => return Err(format!("bias {:?} for {out_channels} outputs", b.ty.shape)),
-        None => vec![0.0; out_channels],
+        None => Constant::f32(vec![out_channels], &vec![0.0; out_channels]),
     };
+    bias.ty.shape = vec![out_channels];
     let mut out_name = node.output[0].clone();
-    if let Some(bn) = cx.foldable_batchnorm(&out_name, out_channels)? {
-        let per_filter = weights.len() / out_channels;
-        for (o, chunk) in weights.chunks_mut(per_filter).enumerate() {
-            chunk.iter_mut().for_each(|v| *v *= bn.scale[o]);
-            bias[o] = bias[o] * bn.scale[o] + bn.shift[o];
+    let quantized = ImportCx::is_quantized(&w) || ImportCx::is_quantized(&bias);
+    let (w, bias) = match cx.foldable_batchnorm(&out_name, out_channels)? {
+        // A QDQ convolution keeps its integers for the folder; the BatchNormalization stays.
+        Some(bn) if !quantized => {
+            cx.absorbed[bn.node] = true;
+            out_name = bn.output.clone();
+            fold_batchnorm(&w, &bias, &bn)
         }
-        cx.absorbed[bn.node] = true;
-        out_name = bn.output;
-    }
-    let w = Constant::f32(w.ty.shape.clone(), &weights);
-    let filter = cx.add_constant(&format!("{out_name}:filter"), filter(&w, &layout));
-    let bias = cx.add_constant(
-        &format!("{out_name}:bias"),
-        Constant::f32(vec![out_channels], &bias),
-    );
+        _ => (w, bias),
+    };
+    let filter = cx.add_weights(&format!("{out_name}:filter"), filter(&w, &layout))?;
+    let bias = cx.add_weights(&format!("{out_name}:bias"), bias)?;
     let (xt, one_d) = to_nhwc(cx, x, &out_name)?;
     let op = conv_op(&layout, spatial.window());
     let y = cx.emit(
@@ -150,6 +147,26 @@ pub fn conv(cx: &mut ImportCx, node: &NodeProto, attrs: &Attrs) -> Result<Tensor
     let out = from_nhwc(cx, y, &out_name, one_d)?;
     cx.alias(&out_name, out);
     Ok(out)
+}
+
+/// Float weights and bias with a BatchNormalization applied: each filter scaled by its
+/// channel's factor, the bias scaled and shifted.
+fn fold_batchnorm(
+    w: &Constant,
+    bias: &Constant,
+    bn: &super::cx::FoldedBatchNorm,
+) -> (Constant, Constant) {
+    let mut weights = w.floats();
+    let mut b = bias.floats();
+    let per_filter = weights.len() / b.len();
+    for (o, chunk) in weights.chunks_mut(per_filter).enumerate() {
+        chunk.iter_mut().for_each(|v| *v *= bn.scale[o]);
+        b[o] = b[o] * bn.scale[o] + bn.shift[o];
+    }
+    (
+        Constant::f32(w.ty.shape.clone(), &weights),
+        Constant::f32(bias.ty.shape.clone(), &b),
+    )
 }
 
 /// QLinearConv: `[x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point,

@@ -75,10 +75,15 @@ impl Constant {
                 coord[d] = 0;
             }
         }
+        let mut quant = self.ty.quant.clone();
+        if let Some(Quant::PerChannel { axis, .. }) = &mut quant {
+            *axis = perm.iter().position(|p| p == axis).expect("a permutation");
+        }
         Constant {
             ty: TensorType {
                 shape: out_shape,
-                ..self.ty.clone()
+                dtype: self.ty.dtype,
+                quant,
             },
             data,
         }
@@ -341,6 +346,56 @@ impl<'a> ImportCx<'a> {
              weights, shapes and parameters into the program. Make it an initializer, or \
              pass its value as a constant input"
         ))
+    }
+
+    /// A weight operand: a constant as [`ImportCx::constant`] gives it, or, when operand `i`
+    /// is a DequantizeLinear of a constant (a QDQ model's weights), that quantized constant
+    /// with its quantization. [`ImportCx::add_weights`] adds either back.
+    pub fn weight_constant(&mut self, node: &NodeProto, i: usize) -> Result<Constant, String> {
+        if let Some(id) = node.input.get(i).and_then(|n| self.values.get(n)) {
+            if let Some(op) = self.graph.producer(*id) {
+                let n = self.graph.node(op);
+                let source = n.inputs[0].map(|t| self.graph.tensor(t));
+                if let (Op::Dequantize, Some(t)) = (&n.op, source) {
+                    if t.kind == TensorKind::Constant {
+                        return Ok(Constant {
+                            ty: t.ty.clone(),
+                            data: t.data.clone().expect("constants have data"),
+                        });
+                    }
+                }
+            }
+        }
+        self.constant(node, i)
+    }
+
+    /// The optional weight operand `i` ([`ImportCx::weight_constant`]).
+    pub fn optional_weight_constant(
+        &mut self,
+        node: &NodeProto,
+        i: usize,
+    ) -> Result<Option<Constant>, String> {
+        if Self::has_operand(node, i) {
+            self.weight_constant(node, i).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Adds weights: a float constant as it is; a quantized one with a DEQUANTIZE after it, so
+    /// the float op reads float weights and `minnow_passes::qdq::QdqFolder` finds the
+    /// integers.
+    pub fn add_weights(&mut self, name: &str, c: Constant) -> Result<TensorId, String> {
+        if c.ty.quant.is_none() || c.ty.dtype == DType::F32 {
+            return Ok(self.add_constant(name, c));
+        }
+        let q = self.add_constant(&format!("{name}:quantized"), c);
+        self.emit(name, Op::Dequantize, vec![Some(q)], DType::F32, None)
+    }
+
+    /// Whether a constant holds quantized integers (a QDQ model's weights).
+    pub fn is_quantized(c: &Constant) -> bool {
+        c.ty.quant.is_some() && c.ty.dtype != DType::F32
     }
 
     /// The constant operand `i`, or `None` when it is omitted.

@@ -33,6 +33,9 @@ fn weights(b: &Constant) -> Result<(Constant, bool), String> {
             let (k, n) = (s[s.len() - 2], s[s.len() - 1]);
             let mut m = b.clone();
             m.ty.shape = vec![k, n];
+            if let Some(Quant::PerChannel { axis, .. }) = &mut m.ty.quant {
+                *axis = axis.saturating_sub(s.len() - 2);
+            }
             Ok((m.permuted(&[1, 0]), false))
         }
         _ => Err(format!(
@@ -53,10 +56,10 @@ pub fn matmul(cx: &mut ImportCx, node: &NodeProto, attrs: &Attrs) -> Result<Tens
             ty.dtype.name()
         ));
     }
-    let b = cx.constant(node, 1)?;
+    let b = cx.weight_constant(node, 1)?;
     let (w, b_is_vector) = weights(&b)?;
     let out = node.output[0].clone();
-    let w_id = cx.add_constant(&format!("{out}:weights"), w);
+    let w_id = cx.add_weights(&format!("{out}:weights"), w)?;
     finish_matmul(cx, &out, a, w_id, None, b_is_vector, (DType::F32, None))
 }
 
@@ -106,9 +109,12 @@ pub fn gemm(cx: &mut ImportCx, node: &NodeProto, attrs: &Attrs) -> Result<Tensor
     if attrs.int("transA", 0)? != 0 {
         a = cx.transpose(&format!("{out}:a_t"), a, vec![1, 0])?;
     }
-    let b = cx.constant(node, 1)?;
-    if b.ty.shape.len() != 2 || b.ty.dtype != DType::F32 {
-        return Err(format!("B must be a float32 matrix, is {:?}", b.ty));
+    let b = cx.weight_constant(node, 1)?;
+    if b.ty.shape.len() != 2 || (b.ty.dtype != DType::F32 && !ImportCx::is_quantized(&b)) {
+        return Err(format!(
+            "B must be a float32 or DequantizeLinear'd matrix, is {:?}",
+            b.ty
+        ));
     }
     // FULLY_CONNECTED's weights are [N, K]: B transposed, unless transB already did.
     let w = if attrs.int("transB", 0)? != 0 {
@@ -117,22 +123,21 @@ pub fn gemm(cx: &mut ImportCx, node: &NodeProto, attrs: &Attrs) -> Result<Tensor
         b.permuted(&[1, 0])
     };
     let n = w.ty.shape[0];
-    let scaled: Vec<f32> = w.floats().iter().map(|v| v * alpha).collect();
-    let w = cx.add_constant(
-        &format!("{out}:weights"),
-        Constant::f32(w.ty.shape.clone(), &scaled),
-    );
-    let c = cx.optional_constant(node, 2)?;
+    let w = cx.add_weights(&format!("{out}:weights"), scaled(w, alpha))?;
+    let c = cx.optional_weight_constant(node, 2)?;
     let per_column = c.as_ref().is_some_and(|c| {
         let s = &c.ty.shape;
-        s.iter().product::<usize>() == n && s.last().is_some_and(|d| *d == n)
-            || c.ty.elements() == 1
+        let columns = s.iter().product::<usize>() == n && s.last() == Some(&n);
+        columns || (c.ty.elements() == 1 && !ImportCx::is_quantized(c))
     });
     let bias = match &c {
         Some(c) if per_column => {
-            let v = c.floats();
-            let values: Vec<f32> = (0..n).map(|j| beta * v[j % v.len()]).collect();
-            Some(cx.add_constant(&format!("{out}:bias"), Constant::f32(vec![n], &values)))
+            let mut c = scaled(c.clone(), beta);
+            if c.ty.elements() == 1 {
+                c = Constant::f32(vec![n], &vec![c.floats()[0]; n]);
+            }
+            c.ty.shape = vec![n];
+            Some(cx.add_weights(&format!("{out}:bias"), c)?)
         }
         _ => None,
     };
@@ -150,11 +155,7 @@ pub fn gemm(cx: &mut ImportCx, node: &NodeProto, attrs: &Attrs) -> Result<Tensor
     )?;
     match c {
         Some(c) if !per_column => {
-            let values: Vec<f32> = c.floats().iter().map(|v| beta * v).collect();
-            let c = cx.add_constant(
-                &format!("{out}:c"),
-                Constant::f32(c.ty.shape.clone(), &values),
-            );
+            let c = cx.add_weights(&format!("{out}:c"), scaled(c, beta))?;
             let activation = Activation::None;
             cx.emit(
                 &out,
@@ -166,6 +167,23 @@ pub fn gemm(cx: &mut ImportCx, node: &NodeProto, attrs: &Attrs) -> Result<Tensor
         }
         _ => Ok(y),
     }
+}
+
+/// `c` times `factor`: the values of a float constant, the scales of a quantized one.
+fn scaled(mut c: Constant, factor: f32) -> Constant {
+    if factor == 1.0 {
+        return c;
+    }
+    if !ImportCx::is_quantized(&c) {
+        let values: Vec<f32> = c.floats().iter().map(|v| v * factor).collect();
+        return Constant::f32(c.ty.shape.clone(), &values);
+    }
+    match &mut c.ty.quant {
+        Some(Quant::PerTensor { scale, .. }) => *scale *= factor,
+        Some(Quant::PerChannel { scales, .. }) => scales.iter_mut().for_each(|s| *s *= factor),
+        None => {}
+    }
+    c
 }
 
 /// QLinearMatMul `[a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale,

@@ -165,8 +165,9 @@ pub fn quantize(cx: &mut ImportCx, node: &NodeProto, attrs: &Attrs) -> Result<Te
     )
 }
 
-/// DequantizeLinear `[x, x_scale, x_zero_point?]`: int8, uint8 or int16 to float; the input
-/// takes the parameters as its quantization.
+/// DequantizeLinear `[x, x_scale, x_zero_point?]`: int8, uint8, int16 or int32 to float; the
+/// input takes the parameters as its quantization. A constant input (a QDQ model's weights or
+/// bias) may be quantized per axis (`axis`, default 1).
 pub fn dequantize(cx: &mut ImportCx, node: &NodeProto, attrs: &Attrs) -> Result<TensorId, String> {
     per_tensor_only(attrs)?;
     let x = cx.operand(node, 0)?;
@@ -175,7 +176,15 @@ pub fn dequantize(cx: &mut ImportCx, node: &NodeProto, attrs: &Attrs) -> Result<
         return Err(format!("dequantizing {} is not supported", dtype.name()));
     }
     let q = QParams::read(cx, node, 1, 2, dtype)?;
-    cx.set_quant(x, q.per_tensor("x_scale")?)?;
+    let constant = cx.graph.tensor(x).kind == crate::graph::TensorKind::Constant;
+    let quant = if constant && q.scales.len() > 1 {
+        let rank = cx.ty(x).shape.len();
+        let axis = super::attrs::axis(attrs.int("axis", 1)?, rank)?;
+        q.per_channel(cx.ty(x).shape[axis], axis)?
+    } else {
+        q.per_tensor("x_scale")?
+    };
+    cx.set_quant(x, quant)?;
     cx.emit(
         &node.output[0],
         Op::Dequantize,
