@@ -190,11 +190,7 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "test_maxpool_with_argmax_2d_precomputed_strides",
         "2 outputs are used",
     ),
-    // Batched matrix products of two activations.
-    ("test_matmul_1d_3d", "a batch of different matrices"),
-    ("test_matmul_3d", "a batch of different matrices"),
-    ("test_matmul_4d", "a batch of different matrices"),
-    ("test_matmul_bcast", "a batch of different matrices"),
+    // A batched quantized matrix product (BATCH_MATMUL is float).
     (
         "test_qlinearmatmul_3D_int8_float32",
         "a batch of different matrices",

@@ -198,6 +198,10 @@ pub enum Op {
         /// Fused activation.
         activation: Activation,
     },
+    /// Matrix product over the last two dimensions with numpy's broadcasting of the leading
+    /// (batch) ones, float: `[.., M, K] @ [.., K, N]`. Inputs: `[a, b]`, either may be
+    /// computed (a FULLY_CONNECTED needs constant weights; this does not).
+    BatchMatMul,
     /// Element-wise subtraction `a - b` with broadcasting (float). Inputs: `[a, b]`.
     Sub {
         /// Fused activation.
@@ -385,6 +389,7 @@ impl Op {
             Op::FullyConnected { .. } => "fully_connected",
             Op::Add { .. } => "add",
             Op::Mul { .. } => "mul",
+            Op::BatchMatMul => "batch_matmul",
             Op::Sub { .. } => "sub",
             Op::Div { .. } => "div",
             Op::AvgPool2d { .. } => "avg_pool2d",
@@ -420,6 +425,7 @@ impl Op {
             Op::FullyConnected { .. } => "FULLY_CONNECTED",
             Op::Add { .. } => "ADD",
             Op::Mul { .. } => "MUL",
+            Op::BatchMatMul => "BATCH_MATMUL",
             Op::Sub { .. } => "SUB",
             Op::Div { .. } => "DIV",
             Op::AvgPool2d { .. } => "AVERAGE_POOL_2D",
@@ -522,6 +528,7 @@ impl Op {
                 mac, activation, ..
             } => format!("{} add_act={activation}", mac.attrs()),
             Op::Reshape
+            | Op::BatchMatMul
             | Op::Quantize
             | Op::Dequantize
             | Op::Relu

@@ -67,6 +67,7 @@ pub fn infer(g: &Graph, node: &Node) -> Result<Shape, String> {
                 Ok(vec![elements / w[1], w[0]])
             }
         }
+        Op::BatchMatMul => batch_matmul(input, shape(1)?),
         Op::Add { .. } | Op::Mul { .. } | Op::Sub { .. } | Op::Div { .. } => {
             broadcast(input, shape(1)?)
         }
@@ -217,6 +218,16 @@ pub fn broadcast(a: &Shape, b: &Shape) -> Result<Shape, String> {
             _ => Err(format!("shapes {a:?} and {b:?} do not broadcast")),
         })
         .collect()
+}
+
+/// `[.., M, K] @ [.., K, N]`: the broadcast batch dimensions, then `[M, N]`.
+fn batch_matmul(a: &Shape, b: &Shape) -> Result<Shape, String> {
+    if a.len() < 2 || b.len() < 2 || a[a.len() - 1] != b[b.len() - 2] {
+        return Err(format!("{a:?} @ {b:?} is not a matrix product"));
+    }
+    let mut out = broadcast(&a[..a.len() - 2].to_vec(), &b[..b.len() - 2].to_vec())?;
+    out.extend([a[a.len() - 2], b[b.len() - 1]]);
+    Ok(out)
 }
 
 fn svdf(x: &Shape, wf: &Shape, wt: &Shape, state: &Shape, rank: usize) -> Result<Shape, String> {

@@ -28,6 +28,7 @@ pub fn op_macs(g: &Graph, node: &Node) -> u64 {
         (Op::Conv2d { .. }, Some(f)) if f.len() == 4 => out * (f[1] * f[2] * f[3]) as u64,
         (Op::DepthwiseConv2d { .. }, Some(f)) if f.len() == 4 => out * (f[1] * f[2]) as u64,
         (Op::FullyConnected { .. }, Some(w)) if w.len() == 2 => out * w[1] as u64,
+        (Op::BatchMatMul, Some(b)) if b.len() >= 2 => out * b[b.len() - 2] as u64,
         _ => 0,
     }
 }

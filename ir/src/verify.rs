@@ -138,7 +138,9 @@ impl Graph {
 fn arity(op: &Op) -> (usize, usize) {
     match op {
         Op::Conv2d { .. } | Op::DepthwiseConv2d { .. } | Op::FullyConnected { .. } => (2, 3),
-        Op::Add { .. } | Op::Mul { .. } | Op::Sub { .. } | Op::Div { .. } => (2, 2),
+        Op::Add { .. } | Op::Mul { .. } | Op::Sub { .. } | Op::Div { .. } | Op::BatchMatMul => {
+            (2, 2)
+        }
         Op::Svdf { .. } => (5, 5),
         Op::Concat { .. } => (1, usize::MAX),
         _ => (1, 1),

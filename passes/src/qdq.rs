@@ -105,6 +105,9 @@ struct QuantizedResult {
     out: TensorId,
     /// An activation on the way (RELU, RELU6 or their CLAMP).
     activation: Activation,
+    /// A bias a following ADD of a constant supplies (MatMul then Add, as exporters write a
+    /// dense layer).
+    bias: Option<TensorId>,
     /// TRANSPOSE and RESHAPE ops on the way, with the shapes they give.
     layout: Vec<(Op, Vec<usize>)>,
     /// Every op from the result to the QUANTIZE.
@@ -178,10 +181,13 @@ impl<'g> Walk<'g> {
 
     /// Where the float result `t` ends: through TRANSPOSE and RESHAPE ops and at most one
     /// activation (if `activation_ok`), at a QUANTIZE to per-tensor int8.
-    fn quantized_result(&self, t: TensorId, activation_ok: bool) -> Option<QuantizedResult> {
+    fn quantized_result(&self, t: TensorId, node: &Node) -> Option<QuantizedResult> {
+        let mac = is_mac(&node.op);
+        let activation_ok = mac || matches!(node.op, Op::Add { .. });
         let mut r = QuantizedResult {
             out: t,
             activation: Activation::None,
+            bias: None,
             layout: Vec::new(),
             absorbed: Vec::new(),
         };
@@ -193,6 +199,13 @@ impl<'g> Walk<'g> {
             at = n.outputs[0];
             let activation = match n.op {
                 Op::Quantize => break,
+                Op::Add {
+                    activation: Activation::None,
+                } if mac && r.absorbed.len() == 1 => {
+                    // It reads the multiply-accumulate result, `t`.
+                    r.bias = Some(self.bias_addend(node, n, t)?);
+                    continue;
+                }
                 Op::Transpose { .. } | Op::Reshape => {
                     r.layout
                         .push((n.op.clone(), self.g.tensor(at).ty.shape.clone()));
@@ -214,6 +227,18 @@ impl<'g> Walk<'g> {
         }
         r.out = at;
         Some(r)
+    }
+
+    /// The constant of `add` (which reads the multiply-accumulate result `from`) when it is one
+    /// value per output channel and `mac` has no bias yet.
+    fn bias_addend(&self, mac: &Node, add: &Node, from: TensorId) -> Option<TensorId> {
+        if mac.inputs.get(2).copied().flatten().is_some() {
+            return None;
+        }
+        let other = add.inputs.iter().flatten().copied().find(|t| *t != from)?;
+        let channels = *self.g.tensor(mac.outputs[0]).ty.shape.last()?;
+        let values = self.real_values(other)?;
+        (values.len() == channels).then_some(other)
     }
 
     /// The integer tensor behind float operand `t`: a DEQUANTIZE's input, or one seen through
@@ -253,12 +278,8 @@ impl<'g> Walk<'g> {
     /// Plans the integer form of op `id`, if it has one. Returns whether it folds.
     fn fold(&self, id: OpId, plan: &mut Plan) -> bool {
         let node = self.g.node(id);
-        let mac = matches!(
-            node.op,
-            Op::Conv2d { .. } | Op::DepthwiseConv2d { .. } | Op::FullyConnected { .. }
-        );
-        let takes_activation = mac || matches!(node.op, Op::Add { .. });
-        let Some(result) = self.quantized_result(node.outputs[0], takes_activation) else {
+        let mac = is_mac(&node.op);
+        let Some(result) = self.quantized_result(node.outputs[0], node) else {
             return false;
         };
         // A fold that fails halfway takes back the tensors it planned.
@@ -369,7 +390,7 @@ impl<'g> Walk<'g> {
         if (fc && wq.len() != 1) || (!fc && !symmetric) || (wq.len() != 1 && wq.len() != channels) {
             return None;
         }
-        let bias = match node.inputs.get(2).copied().flatten() {
+        let bias = match node.inputs.get(2).copied().flatten().or(result.bias) {
             None => None,
             Some(b) => {
                 let real = self.real_values(b)?;
@@ -590,4 +611,12 @@ fn rebuild(g: &Graph, plan: Plan, report: &mut QdqReport) -> Result<Graph, Error
     out.inputs = g.inputs.clone();
     out.outputs = outputs;
     Ok(out)
+}
+
+/// Whether `op` multiplies and accumulates over weights (and takes a bias).
+fn is_mac(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Conv2d { .. } | Op::DepthwiseConv2d { .. } | Op::FullyConnected { .. }
+    )
 }

@@ -13,6 +13,7 @@ mod conv;
 mod elementwise;
 mod fused;
 mod layout;
+mod matmul;
 mod pool;
 mod softmax;
 mod svdf;
@@ -209,6 +210,7 @@ fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String> {
         }
         Op::AvgPool2d { .. } | Op::MaxPool2d { .. } => pool::prepare(g, node),
         Op::Softmax { .. } => softmax::prepare(g, node),
+        Op::BatchMatMul => matmul::prepare(g, node),
         Op::Svdf { .. } => svdf::prepare(g, node),
         Op::Reshape
         | Op::Pad { .. }

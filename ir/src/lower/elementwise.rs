@@ -209,7 +209,7 @@ fn binary(
 
 /// Strides of `shape` seen through an output of shape `out` (numpy broadcasting): zero along
 /// broadcast dimensions.
-fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
+pub(super) fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
     let dims = crate::shape::padded_to_rank(shape, out.len());
     strides(&dims)
         .into_iter()

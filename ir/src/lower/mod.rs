@@ -18,6 +18,7 @@
 mod elementwise;
 mod layout;
 mod mac;
+mod matmul;
 mod pool;
 mod softmax;
 mod svdf;
@@ -169,6 +170,7 @@ impl<'g> Lowering<'g> {
             | Op::ResidualAdd { .. } => mac::lower(&mut k)?,
             Op::AvgPool2d { .. } | Op::MaxPool2d { .. } => pool::lower(&mut k)?,
             Op::Softmax { .. } => softmax::lower(&mut k)?,
+            Op::BatchMatMul => matmul::lower(&mut k)?,
             Op::Svdf { .. } => svdf::lower(&mut k)?,
             Op::Reshape | Op::Pad { .. } | Op::Concat { .. } | Op::Transpose { .. } => {
                 layout::lower(&mut k)?

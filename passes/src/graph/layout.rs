@@ -7,6 +7,7 @@
 //! | `transpose-through-elementwise` | `relu(transpose[p](x))` | `transpose[p](relu(x))` |
 //! | `transpose-through-binary` | `add(transpose[p](x), transpose[p](y))`, `add(transpose[p](x), c)` | `transpose[p](add(x, y))`, `transpose[p](add(x, c'))` |
 //! | `transpose-through-concat` | `concat[a](transpose[p](x), transpose[p](y))` | `transpose[p](concat[p[a]](x, y))` |
+//! | `transpose-as-reshape` | `transpose[p](x)` moving only size-1 dimensions | `reshape(x)` |
 //!
 //! Each adds the transposed-late form next to the original; the extraction keeps whichever is
 //! cheaper, which is the one where the pairs cancelled.
@@ -205,5 +206,34 @@ impl Rule for TransposeThroughConcat {
             entry.output.clone(),
             vec![y],
         )]
+    }
+}
+
+/// A transpose that keeps the order of every dimension larger than 1 moves no data: it is a
+/// reshape (NCHW↔NHWC of a single channel, or of a 1×1 image), which costs nothing and chains
+/// with other reshapes.
+pub struct TransposeAsReshape;
+
+impl Rule for TransposeAsReshape {
+    fn name(&self) -> &'static str {
+        "transpose-as-reshape"
+    }
+
+    fn wants(&self, op: &Op) -> bool {
+        matches!(op, Op::Transpose { .. })
+    }
+
+    fn rewrite(&self, g: &mut ModelGraph, _: Id, entry: &OpEntry, args: &[Id]) -> Vec<Id> {
+        let Op::Transpose { perm } = &entry.op else {
+            return Vec::new();
+        };
+        let Some(shape) = type_of(g, args[0]).map(|t| t.shape.clone()) else {
+            return Vec::new();
+        };
+        let moved: Vec<usize> = perm.iter().copied().filter(|d| shape[*d] != 1).collect();
+        if moved.windows(2).any(|w| w[0] > w[1]) {
+            return Vec::new();
+        }
+        vec![apply(g, Op::Reshape, entry.output.clone(), vec![args[0]])]
     }
 }

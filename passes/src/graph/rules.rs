@@ -45,6 +45,7 @@ pub fn all() -> Vec<Arc<dyn Rule>> {
         Arc::new(super::layout::TransposeThroughElementwise),
         Arc::new(super::layout::TransposeThroughBinary),
         Arc::new(super::layout::TransposeThroughConcat),
+        Arc::new(super::layout::TransposeAsReshape),
         Arc::new(FoldConstant),
     ]
 }

@@ -557,18 +557,29 @@ impl<'a> ImportCx<'a> {
 
     /// Gives tensor `id` the quantization `quant` if it has none (a graph input or constant
     /// that a DequantizeLinear or QLinear op reads); fails if it has different parameters.
+    /// Layout ops (TRANSPOSE, RESHAPE) between an unquantized integer input and `id` take the
+    /// parameters too, since they keep their input's.
     pub fn set_quant(&mut self, id: TensorId, quant: Quant) -> Result<(), String> {
         let t = self.graph.tensor_mut(id);
         match &t.ty.quant {
-            None => {
-                t.ty.quant = Some(quant);
-                Ok(())
+            None => t.ty.quant = Some(quant.clone()),
+            Some(q) if *q == quant => return Ok(()),
+            Some(q) => {
+                return Err(format!(
+                    "{:?} is read with quantization {quant:?} but already has {q:?}",
+                    t.name
+                ))
             }
-            Some(q) if *q == quant => Ok(()),
-            Some(q) => Err(format!(
-                "{:?} is read with quantization {quant:?} but already has {q:?}",
-                t.name
-            )),
+        }
+        let layout_source = self.graph.producer(id).and_then(|op| {
+            let n = self.graph.node(op);
+            matches!(n.op, Op::Transpose { .. } | Op::Reshape)
+                .then_some(n.inputs[0])
+                .flatten()
+        });
+        match (layout_source, &quant) {
+            (Some(source), Quant::PerTensor { .. }) => self.set_quant(source, quant),
+            _ => Ok(()),
         }
     }
 }

@@ -45,7 +45,8 @@ fn weights(b: &Constant) -> Result<(Constant, bool), String> {
     }
 }
 
-/// MatMul `[A, B]` with a constant `B`.
+/// MatMul `[A, B]`: a FULLY_CONNECTED when `B` is one constant matrix (weights in flash, the
+/// fast kernels), else a BATCH_MATMUL.
 pub fn matmul(cx: &mut ImportCx, node: &NodeProto, attrs: &Attrs) -> Result<TensorId, String> {
     attrs.only(&[])?;
     let a = cx.operand(node, 0)?;
@@ -56,11 +57,54 @@ pub fn matmul(cx: &mut ImportCx, node: &NodeProto, attrs: &Attrs) -> Result<Tens
             ty.dtype.name()
         ));
     }
-    let b = cx.weight_constant(node, 1)?;
-    let (w, b_is_vector) = weights(&b)?;
     let out = node.output[0].clone();
-    let w_id = cx.add_weights(&format!("{out}:weights"), w)?;
-    finish_matmul(cx, &out, a, w_id, None, b_is_vector, (DType::F32, None))
+    let constant = cx.weight_constant(node, 1).ok();
+    if let Some(Ok((w, b_is_vector))) = constant.as_ref().map(weights) {
+        let w_id = cx.add_weights(&format!("{out}:weights"), w)?;
+        return finish_matmul(cx, &out, a, w_id, None, b_is_vector, (DType::F32, None));
+    }
+    let b = cx.operand(node, 1)?;
+    batch_matmul(cx, &out, a, b)
+}
+
+/// `a @ b` by BATCH_MATMUL, a 1-D operand made a matrix and its dimension dropped after, as
+/// numpy's matmul does.
+fn batch_matmul(
+    cx: &mut ImportCx,
+    out: &str,
+    a: TensorId,
+    b: TensorId,
+) -> Result<TensorId, String> {
+    let (sa, sb) = (cx.ty(a).shape.clone(), cx.ty(b).shape.clone());
+    if cx.ty(b).dtype != DType::F32 {
+        return Err(format!(
+            "B is {}; MatMul of two computed tensors is float32 only",
+            cx.ty(b).dtype.name()
+        ));
+    }
+    let a2 = match sa.len() {
+        1 => cx.reshape(&format!("{out}:a_row"), a, vec![1, sa[0]])?,
+        _ => a,
+    };
+    let b2 = match sb.len() {
+        1 => cx.reshape(&format!("{out}:b_column"), b, vec![sb[0], 1])?,
+        _ => b,
+    };
+    let y = cx.emit(
+        &format!("{out}:matmul"),
+        Op::BatchMatMul,
+        vec![Some(a2), Some(b2)],
+        DType::F32,
+        None,
+    )?;
+    let mut shape = cx.ty(y).shape.clone();
+    if sb.len() == 1 {
+        shape.pop();
+    }
+    if sa.len() == 1 {
+        shape.remove(shape.len() - if sb.len() == 1 { 1 } else { 2 });
+    }
+    cx.reshape(out, y, shape)
 }
 
 /// The FULLY_CONNECTED of `a` (any rank ≥ 1) with weights `w`, reshaped to MatMul's result:
