@@ -131,37 +131,36 @@ fn the_cli_compiles_and_runs_an_onnx_file() {
     std::fs::write(&model, conv_chain(false, false)).unwrap();
     let input = noise(3 * 64, 5);
     std::fs::write(dir.path().join("x.bin"), le(&input)).unwrap();
-    let minnow = || std::process::Command::new(env!("CARGO_BIN_EXE_minnow"));
-    let out = minnow()
-        .arg("compile")
-        .arg(&model)
-        .args(["--target", "cortex-m4", "-o"])
-        .arg(dir.path().join("c"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        dir.path().join("c/chain.c").exists()
-            || std::fs::read_dir(dir.path().join("c")).unwrap().count() > 1
-    );
-    let out = minnow()
-        .arg("run")
-        .arg(&model)
-        .arg("--input")
-        .arg(dir.path().join("x.bin"))
-        .arg("--output")
-        .arg(dir.path().join("y.bin"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let minnow = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_minnow"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let c_dir = dir.path().join("c");
+    minnow(&[
+        "compile".as_ref(),
+        model.as_ref(),
+        "--target".as_ref(),
+        "cortex-m4".as_ref(),
+        "-o".as_ref(),
+        c_dir.as_ref(),
+    ]);
+    assert!(c_dir.join("chain.c").exists(), "compile wrote no chain.c");
+    let (x, y) = (dir.path().join("x.bin"), dir.path().join("y.bin"));
+    minnow(&[
+        "run".as_ref(),
+        model.as_ref(),
+        "--input".as_ref(),
+        x.as_ref(),
+        "--output".as_ref(),
+        y.as_ref(),
+    ]);
     let graph = onnx::import(&conv_chain(false, false), "chain.onnx").unwrap();
     let want = Interpreter::new(&graph)
         .unwrap()

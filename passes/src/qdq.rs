@@ -329,31 +329,15 @@ impl<'g> Walk<'g> {
         let mut at = None;
         for (i, (op, next_shape)) in result.layout.iter().enumerate() {
             let input = *at.get_or_insert_with(|| {
-                let t = Tensor {
-                    name: format!("{}:int", self.g.tensor(node.outputs[0]).name),
-                    ty: minnow_ir::TensorType {
-                        shape: shape.clone(),
-                        ..out_ty.clone()
-                    },
-                    kind: TensorKind::Activation,
-                    data: None,
-                };
-                plan.tensor(self.g.tensor_count(), t)
+                let name = format!("{}:int", self.g.tensor(node.outputs[0]).name);
+                plan.tensor(self.g.tensor_count(), activation(name, &shape, &out_ty))
             });
             shape = next_shape.clone();
             let output = if i + 1 == result.layout.len() {
                 result.out
             } else {
-                let t = Tensor {
-                    name: format!("{}:int{i}", self.g.tensor(result.out).name),
-                    ty: minnow_ir::TensorType {
-                        shape: shape.clone(),
-                        ..out_ty.clone()
-                    },
-                    kind: TensorKind::Activation,
-                    data: None,
-                };
-                plan.tensor(self.g.tensor_count(), t)
+                let name = format!("{}:int{i}", self.g.tensor(result.out).name);
+                plan.tensor(self.g.tensor_count(), activation(name, &shape, &out_ty))
             };
             nodes.push(Node {
                 op: op.clone(),
@@ -619,4 +603,18 @@ fn is_mac(op: &Op) -> bool {
         op,
         Op::Conv2d { .. } | Op::DepthwiseConv2d { .. } | Op::FullyConnected { .. }
     )
+}
+
+/// A computed tensor named `name` of shape `shape` with the element type and quantization of
+/// `like`.
+fn activation(name: String, shape: &[usize], like: &minnow_ir::TensorType) -> Tensor {
+    Tensor {
+        name,
+        ty: minnow_ir::TensorType {
+            shape: shape.to_vec(),
+            ..like.clone()
+        },
+        kind: TensorKind::Activation,
+        data: None,
+    }
 }
