@@ -541,27 +541,7 @@ fn rebuild(g: &Graph, plan: Plan, report: &mut QdqReport) -> Result<Graph, Error
         order.extend(after);
     }
     let outputs: Vec<TensorId> = g.outputs.iter().map(|t| map(*t)).collect();
-    let mut live = vec![true; order.len()];
-    // Remove ops nothing reads, until none is left (a DEQUANTIZE feeding a folded op).
-    loop {
-        let read: HashSet<TensorId> = order
-            .iter()
-            .zip(&live)
-            .filter(|(_, l)| **l)
-            .flat_map(|(n, _)| n.inputs.iter().flatten().copied())
-            .chain(outputs.iter().copied())
-            .collect();
-        let mut changed = false;
-        for (i, n) in order.iter().enumerate() {
-            if live[i] && !n.outputs.iter().any(|t| read.contains(t)) {
-                live[i] = false;
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
+    let live = live_ops(&order, &outputs);
     let mut out = Graph::new(g.name.clone());
     for (_, t) in g.tensors() {
         out.push_tensor(t.clone());
@@ -616,5 +596,30 @@ fn activation(name: String, shape: &[usize], like: &minnow_ir::TensorType) -> Te
         },
         kind: TensorKind::Activation,
         data: None,
+    }
+}
+
+/// Which of `order`'s ops something reads (another live op or a graph output), removing dead
+/// ones until none is left: a DEQUANTIZE that only fed a folded op goes too.
+fn live_ops(order: &[Node], outputs: &[TensorId]) -> Vec<bool> {
+    let mut live = vec![true; order.len()];
+    loop {
+        let read: HashSet<TensorId> = order
+            .iter()
+            .zip(&live)
+            .filter(|(_, l)| **l)
+            .flat_map(|(n, _)| n.inputs.iter().flatten().copied())
+            .chain(outputs.iter().copied())
+            .collect();
+        let mut changed = false;
+        for (i, n) in order.iter().enumerate() {
+            if live[i] && !n.outputs.iter().any(|t| read.contains(t)) {
+                live[i] = false;
+                changed = true;
+            }
+        }
+        if !changed {
+            return live;
+        }
     }
 }

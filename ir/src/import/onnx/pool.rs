@@ -52,29 +52,8 @@ pub fn pool(cx: &mut ImportCx, node: &NodeProto, attrs: &Attrs) -> Result<Tensor
     let (mut xt, _) = to_nhwc(cx, x, &out)?;
     let mut window = spatial.window();
     if include_pad {
-        // Padding that counts towards the average: zeros added first, then a valid pool.
-        // The part `ceil_mode` added stays uncounted, as ONNX does.
         let explicit = Spatial::read(attrs, input, None, one_d, false)?;
-        let pads = vec![
-            (0, 0),
-            (explicit.begin[0], explicit.end[0]),
-            (explicit.begin[1], explicit.end[1]),
-            (0, 0),
-        ];
-        let ty = cx.ty(xt).clone();
-        xt = cx.emit(
-            &format!("{out}:padded"),
-            Op::Pad { pads },
-            vec![Some(xt)],
-            ty.dtype,
-            ty.quant,
-        )?;
-        window.padding = Padding::Explicit {
-            top: 0,
-            left: 0,
-            bottom: spatial.end[0] - explicit.end[0],
-            right: spatial.end[1] - explicit.end[1],
-        };
+        (xt, window.padding) = counted_padding(cx, xt, &out, &spatial, &explicit)?;
     }
     let op = Pooling {
         average,
@@ -93,6 +72,39 @@ pub fn pool(cx: &mut ImportCx, node: &NodeProto, attrs: &Attrs) -> Result<Tensor
         ty.quant,
     )?;
     from_nhwc(cx, y, &out, one_d)
+}
+
+/// `count_include_pad`: the `pads` as zeros added before a pool over `xt`, so they count
+/// towards the average; the part `ceil_mode` added (`spatial` beyond `explicit`) stays
+/// uncounted padding, as ONNX does. Returns the padded input and the pool's padding.
+fn counted_padding(
+    cx: &mut ImportCx,
+    xt: TensorId,
+    out: &str,
+    spatial: &Spatial,
+    explicit: &Spatial,
+) -> Result<(TensorId, Padding), String> {
+    let pads = vec![
+        (0, 0),
+        (explicit.begin[0], explicit.end[0]),
+        (explicit.begin[1], explicit.end[1]),
+        (0, 0),
+    ];
+    let ty = cx.ty(xt).clone();
+    let padded = cx.emit(
+        &format!("{out}:padded"),
+        Op::Pad { pads },
+        vec![Some(xt)],
+        ty.dtype,
+        ty.quant,
+    )?;
+    let rest = Padding::Explicit {
+        top: 0,
+        left: 0,
+        bottom: spatial.end[0] - explicit.end[0],
+        right: spatial.end[1] - explicit.end[1],
+    };
+    Ok((padded, rest))
 }
 
 /// GlobalAveragePool: the mean over every spatial dimension, kept as size 1.

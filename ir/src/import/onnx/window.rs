@@ -63,54 +63,65 @@ impl Spatial {
         };
         let strides = pair("strides", 1)?;
         let dilations = pair("dilations", 1)?;
-        let (mut begin, mut end) = ([0; 2], [0; 2]);
-        let auto_pad = attrs.string("auto_pad", "NOTSET")?;
-        for d in 0..2 {
-            let effective = (kernel[d] - 1) * dilations[d] + 1;
-            match auto_pad.as_str() {
-                "NOTSET" => {}
-                "VALID" => continue,
-                "SAME_UPPER" | "SAME_LOWER" => {
-                    let out = input[d].div_ceil(strides[d]);
-                    let total = ((out - 1) * strides[d] + effective).saturating_sub(input[d]);
-                    let small = total / 2;
-                    (begin[d], end[d]) = if auto_pad == "SAME_UPPER" {
-                        (small, total - small)
-                    } else {
-                        (total - small, small)
-                    };
-                    continue;
-                }
-                other => return Err(format!("auto_pad {other:?} is not an ONNX padding mode")),
-            }
-        }
-        if auto_pad == "NOTSET" {
-            if let Some(p) = attrs.ints("pads")? {
-                if p.len() != 2 * rank || p.iter().any(|x| *x < 0) {
-                    return Err(format!(
-                        "pads {p:?} must be {} non-negative values",
-                        2 * rank
-                    ));
-                }
-                let p: Vec<usize> = p.iter().map(|x| *x as usize).collect();
-                (begin, end) = if one_d {
-                    ([0, p[0]], [0, p[1]])
-                } else {
-                    ([p[0], p[1]], [p[2], p[3]])
-                };
-            }
-        }
         let mut s = Spatial {
             kernel,
             strides,
             dilations,
-            begin,
-            end,
+            begin: [0; 2],
+            end: [0; 2],
         };
+        s.read_padding(attrs, input, one_d)?;
         if ceil {
             s.extend_for_ceil(input)?;
         }
         Ok(s)
+    }
+
+    /// `auto_pad` (SAME_UPPER puts the odd padding after, SAME_LOWER before) or `pads`.
+    // `d` indexes five parallel per-axis arrays.
+    #[allow(clippy::needless_range_loop)]
+    fn read_padding(
+        &mut self,
+        attrs: &Attrs,
+        input: [usize; 2],
+        one_d: bool,
+    ) -> Result<(), String> {
+        let rank = if one_d { 1 } else { 2 };
+        let auto_pad = attrs.string("auto_pad", "NOTSET")?;
+        match auto_pad.as_str() {
+            "NOTSET" => {}
+            "VALID" => return Ok(()),
+            "SAME_UPPER" | "SAME_LOWER" => {
+                for d in 0..2 {
+                    let effective = (self.kernel[d] - 1) * self.dilations[d] + 1;
+                    let out = input[d].div_ceil(self.strides[d]);
+                    let total = ((out - 1) * self.strides[d] + effective).saturating_sub(input[d]);
+                    let small = total / 2;
+                    (self.begin[d], self.end[d]) = if auto_pad == "SAME_UPPER" {
+                        (small, total - small)
+                    } else {
+                        (total - small, small)
+                    };
+                }
+                return Ok(());
+            }
+            other => return Err(format!("auto_pad {other:?} is not an ONNX padding mode")),
+        }
+        if let Some(p) = attrs.ints("pads")? {
+            if p.len() != 2 * rank || p.iter().any(|x| *x < 0) {
+                return Err(format!(
+                    "pads {p:?} must be {} non-negative values",
+                    2 * rank
+                ));
+            }
+            let p: Vec<usize> = p.iter().map(|x| *x as usize).collect();
+            (self.begin, self.end) = if one_d {
+                ([0, p[0]], [0, p[1]])
+            } else {
+                ([p[0], p[1]], [p[2], p[3]])
+            };
+        }
+        Ok(())
     }
 
     /// Output size along `d` rounding down.
