@@ -66,7 +66,9 @@ pub enum Error {
 /// kernels in every engine.
 pub fn load_graph(bytes: &[u8], name: &str) -> Result<Graph, Error> {
     let graph = minnow_ir::import::load(bytes, name)?;
-    if minnow_ir::import::onnx::looks_like_onnx(bytes) {
+    // The TFLite importer accepts only bytes with the identifier: anything else loaded as ONNX.
+    let tflite = bytes.len() >= 8 && &bytes[4..8] == b"TFL3";
+    if !tflite {
         return Ok(minnow_passes::qdq::QdqFolder::default().run(&graph)?.0);
     }
     Ok(graph)
