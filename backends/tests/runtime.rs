@@ -3,8 +3,12 @@
 //! (to the bit, for floats) on edge cases and on random inputs.
 
 use minnow_backends::c::RUNTIME;
+use minnow_backends::jit::JitProgram;
 use minnow_ir::loops::interp::Value;
-use minnow_ir::loops::{Intrinsic, ScalarType};
+use minnow_ir::loops::{
+    Access, Expr, FuncBuilder, Intrinsic, Program, ScalarType, Slot, SlotId, SlotKind, Step,
+};
+use minnow_passes::memory::MemoryPlanner;
 use std::fmt::Write;
 use std::process::Command;
 
@@ -204,6 +208,98 @@ fn c_runtime_matches_the_fixed_point_module() {
         assert_eq!(g, value, "C and Rust differ on {case}");
     }
     assert_eq!(got.lines().count(), want.len());
+}
+
+/// A program of one step computing `out[k] = intrinsic(args[k]...)` over `cases`, the
+/// arguments held in constant slots.
+fn intrinsic_program(intrinsic: Intrinsic, cases: &[Vec<i64>]) -> Program {
+    let (params, result) = intrinsic.signature();
+    let mut b = FuncBuilder::new("apply");
+    let mut slots = Vec::new();
+    let bufs: Vec<_> = params
+        .iter()
+        .enumerate()
+        .map(|(p, t)| {
+            let bytes = cases
+                .iter()
+                .flat_map(|args| match t {
+                    ScalarType::I64 => args[p].to_le_bytes().to_vec(),
+                    _ => (args[p] as u32).to_le_bytes().to_vec(),
+                })
+                .collect();
+            slots.push(Slot {
+                name: format!("arg{p}"),
+                elem: *t,
+                len: cases.len(),
+                kind: SlotKind::Constant(bytes),
+            });
+            b.param(&format!("arg{p}"), *t, cases.len(), Access::Read)
+        })
+        .collect();
+    let out = b.param("out", result, cases.len(), Access::Write);
+    slots.push(Slot {
+        name: "out".into(),
+        elem: result,
+        len: cases.len(),
+        kind: SlotKind::Output(0),
+    });
+    b.for_loop("k", cases.len(), |b, k| {
+        let args = bufs.iter().map(|a| Expr::load(*a, k.clone())).collect();
+        b.store(out, k, Expr::call(intrinsic, args));
+    });
+    Program {
+        name: "intrinsic".into(),
+        steps: vec![Step {
+            name: "apply".into(),
+            op: "CUSTOM".into(),
+            func: 0,
+            args: (0..slots.len()).map(SlotId).collect(),
+            in_place: None,
+            macs: 0,
+            reduction: None,
+        }],
+        funcs: vec![b.finish()],
+        inputs: vec![],
+        outputs: vec![SlotId(slots.len() - 1)],
+        slots,
+    }
+}
+
+/// The JIT's inlined requantization arithmetic and its shims for the rest give the runtime's
+/// results, bit for bit, on the same cases as the C runtime.
+#[test]
+fn jit_intrinsics_match_the_fixed_point_module() {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rng = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state as i64
+    };
+    for i in Intrinsic::ALL {
+        let cases = cases(i, &mut rng);
+        let program = intrinsic_program(i, &cases);
+        let plan = MemoryPlanner::default().run(&program);
+        let mut jit = JitProgram::compile(&program, &plan).unwrap();
+        let out = jit.run(&[]).unwrap().remove(0);
+        let (params, _) = i.signature();
+        for (k, args) in cases.iter().enumerate() {
+            let values: Vec<Value> = args
+                .iter()
+                .zip(params)
+                .map(|(a, t)| match t {
+                    ScalarType::F32 => Value::F32(f32::from_bits(*a as u32)),
+                    _ => Value::Int(*a, *t),
+                })
+                .collect();
+            let got = i32::from_le_bytes(out[4 * k..4 * k + 4].try_into().unwrap());
+            let want = match i.eval(&values) {
+                Value::F32(f) => f.to_bits() as i32,
+                Value::Int(v, _) => v as i32,
+            };
+            assert_eq!(got, want, "the JIT and the runtime differ on {i:?}{args:?}");
+        }
+    }
 }
 
 fn tempfile_dir() -> std::path::PathBuf {

@@ -1,9 +1,11 @@
 //! One loop function as a Cranelift function `fn(args: *const *mut u8)`: the parameters'
-//! pointers arrive in one array (every step has the same signature), loops become blocks
-//! with the counter in a frontend variable, and every integer operation is Cranelift's
-//! wrapping one, as the loop interpreter computes it.
+//! pointers arrive in one array (every step has the same signature), serial loops become
+//! blocks with the counter in a frontend variable, unrolled ones copies of their body with the
+//! counter a constant (see [`registers`](super::registers)), and every integer operation is
+//! Cranelift's wrapping one, as the loop interpreter computes it.
 
-use super::intrinsics;
+use super::registers::{constant_index, unrolls};
+use super::{fixedpoint, intrinsics};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::MemFlagsData;
 use cranelift_codegen::ir::{
@@ -13,7 +15,7 @@ use cranelift_frontend::{FunctionBuilder, Variable};
 use cranelift_jit::JITModule;
 use cranelift_module::{Linkage, Module};
 use minnow_ir::loops::{BinOp, BufId, Expr, Func, Intrinsic, ScalarType, Stmt, UnOp, VarId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The Cranelift type of a scalar type (`bool` is an `i8` of 0 or 1, as comparisons give).
 pub(super) fn clif(t: ScalarType) -> Type {
@@ -34,10 +36,20 @@ pub(super) struct Translator<'a, 'b> {
     pub vars: HashMap<VarId, Variable>,
     pub bufs: HashMap<BufId, Value>,
     pub calls: HashMap<Intrinsic, cranelift_codegen::ir::FuncRef>,
+    /// The counters of the unrolled loops around the statement being translated.
+    pub known: HashMap<VarId, i64>,
+    /// The local buffers kept in registers ([`super::registers::register_buffers`]).
+    pub in_registers: HashSet<BufId>,
+    /// Each allocated register buffer's elements.
+    pub registers: HashMap<BufId, Vec<Variable>>,
+    /// How many serial loops enclose the statement being translated.
+    pub depth: usize,
+    /// The depth at which each variable is defined (a loop counter: its loop's).
+    pub depths: HashMap<VarId, usize>,
 }
 
 impl Translator<'_, '_> {
-    fn ptr(&self) -> Type {
+    pub(super) fn ptr(&self) -> Type {
         self.module.target_config().pointer_type()
     }
 
@@ -65,45 +77,38 @@ impl Translator<'_, '_> {
     fn stmt(&mut self, s: &Stmt) -> Result<(), String> {
         match s {
             Stmt::For {
-                var, extent, body, ..
+                var,
+                extent,
+                kind,
+                body,
             } => {
-                let v = self.var(*var, types::I32);
-                let zero = self.b.ins().iconst(types::I32, 0);
-                self.b.def_var(v, zero);
-                let (header, inner, exit) = (
-                    self.b.create_block(),
-                    self.b.create_block(),
-                    self.b.create_block(),
-                );
-                self.b.ins().jump(header, &[]);
-                self.b.switch_to_block(header);
-                let i = self.b.use_var(v);
-                let more = self
-                    .b
-                    .ins()
-                    .icmp_imm_s(IntCC::SignedLessThan, i, *extent as i64);
-                self.b.ins().brif(more, inner, &[], exit, &[]);
-                self.b.switch_to_block(inner);
-                self.b.seal_block(inner);
-                self.block(body)?;
-                let i = self.b.use_var(v);
-                let next = self.b.ins().iadd_imm_s(i, 1);
-                self.b.def_var(v, next);
-                self.b.ins().jump(header, &[]);
-                self.b.seal_block(header);
-                self.b.switch_to_block(exit);
-                self.b.seal_block(exit);
+                if unrolls(*kind, *extent) {
+                    for k in 0..*extent {
+                        self.known.insert(*var, k as i64);
+                        self.block(body)?;
+                    }
+                    self.known.remove(var);
+                } else {
+                    self.serial_loop(*var, *extent, body)?;
+                }
             }
             Stmt::Store { buf, index, value } => {
-                let addr = self.address(*buf, index)?;
                 let value = self.expr(value)?;
-                self.b.ins().store(MemFlagsData::trusted(), value, addr, 0);
+                if let Some(element) = self.register(*buf, index)? {
+                    self.b.def_var(element, value);
+                } else {
+                    let (addr, offset) = self.address(*buf, index)?;
+                    self.b
+                        .ins()
+                        .store(MemFlagsData::trusted(), value, addr, offset);
+                }
             }
             Stmt::Let { var, value } => {
                 let ty = clif(self.func.var(*var).ty);
                 let v = self.var(*var, ty);
                 let value = self.expr(value)?;
                 self.b.def_var(v, value);
+                self.depths.insert(*var, self.depth);
             }
             Stmt::If {
                 cond,
@@ -125,6 +130,23 @@ impl Translator<'_, '_> {
                 }
                 self.b.switch_to_block(merge);
                 self.b.seal_block(merge);
+            }
+            Stmt::Alloc { buf } if self.in_registers.contains(buf) => {
+                let decl = self.func.buffer(*buf);
+                let ty = clif(decl.elem);
+                let elements = (0..decl.len)
+                    .map(|_| {
+                        let v = self.b.declare_var(ty);
+                        let zero = if ty == types::F32 {
+                            self.b.ins().f32const(0.0)
+                        } else {
+                            self.b.ins().iconst(ty, 0)
+                        };
+                        self.b.def_var(v, zero);
+                        v
+                    })
+                    .collect();
+                self.registers.insert(*buf, elements);
             }
             Stmt::Alloc { buf } => {
                 let decl = self.func.buffer(*buf);
@@ -149,6 +171,53 @@ impl Translator<'_, '_> {
         Ok(())
     }
 
+    /// `for var in 0..extent { body }` as a rotated loop: the body block tests at its end.
+    fn serial_loop(&mut self, var: VarId, extent: usize, body: &[Stmt]) -> Result<(), String> {
+        if extent == 0 {
+            return Ok(());
+        }
+        let v = self.var(var, types::I32);
+        let zero = self.b.ins().iconst(types::I32, 0);
+        self.b.def_var(v, zero);
+        let (inner, exit) = (self.b.create_block(), self.b.create_block());
+        self.b.ins().jump(inner, &[]);
+        self.b.switch_to_block(inner);
+        self.depth += 1;
+        self.depths.insert(var, self.depth);
+        self.block(body)?;
+        self.depth -= 1;
+        let i = self.b.use_var(v);
+        let next = self.b.ins().iadd_imm_s(i, 1);
+        self.b.def_var(v, next);
+        let more = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::SignedLessThan, next, extent as i64);
+        self.b.ins().brif(more, inner, &[], exit, &[]);
+        self.b.seal_block(inner);
+        self.b.switch_to_block(exit);
+        self.b.seal_block(exit);
+        Ok(())
+    }
+
+    /// The variable holding `buf[index]` when `buf` lives in registers.
+    fn register(&self, buf: BufId, index: &Expr) -> Result<Option<Variable>, String> {
+        let Some(elements) = self.registers.get(&buf) else {
+            return Ok(None);
+        };
+        let i = constant_index(index, &self.known).ok_or_else(|| {
+            format!(
+                "{}: a register buffer's index is not constant",
+                self.func.name
+            )
+        })?;
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| elements.get(i).copied())
+            .map(Some)
+            .ok_or_else(|| format!("{}: index {i} is outside a local buffer", self.func.name))
+    }
+
     fn var(&mut self, v: VarId, ty: Type) -> Variable {
         if let Some(var) = self.vars.get(&v) {
             return *var;
@@ -162,17 +231,7 @@ impl Translator<'_, '_> {
         self.func.type_of(e).expect("verified function")
     }
 
-    /// `buf + index * element size`.
-    fn address(&mut self, buf: BufId, index: &Expr) -> Result<Value, String> {
-        let size = self.func.buffer(buf).elem.size().max(1) as i64;
-        let i = self.expr(index)?;
-        let ptr = self.ptr();
-        let wide = self.b.ins().sextend(ptr, i);
-        let offset = self.b.ins().imul_imm_s(wide, size);
-        Ok(self.b.ins().iadd(self.bufs[&buf], offset))
-    }
-
-    fn expr(&mut self, e: &Expr) -> Result<Value, String> {
+    pub(super) fn expr(&mut self, e: &Expr) -> Result<Value, String> {
         Ok(match e {
             Expr::Int { value, ty } => {
                 let t = clif(*ty);
@@ -184,18 +243,26 @@ impl Translator<'_, '_> {
                 self.b.ins().iconst(t, (*value as u64 & mask) as i64)
             }
             Expr::Float(f) => self.b.ins().f32const(*f),
-            Expr::Var(v) => {
-                let var = self.vars[v];
-                self.b.use_var(var)
-            }
+            Expr::Var(v) => match self.known.get(v) {
+                Some(k) => self.b.ins().iconst(types::I32, *k),
+                None => {
+                    let var = self.vars[v];
+                    self.b.use_var(var)
+                }
+            },
             Expr::Load { buf, index } => {
-                let addr = self.address(*buf, index)?;
+                if let Some(element) = self.register(*buf, index)? {
+                    return Ok(self.b.use_var(element));
+                }
+                let (addr, offset) = self.address(*buf, index)?;
                 let t = clif(self.func.buffer(*buf).elem);
-                self.b.ins().load(t, MemFlagsData::trusted(), addr, 0)
+                self.b.ins().load(t, MemFlagsData::trusted(), addr, offset)
             }
             Expr::LoadWord { buf, index } => {
-                let addr = self.address(*buf, index)?;
-                self.b.ins().load(types::I32, MemFlagsData::new(), addr, 0)
+                let (addr, offset) = self.address(*buf, index)?;
+                self.b
+                    .ins()
+                    .load(types::I32, MemFlagsData::new(), addr, offset)
             }
             Expr::Unary { op, arg } => {
                 let float = self.ty(arg) == ScalarType::F32;
@@ -234,6 +301,9 @@ impl Translator<'_, '_> {
                     .iter()
                     .map(|a| self.expr(a))
                     .collect::<Result<Vec<_>, _>>()?;
+                if let Some(v) = fixedpoint::inline(&mut self.b, *intrinsic, &values) {
+                    return Ok(v);
+                }
                 let f = self.intrinsic(*intrinsic)?;
                 let call = self.b.ins().call(f, &values);
                 self.b.inst_results(call)[0]

@@ -21,8 +21,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod address;
+mod fixedpoint;
 mod func;
 mod intrinsics;
+mod registers;
 
 use cranelift_codegen::ir::{AbiParam, InstBuilder, UserFuncName};
 use cranelift_codegen::settings::{self, Configurable};
@@ -261,6 +264,11 @@ fn define(
             vars: HashMap::new(),
             bufs: HashMap::new(),
             calls: HashMap::new(),
+            known: HashMap::new(),
+            in_registers: registers::register_buffers(func),
+            registers: HashMap::new(),
+            depth: 0,
+            depths: HashMap::new(),
         };
         t.bind_params(args);
         t.block(&func.body).map_err(codegen)?;
