@@ -42,6 +42,9 @@ pub(super) struct Translator<'a, 'b> {
     pub in_registers: HashSet<BufId>,
     /// Each allocated register buffer's elements.
     pub registers: HashMap<BufId, Vec<Variable>>,
+    /// The parameters nothing writes while the function runs (read-only and not sharing
+    /// memory with an output): their loads are pure, so Cranelift may hoist and sink them.
+    pub read_only: HashSet<BufId>,
     /// How many serial loops enclose the statement being translated.
     pub depth: usize,
     /// The depth at which each variable is defined (a loop counter: its loop's).
@@ -200,6 +203,15 @@ impl Translator<'_, '_> {
         Ok(())
     }
 
+    /// `flags` for a load of `buf`, marked movable when nothing writes `buf`.
+    fn load_flags(&self, buf: BufId, flags: MemFlagsData) -> MemFlagsData {
+        if self.read_only.contains(&buf) {
+            flags.with_readonly().with_can_move()
+        } else {
+            flags
+        }
+    }
+
     /// The variable holding `buf[index]` when `buf` lives in registers.
     fn register(&self, buf: BufId, index: &Expr) -> Result<Option<Variable>, String> {
         let Some(elements) = self.registers.get(&buf) else {
@@ -256,13 +268,14 @@ impl Translator<'_, '_> {
                 }
                 let (addr, offset) = self.address(*buf, index)?;
                 let t = clif(self.func.buffer(*buf).elem);
-                self.b.ins().load(t, MemFlagsData::trusted(), addr, offset)
+                let flags = self.load_flags(*buf, MemFlagsData::trusted());
+                self.b.ins().load(t, flags, addr, offset)
             }
             Expr::LoadWord { buf, index } => {
                 let (addr, offset) = self.address(*buf, index)?;
-                self.b
-                    .ins()
-                    .load(types::I32, MemFlagsData::new(), addr, offset)
+                // A word of bytes need not be aligned.
+                let flags = self.load_flags(*buf, MemFlagsData::new().with_notrap());
+                self.b.ins().load(types::I32, flags, addr, offset)
             }
             Expr::Unary { op, arg } => {
                 let float = self.ty(arg) == ScalarType::F32;

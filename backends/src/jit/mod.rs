@@ -32,7 +32,9 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
-use minnow_ir::loops::{ArgPlace, Intrinsic, Program, SlotKind, StepArg};
+use minnow_ir::loops::{
+    Access, ArgPlace, BufId, BufferKind, Intrinsic, Program, SlotKind, StepArg,
+};
 use minnow_passes::memory::ArenaPlan;
 use std::collections::HashMap;
 
@@ -229,6 +231,27 @@ fn new_module() -> Result<JITModule, JitError> {
     Ok(JITModule::new(builder))
 }
 
+/// The read-only parameters of function `index` that no step calling it runs in place.
+fn read_only_params(program: &Program, index: usize) -> std::collections::HashSet<BufId> {
+    let func = &program.funcs[index];
+    func.params()
+        .enumerate()
+        .filter(|(k, (_, decl))| {
+            matches!(
+                decl.kind,
+                BufferKind::Param {
+                    access: Access::Read,
+                    ..
+                }
+            ) && !program
+                .steps
+                .iter()
+                .any(|s| s.func == index && s.in_place.is_some_and(|(input, _)| input == *k))
+        })
+        .map(|(_, (id, _))| id)
+        .collect()
+}
+
 /// Translates and defines function `index` of `program`.
 fn define(
     module: &mut JITModule,
@@ -267,6 +290,7 @@ fn define(
             known: HashMap::new(),
             in_registers: registers::register_buffers(func),
             registers: HashMap::new(),
+            read_only: read_only_params(program, index),
             depth: 0,
             depths: HashMap::new(),
         };
