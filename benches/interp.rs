@@ -1,5 +1,6 @@
 //! Engine speed on real models, one inference of kws and vww (golden input 0), side by side:
-//! the reference interpreter (the baseline), the Cranelift JIT, and the generated C built by
+//! the reference interpreter (the baseline, `--engine interp`), the loop-IR interpreter
+//! running the very program the JIT compiles, the Cranelift JIT, and the generated C built by
 //! the host compiler at -O2 into a shared library loaded in-process (the same default
 //! schedules and arena plan as the JIT).
 //!
@@ -9,6 +10,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use minnow_autotune::compile::{compile, Schedules};
 use minnow_backends::jit::JitProgram;
 use minnow_ir::interp::Interpreter;
+use minnow_ir::loops::interp::ProgramInterp;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -57,6 +59,13 @@ fn bench_model(c: &mut Criterion, name: &str) {
     });
     let host = minnow_targets::find("host").unwrap();
     let compiled = compile(&graph, name, &host, Schedules::Default).unwrap();
+    let mut loops = ProgramInterp::new(&compiled.program).unwrap();
+    let mut group = c.benchmark_group(format!("loop-interp/{name}"));
+    group.sample_size(10);
+    group.bench_function("run", |b| {
+        b.iter(|| loops.run(std::slice::from_ref(&input)).unwrap())
+    });
+    group.finish();
     let mut jit = JitProgram::compile(&compiled.program, &compiled.plan).unwrap();
     jit.reset();
     c.bench_function(&format!("jit/{name}"), |b| {

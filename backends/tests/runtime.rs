@@ -5,12 +5,12 @@
 use minnow_backends::c::RUNTIME;
 use minnow_backends::jit::JitProgram;
 use minnow_ir::loops::interp::Value;
-use minnow_ir::loops::{
-    Access, Expr, FuncBuilder, Intrinsic, Program, ScalarType, Slot, SlotId, SlotKind, Step,
-};
+use minnow_ir::loops::{Access, Expr, FuncBuilder, Intrinsic, Program, ScalarType};
 use minnow_passes::memory::MemoryPlanner;
 use std::fmt::Write;
 use std::process::Command;
+
+mod support;
 
 /// Arguments for one intrinsic: edge values crossed with pseudo-random ones, kept inside each
 /// function's documented domain.
@@ -215,7 +215,7 @@ fn c_runtime_matches_the_fixed_point_module() {
 fn intrinsic_program(intrinsic: Intrinsic, cases: &[Vec<i64>]) -> Program {
     let (params, result) = intrinsic.signature();
     let mut b = FuncBuilder::new("apply");
-    let mut slots = Vec::new();
+    let mut constants = Vec::new();
     let bufs: Vec<_> = params
         .iter()
         .enumerate()
@@ -227,42 +227,16 @@ fn intrinsic_program(intrinsic: Intrinsic, cases: &[Vec<i64>]) -> Program {
                     _ => (args[p] as u32).to_le_bytes().to_vec(),
                 })
                 .collect();
-            slots.push(Slot {
-                name: format!("arg{p}"),
-                elem: *t,
-                len: cases.len(),
-                kind: SlotKind::Constant(bytes),
-            });
+            constants.push((*t, bytes));
             b.param(&format!("arg{p}"), *t, cases.len(), Access::Read)
         })
         .collect();
     let out = b.param("out", result, cases.len(), Access::Write);
-    slots.push(Slot {
-        name: "out".into(),
-        elem: result,
-        len: cases.len(),
-        kind: SlotKind::Output(0),
-    });
     b.for_loop("k", cases.len(), |b, k| {
         let args = bufs.iter().map(|a| Expr::load(*a, k.clone())).collect();
         b.store(out, k, Expr::call(intrinsic, args));
     });
-    Program {
-        name: "intrinsic".into(),
-        steps: vec![Step {
-            name: "apply".into(),
-            op: "CUSTOM".into(),
-            func: 0,
-            args: (0..slots.len()).map(SlotId).collect(),
-            in_place: None,
-            macs: 0,
-            reduction: None,
-        }],
-        funcs: vec![b.finish()],
-        inputs: vec![],
-        outputs: vec![SlotId(slots.len() - 1)],
-        slots,
-    }
+    support::one_step_program(b.finish(), constants, (result, cases.len()))
 }
 
 /// The JIT's inlined requantization arithmetic and its shims for the rest give the runtime's

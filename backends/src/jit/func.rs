@@ -4,7 +4,7 @@
 //! counter a constant (see [`registers`](super::registers)), and every integer operation is
 //! Cranelift's wrapping one, as the loop interpreter computes it.
 
-use super::registers::{constant_index, unrolls};
+use super::registers::{unrolls, Layout, Registers};
 use super::{fixedpoint, intrinsics};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::MemFlagsData;
@@ -39,9 +39,9 @@ pub(super) struct Translator<'a, 'b> {
     /// The counters of the unrolled loops around the statement being translated.
     pub known: HashMap<VarId, i64>,
     /// The local buffers kept in registers ([`super::registers::register_buffers`]).
-    pub in_registers: HashSet<BufId>,
-    /// Each allocated register buffer's elements.
-    pub registers: HashMap<BufId, Vec<Variable>>,
+    pub in_registers: HashMap<BufId, Layout>,
+    /// Each allocated register buffer's variables.
+    pub registers: HashMap<BufId, Registers>,
     /// The parameters nothing writes while the function runs (read-only and not sharing
     /// memory with an output): their loads are pure, so Cranelift may hoist and sink them.
     pub read_only: HashSet<BufId>,
@@ -85,7 +85,9 @@ impl Translator<'_, '_> {
                 kind,
                 body,
             } => {
-                if unrolls(*kind, *extent) {
+                if unrolls(*kind, *extent) && self.vectorizes(*var, *extent, body) {
+                    self.vector_loop(*var, *extent, body)?;
+                } else if unrolls(*kind, *extent) {
                     for k in 0..*extent {
                         self.known.insert(*var, k as i64);
                         self.block(body)?;
@@ -97,9 +99,7 @@ impl Translator<'_, '_> {
             }
             Stmt::Store { buf, index, value } => {
                 let value = self.expr(value)?;
-                if let Some(element) = self.register(*buf, index)? {
-                    self.b.def_var(element, value);
-                } else {
+                if !self.write_register(*buf, index, value)? {
                     let (addr, offset) = self.address(*buf, index)?;
                     self.b
                         .ins()
@@ -134,22 +134,8 @@ impl Translator<'_, '_> {
                 self.b.switch_to_block(merge);
                 self.b.seal_block(merge);
             }
-            Stmt::Alloc { buf } if self.in_registers.contains(buf) => {
-                let decl = self.func.buffer(*buf);
-                let ty = clif(decl.elem);
-                let elements = (0..decl.len)
-                    .map(|_| {
-                        let v = self.b.declare_var(ty);
-                        let zero = if ty == types::F32 {
-                            self.b.ins().f32const(0.0)
-                        } else {
-                            self.b.ins().iconst(ty, 0)
-                        };
-                        self.b.def_var(v, zero);
-                        v
-                    })
-                    .collect();
-                self.registers.insert(*buf, elements);
+            Stmt::Alloc { buf } if self.in_registers.contains_key(buf) => {
+                self.alloc_registers(*buf);
             }
             Stmt::Alloc { buf } => {
                 let decl = self.func.buffer(*buf);
@@ -204,30 +190,12 @@ impl Translator<'_, '_> {
     }
 
     /// `flags` for a load of `buf`, marked movable when nothing writes `buf`.
-    fn load_flags(&self, buf: BufId, flags: MemFlagsData) -> MemFlagsData {
+    pub(super) fn load_flags(&self, buf: BufId, flags: MemFlagsData) -> MemFlagsData {
         if self.read_only.contains(&buf) {
             flags.with_readonly().with_can_move()
         } else {
             flags
         }
-    }
-
-    /// The variable holding `buf[index]` when `buf` lives in registers.
-    fn register(&self, buf: BufId, index: &Expr) -> Result<Option<Variable>, String> {
-        let Some(elements) = self.registers.get(&buf) else {
-            return Ok(None);
-        };
-        let i = constant_index(index, &self.known).ok_or_else(|| {
-            format!(
-                "{}: a register buffer's index is not constant",
-                self.func.name
-            )
-        })?;
-        usize::try_from(i)
-            .ok()
-            .and_then(|i| elements.get(i).copied())
-            .map(Some)
-            .ok_or_else(|| format!("{}: index {i} is outside a local buffer", self.func.name))
     }
 
     fn var(&mut self, v: VarId, ty: Type) -> Variable {
@@ -239,7 +207,7 @@ impl Translator<'_, '_> {
         var
     }
 
-    fn ty(&self, e: &Expr) -> ScalarType {
+    pub(super) fn ty(&self, e: &Expr) -> ScalarType {
         self.func.type_of(e).expect("verified function")
     }
 
@@ -263,8 +231,8 @@ impl Translator<'_, '_> {
                 }
             },
             Expr::Load { buf, index } => {
-                if let Some(element) = self.register(*buf, index)? {
-                    return Ok(self.b.use_var(element));
+                if let Some(value) = self.read_register(*buf, index)? {
+                    return Ok(value);
                 }
                 let (addr, offset) = self.address(*buf, index)?;
                 let t = clif(self.func.buffer(*buf).elem);

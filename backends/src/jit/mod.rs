@@ -26,6 +26,7 @@ mod fixedpoint;
 mod func;
 mod intrinsics;
 mod registers;
+mod vector;
 
 use cranelift_codegen::ir::{AbiParam, InstBuilder, UserFuncName};
 use cranelift_codegen::settings::{self, Configurable};
@@ -288,7 +289,7 @@ fn define(
             bufs: HashMap::new(),
             calls: HashMap::new(),
             known: HashMap::new(),
-            in_registers: registers::register_buffers(func),
+            in_registers: registers::register_buffers(func, vector::host_simd()),
             registers: HashMap::new(),
             read_only: read_only_params(program, index),
             depth: 0,
