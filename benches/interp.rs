@@ -1,8 +1,9 @@
 //! Engine speed on real models, one inference of kws and vww (golden input 0), side by side:
 //! the reference interpreter (the baseline, `--engine interp`), the loop-IR interpreter
-//! running the very program the JIT compiles, the Cranelift JIT, and the generated C built by
-//! the host compiler at -O2 into a shared library loaded in-process (the same default
-//! schedules and arena plan as the JIT).
+//! running the very program the JIT compiles, the Cranelift JIT (the host's schedules as the
+//! JIT compiles for it, `Target::for_jit`, and for comparison the C target's), and the
+//! generated C built by the host compiler at -O2 into a shared library loaded in-process
+//! (the host target's default schedules).
 //!
 //! `cargo bench --bench interp`; the README reports the ratios of one run.
 
@@ -58,17 +59,23 @@ fn bench_model(c: &mut Criterion, name: &str) {
         b.iter(|| interp.run(std::slice::from_ref(&input)).unwrap())
     });
     let host = minnow_targets::find("host").unwrap();
-    let compiled = compile(&graph, name, &host, Schedules::Default).unwrap();
-    let mut loops = ProgramInterp::new(&compiled.program).unwrap();
+    let for_jit = compile(&graph, name, &host.for_jit(), Schedules::Default).unwrap();
+    let mut loops = ProgramInterp::new(&for_jit.program).unwrap();
     let mut group = c.benchmark_group(format!("loop-interp/{name}"));
     group.sample_size(10);
     group.bench_function("run", |b| {
         b.iter(|| loops.run(std::slice::from_ref(&input)).unwrap())
     });
     group.finish();
-    let mut jit = JitProgram::compile(&compiled.program, &compiled.plan).unwrap();
+    let mut jit = JitProgram::compile(&for_jit.program, &for_jit.plan).unwrap();
     jit.reset();
     c.bench_function(&format!("jit/{name}"), |b| {
+        b.iter(|| jit.run(std::slice::from_ref(&input)).unwrap())
+    });
+    let compiled = compile(&graph, name, &host, Schedules::Default).unwrap();
+    let mut jit = JitProgram::compile(&compiled.program, &compiled.plan).unwrap();
+    jit.reset();
+    c.bench_function(&format!("jit-c-schedules/{name}"), |b| {
         b.iter(|| jit.run(std::slice::from_ref(&input)).unwrap())
     });
     let dir = tempfile::tempdir().unwrap();

@@ -140,7 +140,10 @@ impl Space {
     }
 
     /// The default for a target. On DSP cores, SIMD: SMLADs along the reduce axis, else
-    /// SMLABB/SMLATT over blocks of four channels. Elsewhere a register block of four
+    /// SMLABB/SMLATT over blocks of four channels. On cores with 128-bit SIMD and sixteen
+    /// vector registers (the host), the widest block of eight channels (two `i32x4` vectors)
+    /// by up to five pixels that divides the axes: each weight vector then serves every
+    /// pixel and each input value eight channels. Elsewhere a register block of four
     /// accumulators (two channels by two pixels where the pixels divide, else four channels,
     /// else two) so that each loaded operand serves several multiplies. The innermost reduce
     /// loop is unrolled by four, or completely if it is shorter, where it is not vectorized.
@@ -159,6 +162,19 @@ impl Space {
         };
         let blocks: &[(usize, usize)] = if vectorize && self.simd == Simd::Channels {
             &[(4, 1)]
+        } else if features.simd128 {
+            &[
+                (8, 5),
+                (8, 4),
+                (8, 3),
+                (8, 2),
+                (8, 1),
+                (4, 4),
+                (4, 2),
+                (4, 1),
+                (2, 1),
+                (1, 1),
+            ]
         } else {
             &[(2, 2), (4, 1), (2, 1), (1, 1)]
         };

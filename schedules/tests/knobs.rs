@@ -65,3 +65,40 @@ fn every_schedule_trace_replays_from_json() {
         }
     }
 }
+
+/// With 128-bit SIMD (the JIT on the host) every convolution of kws takes a block of eight
+/// channels, two `i32x4` accumulators per pixel, and its four pointwise ones (unguarded
+/// 25-pixel columns) blocks of five pixels; without SIMD the blocks stay within a
+/// microcontroller's four accumulators.
+#[test]
+fn simd_defaults_block_eight_channels_by_five_pixels() {
+    let bytes = std::fs::read(shared("models/kws.tflite")).unwrap();
+    let graph = minnow_ir::import::tflite::import(&bytes, "kws").unwrap();
+    let program = minnow_ir::lower::lower(&graph).unwrap();
+    let simd = minnow_targets::Features {
+        simd128: true,
+        ..Default::default()
+    };
+    let scalar = minnow_targets::Features::default();
+    let mut pointwise = 0;
+    for (step, r) in program
+        .steps
+        .iter()
+        .filter_map(|s| s.reduction.as_ref().map(|r| (s, r)))
+    {
+        let space = Space::of(r);
+        let k = space.default_for(&simd);
+        assert!(space.choices().contains(&k), "{}: {k:?}", step.name);
+        let plain = space.default_for(&scalar);
+        assert!(
+            plain.channel_block * plain.pixel_block <= 4,
+            "{}: {plain:?}",
+            step.name
+        );
+        if step.op == "CONV_2D" {
+            assert_eq!(k.channel_block, 8, "{}", step.name);
+            pointwise += usize::from(k.pixel_block == 5);
+        }
+    }
+    assert_eq!(pointwise, 4, "kws's pointwise convolutions");
+}

@@ -104,7 +104,8 @@ pub fn run(args: &RunArgs) -> Result<()> {
         (outputs, (None, None), None, None)
     } else if engine == Engine::Jit {
         let name = pipeline::model_name(&args.model, None);
-        let compiled = pipeline::compile(&graph, &name, &target, args.tuning_db.as_deref())?;
+        let jit_target = target.for_jit();
+        let compiled = pipeline::compile(&graph, &name, &jit_target, args.tuning_db.as_deref())?;
         let mut jit = minnow_backends::jit::JitProgram::compile(&compiled.program, &compiled.plan)?;
         jit.reset();
         let outputs = jit.run(&inputs)?;

@@ -61,6 +61,7 @@ pub fn targets(args: &TargetsArgs) -> Result<()> {
             (f.fpu, "fpu"),
             (f.mve, "mve"),
             (f.compressed, "compressed"),
+            (f.simd128, "simd128"),
         ]
         .iter()
         .filter(|(on, _)| *on)

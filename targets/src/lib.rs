@@ -35,6 +35,11 @@ pub struct Features {
     pub mve: bool,
     /// Compressed instructions (RISC-V C extension; Thumb is always compact).
     pub compressed: bool,
+    /// The code generator runs blocks of output channels as 128-bit `i32x4` SIMD, with
+    /// sixteen vector registers for up to 40 accumulators: the Cranelift JIT on a host with
+    /// SSE4.1 or NEON ([`Target::for_jit`]). Off for every C target (the host's C is built
+    /// by `cc -O2`, which keeps such blocks on the stack).
+    pub simd128: bool,
 }
 
 /// The C toolchain of a target.
@@ -96,6 +101,34 @@ impl Target {
     /// Whether this is the machine minnow runs on.
     pub fn is_host(&self) -> bool {
         self.name == "host"
+    }
+
+    /// This target as the Cranelift JIT compiles for it: the host with
+    /// [`Features::simd128`] where its CPU has the instructions ([`host_simd128`]); any
+    /// other target unchanged.
+    pub fn for_jit(&self) -> Target {
+        let mut target = self.clone();
+        if self.is_host() {
+            target.features.simd128 = host_simd128();
+        }
+        target
+    }
+}
+
+/// Whether this machine has the 128-bit integer SIMD the JIT's vector loops use: SSE4.1 on
+/// x86-64, NEON (always present) on AArch64.
+pub fn host_simd128() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("sse4.1")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        true
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
     }
 }
 
@@ -174,6 +207,7 @@ fn core_targets() -> Vec<Target> {
         fpu,
         mve,
         compressed,
+        simd128: false,
     };
     let thumb = ["-mthumb", NO_PRE_RA_SCHEDULING];
     let with = |extra: &[&'static str]| -> Vec<&'static str> {

@@ -123,12 +123,19 @@ pub fn run_engine(model: &str, engine: &str) -> Vec<u8> {
     std::fs::read(&output).unwrap()
 }
 
-/// Every shared model compiled with the default schedules for the host and for Cortex-M4
-/// (whose schedules call the DSP intrinsics): what the host engines are checked on.
+/// Every shared model compiled with the default schedules for the host's C, for the host as
+/// the JIT compiles for it (blocks of eight channels by up to five pixels, which the JIT runs
+/// as SIMD) and for Cortex-M4 (whose schedules call the DSP intrinsics): what the host
+/// engines are checked on.
 pub fn scheduled_models() -> Vec<(&'static str, Target, Compiled)> {
     let mut all = Vec::new();
-    for target in ["host", "cortex-m4"] {
-        let target = minnow_targets::find(target).unwrap();
+    let host = minnow_targets::find("host").unwrap();
+    let targets = [
+        host.clone(),
+        host.for_jit(),
+        minnow_targets::find("cortex-m4").unwrap(),
+    ];
+    for target in targets {
         for model in MODELS {
             let bytes = std::fs::read(model_path(model)).unwrap();
             let graph = minnow_ir::import::tflite::import(&bytes, model).unwrap();

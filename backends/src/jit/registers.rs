@@ -22,7 +22,7 @@ use std::collections::HashMap;
 const MAX_UNROLL: usize = 64;
 
 /// Elements up to which a local buffer may live in registers.
-const MAX_REGISTER_ELEMENTS: usize = 32;
+const MAX_REGISTER_ELEMENTS: usize = 64;
 
 /// Whether the JIT emits a loop of this kind and extent as copies of its body.
 pub(super) fn unrolls(kind: ForKind, extent: usize) -> bool {

@@ -22,18 +22,7 @@ pub(super) const LANES: usize = 4;
 
 /// Whether this host has the 128-bit integer operations the vector loops use.
 pub(super) fn host_simd() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("sse4.1")
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        true
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        false
-    }
+    minnow_targets::host_simd128()
 }
 
 /// The terms of `index`'s outermost sum.
