@@ -151,7 +151,15 @@ impl Space {
         let choices = self.choices();
         let vectorize = self.simd != Simd::None && features.dsp;
         let extent = self.reduce.1;
-        let reduce_unroll = if vectorize && self.simd == Simd::Reduce {
+        let reduce_unroll = if features.simd128 {
+            // Two weight vectors per reduce step already fill the registers a block of eight
+            // channels by five pixels leaves; only short kernel rows are unrolled.
+            if extent <= 4 {
+                extent
+            } else {
+                1
+            }
+        } else if vectorize && self.simd == Simd::Reduce {
             1
         } else if extent % 4 == 0 {
             4
