@@ -6,7 +6,8 @@
 
 use crate::task::Task;
 use minnow_ir::loops::reduction::LoopNest;
-use minnow_ir::loops::{Expr, ForKind, Func, Stmt};
+use minnow_ir::loops::visit::{walk_expr, Visitor};
+use minnow_ir::loops::{BufId, Expr, ForKind, Func, Stmt, VarId};
 use minnow_passes::loops::{estimate_nest, Machine};
 
 /// Names of the features, in the order [`features`] returns them (for reports and tests).
@@ -111,55 +112,55 @@ struct Counts {
 
 impl Counts {
     fn of(func: &Func) -> Counts {
-        let mut c = Counts::default();
-        c.block(&func.body, 1.0);
-        c
+        let mut c = CountWalk {
+            counts: Counts::default(),
+            trips: 1.0,
+        };
+        c.visit_block(&func.body);
+        c.counts
     }
+}
 
-    fn block(&mut self, body: &[Stmt], trips: f64) {
-        for s in body {
-            match s {
-                Stmt::For {
-                    extent, body, kind, ..
-                } => {
-                    let inner = trips * *extent as f64;
-                    if *kind == ForKind::Serial {
-                        self.iterations += inner;
-                    }
-                    self.block(body, inner);
-                }
-                Stmt::Store { index, value, .. } => {
-                    self.stores += trips;
-                    self.expr(index, trips);
-                    self.expr(value, trips);
-                }
-                Stmt::Let { value, .. } => self.expr(value, trips),
-                Stmt::If {
-                    cond,
-                    then,
-                    otherwise,
-                } => {
-                    self.branches += trips;
-                    self.expr(cond, trips);
-                    self.block(then, trips);
-                    self.block(otherwise, trips);
-                }
-                Stmt::Alloc { .. } => {}
-            }
+/// The walk of [`Counts::of`]: `trips` is how often the statement at hand runs.
+struct CountWalk {
+    counts: Counts,
+    trips: f64,
+}
+
+impl Visitor for CountWalk {
+    fn visit_for(&mut self, _: VarId, extent: usize, kind: ForKind, body: &[Stmt]) {
+        let outer = self.trips;
+        self.trips *= extent as f64;
+        if kind == ForKind::Serial {
+            self.counts.iterations += self.trips;
         }
+        self.visit_block(body);
+        self.trips = outer;
     }
 
-    fn expr(&mut self, e: &Expr, trips: f64) {
+    fn visit_store(&mut self, _: BufId, index: &Expr, value: &Expr) {
+        self.counts.stores += self.trips;
+        self.visit_expr(index);
+        self.visit_expr(value);
+    }
+
+    fn visit_if(&mut self, cond: &Expr, then: &[Stmt], otherwise: &[Stmt]) {
+        self.counts.branches += self.trips;
+        self.visit_expr(cond);
+        self.visit_block(then);
+        self.visit_block(otherwise);
+    }
+
+    fn visit_expr(&mut self, e: &Expr) {
+        let c = &mut self.counts;
         match e {
-            Expr::Load { .. } | Expr::LoadWord { .. } => self.loads += trips,
+            Expr::Load { .. } | Expr::LoadWord { .. } => c.loads += self.trips,
             Expr::Binary { .. } | Expr::Unary { .. } | Expr::Select { .. } => {
-                self.arithmetic += trips
+                c.arithmetic += self.trips
             }
-            Expr::Call { .. } => self.calls += trips,
+            Expr::Call { .. } => c.calls += self.trips,
             _ => {}
         }
-        for child in e.children() {
-            self.expr(child, trips);
-        }
+        walk_expr(self, e);
     }
 }

@@ -1,5 +1,6 @@
 //! One loop function as a `static` C function.
 
+use minnow_ir::loops::visit::{walk_expr, Visitor};
 use minnow_ir::loops::{
     Access, BinOp, BufId, BufferKind, Expr, ForKind, Func, ScalarType, Stmt, UnOp, VarId,
 };
@@ -99,35 +100,19 @@ impl Used {
             vars: HashSet::new(),
             bufs: HashSet::new(),
         };
-        u.block(&func.body);
+        u.visit_block(&func.body);
         u
     }
+}
 
-    fn block(&mut self, stmts: &[Stmt]) {
-        for s in stmts {
-            match s {
-                Stmt::For { body, .. } => self.block(body),
-                Stmt::Store { buf, index, value } => {
-                    self.bufs.insert(*buf);
-                    self.expr(index);
-                    self.expr(value);
-                }
-                Stmt::Let { value, .. } => self.expr(value),
-                Stmt::If {
-                    cond,
-                    then,
-                    otherwise,
-                } => {
-                    self.expr(cond);
-                    self.block(then);
-                    self.block(otherwise);
-                }
-                Stmt::Alloc { .. } => {}
-            }
-        }
+impl Visitor for Used {
+    fn visit_store(&mut self, buf: BufId, index: &Expr, value: &Expr) {
+        self.bufs.insert(buf);
+        self.visit_expr(index);
+        self.visit_expr(value);
     }
 
-    fn expr(&mut self, e: &Expr) {
+    fn visit_expr(&mut self, e: &Expr) {
         match e {
             Expr::Var(v) => {
                 self.vars.insert(*v);
@@ -137,7 +122,7 @@ impl Used {
             }
             _ => {}
         }
-        e.children().into_iter().for_each(|c| self.expr(c));
+        walk_expr(self, e);
     }
 }
 

@@ -14,6 +14,7 @@ use super::func::Translator;
 use super::vector::{self, LANES};
 use cranelift_codegen::ir::{types, InstBuilder, Value};
 use cranelift_frontend::Variable;
+use minnow_ir::loops::visit::{walk_expr, Visitor};
 use minnow_ir::loops::{BinOp, BufId, BufferKind, Expr, ForKind, Func, ScalarType, Stmt, VarId};
 use std::collections::HashMap;
 
@@ -85,7 +86,7 @@ pub(super) fn register_buffers(func: &Func, simd: bool) -> HashMap<BufId, Layout
             .map(|(k, _)| (BufId(k as u32), Layout::Scalars))
             .collect(),
     };
-    scan.block(&func.body);
+    scan.visit_block(&func.body);
     for (buf, layout) in &mut scan.candidates {
         let decl = func.buffer(*buf);
         if *layout == Layout::Lanes
@@ -109,63 +110,40 @@ struct Scan {
 }
 
 impl Scan {
-    fn block(&mut self, stmts: &[Stmt]) {
-        for s in stmts {
-            self.stmt(s);
-        }
-    }
-
-    fn stmt(&mut self, s: &Stmt) {
-        match s {
-            Stmt::For {
-                var,
-                extent,
-                kind,
-                body,
-            } => {
-                let unrolled = unrolls(*kind, *extent);
-                if unrolled {
-                    self.unrolled.insert(*var, 0);
-                }
-                let outer = self.innermost;
-                self.innermost = (unrolled && *extent % LANES == 0).then_some(*var);
-                self.block(body);
-                self.innermost = outer;
-                self.unrolled.remove(var);
-            }
-            Stmt::Store { buf, index, value } => {
-                self.access(*buf, index);
-                let lanes = self
-                    .innermost
-                    .is_some_and(|v| vector::unit_stride(index, v));
-                if let (true, Some(layout)) = (lanes, self.candidates.get_mut(buf)) {
-                    *layout = Layout::Lanes;
-                }
-                self.expr(index);
-                self.expr(value);
-            }
-            Stmt::Let { value, .. } => self.expr(value),
-            Stmt::If {
-                cond,
-                then,
-                otherwise,
-            } => {
-                self.expr(cond);
-                self.block(then);
-                self.block(otherwise);
-            }
-            Stmt::Alloc { .. } => {}
-        }
-    }
-
     fn access(&mut self, buf: BufId, index: &Expr) {
         // Only the shape matters here; the translator checks each copy's index is in range.
         if constant_index(index, &self.unrolled).is_none() {
             self.candidates.remove(&buf);
         }
     }
+}
 
-    fn expr(&mut self, e: &Expr) {
+impl Visitor for Scan {
+    fn visit_for(&mut self, var: VarId, extent: usize, kind: ForKind, body: &[Stmt]) {
+        let unrolled = unrolls(kind, extent);
+        if unrolled {
+            self.unrolled.insert(var, 0);
+        }
+        let outer = self.innermost;
+        self.innermost = (unrolled && extent % LANES == 0).then_some(var);
+        self.visit_block(body);
+        self.innermost = outer;
+        self.unrolled.remove(&var);
+    }
+
+    fn visit_store(&mut self, buf: BufId, index: &Expr, value: &Expr) {
+        self.access(buf, index);
+        let lanes = self
+            .innermost
+            .is_some_and(|v| vector::unit_stride(index, v));
+        if let (true, Some(layout)) = (lanes, self.candidates.get_mut(&buf)) {
+            *layout = Layout::Lanes;
+        }
+        self.visit_expr(index);
+        self.visit_expr(value);
+    }
+
+    fn visit_expr(&mut self, e: &Expr) {
         match e {
             Expr::Load { buf, index } => self.access(*buf, index),
             Expr::LoadWord { buf, .. } => {
@@ -173,9 +151,7 @@ impl Scan {
             }
             _ => {}
         }
-        for child in e.children() {
-            self.expr(child);
-        }
+        walk_expr(self, e);
     }
 }
 

@@ -15,6 +15,7 @@ use super::func::Translator;
 use super::registers::{constant_index, Registers};
 use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::Variable;
+use minnow_ir::loops::visit::{walk_expr, Visitor};
 use minnow_ir::loops::{BinOp, BufId, Expr, ScalarType, Stmt, VarId};
 
 /// Elements per vector: `i32x4`.
@@ -109,14 +110,9 @@ impl Translator<'_, '_> {
 
     /// Whether `e` has a vector form in the loop over `var` storing `stored[index]`.
     fn fits(&self, e: &Expr, var: VarId, stored: BufId, index: &Expr) -> bool {
-        let reads_stored = |e: &Expr| -> bool {
-            let mut found = false;
-            visit_loads(e, &mut |buf| found |= buf == stored);
-            found
-        };
         if !mentions(e, var) {
             // Computed once per vector: it must not read what earlier lanes write.
-            return !reads_stored(e);
+            return !reads(e, stored);
         }
         match e {
             Expr::Load { buf, index: at } if *buf == stored => **at == *index,
@@ -196,12 +192,18 @@ impl Translator<'_, '_> {
     }
 }
 
-/// Calls `f` with the buffer of every load in `e`.
-fn visit_loads(e: &Expr, f: &mut impl FnMut(BufId)) {
-    if let Expr::Load { buf, .. } | Expr::LoadWord { buf, .. } = e {
-        f(*buf);
+/// Whether `e` loads from `buf`.
+fn reads(e: &Expr, buf: BufId) -> bool {
+    struct Reads(BufId, bool);
+    impl Visitor for Reads {
+        fn visit_expr(&mut self, e: &Expr) {
+            if let Expr::Load { buf, .. } | Expr::LoadWord { buf, .. } = e {
+                self.1 |= *buf == self.0;
+            }
+            walk_expr(self, e);
+        }
     }
-    for c in e.children() {
-        visit_loads(c, f);
-    }
+    let mut r = Reads(buf, false);
+    r.visit_expr(e);
+    r.1
 }

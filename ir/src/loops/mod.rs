@@ -37,6 +37,7 @@ mod reassociate;
 pub mod reduction;
 mod text;
 mod verify;
+pub mod visit;
 
 pub use builder::FuncBuilder;
 pub use expr::{BinOp, Expr, UnOp};
