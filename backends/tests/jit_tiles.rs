@@ -94,15 +94,8 @@ fn tile_func(t: &Tile) -> Func {
 }
 
 fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
+    let mut rng = support::xorshift(seed | 1);
+    (0..n).map(|_| rng() as u8).collect()
 }
 
 proptest! {

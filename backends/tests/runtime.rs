@@ -131,13 +131,7 @@ fn printed(v: Value) -> String {
 
 #[test]
 fn c_runtime_matches_the_fixed_point_module() {
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut rng = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state as i64
-    };
+    let mut rng = support::xorshift(0x2545_F491_4F6C_DD1Du64);
     let mut c = String::from("#include <stdint.h>\n#include <stdio.h>\n");
     c += RUNTIME;
     c += "static float minnow_from_bits(uint32_t u) { minnow_f32_bits b; b.u = u; return b.f; }\n";
@@ -243,13 +237,7 @@ fn intrinsic_program(intrinsic: Intrinsic, cases: &[Vec<i64>]) -> Program {
 /// results, bit for bit, on the same cases as the C runtime.
 #[test]
 fn jit_intrinsics_match_the_fixed_point_module() {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut rng = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state as i64
-    };
+    let mut rng = support::xorshift(0x9E37_79B9_7F4A_7C15u64);
     for i in Intrinsic::ALL {
         let cases = cases(i, &mut rng);
         let program = intrinsic_program(i, &cases);

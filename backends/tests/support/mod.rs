@@ -44,3 +44,14 @@ pub fn one_step_program(
         slots,
     }
 }
+
+/// A xorshift64 generator from `seed` (not zero): reproducible pseudo-random test data.
+pub fn xorshift(seed: u64) -> impl FnMut() -> i64 {
+    let mut state = seed;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state as i64
+    }
+}
