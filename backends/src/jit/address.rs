@@ -21,7 +21,11 @@ use minnow_ir::loops::{BinOp, BufId, Expr, VarId};
 impl Translator<'_, '_> {
     /// The address of `buf[index]` as a pointer and a byte offset to add to it.
     pub(super) fn address(&mut self, buf: BufId, index: &Expr) -> Result<(Value, i32), String> {
-        let size = self.func.buffer(buf).elem.size().max(1) as i64;
+        let size = if self.widened.contains(&buf) {
+            4
+        } else {
+            self.func.buffer(buf).elem.size().max(1) as i64
+        };
         let mut terms = Vec::new();
         let mut constant = 0i64;
         self.split_sum(index, &mut terms, &mut constant);

@@ -45,6 +45,8 @@ pub(super) struct Translator<'a, 'b> {
     /// The parameters nothing writes while the function runs (read-only and not sharing
     /// memory with an output): their loads are pure, so Cranelift may hoist and sink them.
     pub read_only: HashSet<BufId>,
+    /// The constant `i8` parameters stored as `i32` ([`super::widen`]).
+    pub widened: HashSet<BufId>,
     /// How many serial loops enclose the statement being translated.
     pub depth: usize,
     /// The depth at which each variable is defined (a loop counter: its loop's).
@@ -189,6 +191,18 @@ impl Translator<'_, '_> {
         Ok(())
     }
 
+    /// Whether `e` loads from a widened parameter.
+    pub(super) fn is_widened_load(&self, e: &Expr) -> bool {
+        matches!(e, Expr::Load { buf, .. } if self.widened.contains(buf))
+    }
+
+    /// The `i32` stored for `buf[index]`, `buf` widened.
+    fn widened_load(&mut self, buf: BufId, index: &Expr) -> Result<Value, String> {
+        let (addr, offset) = self.address(buf, index)?;
+        let flags = self.load_flags(buf, MemFlagsData::trusted());
+        Ok(self.b.ins().load(types::I32, flags, addr, offset))
+    }
+
     /// `flags` for a load of `buf`, marked movable when nothing writes `buf`.
     pub(super) fn load_flags(&self, buf: BufId, flags: MemFlagsData) -> MemFlagsData {
         if self.read_only.contains(&buf) {
@@ -230,6 +244,10 @@ impl Translator<'_, '_> {
                     self.b.use_var(var)
                 }
             },
+            Expr::Load { buf, index } if self.widened.contains(buf) => {
+                let wide = self.widened_load(*buf, index)?;
+                self.b.ins().ireduce(types::I8, wide)
+            }
             Expr::Load { buf, index } => {
                 if let Some(value) = self.read_register(*buf, index)? {
                     return Ok(value);
@@ -262,6 +280,14 @@ impl Translator<'_, '_> {
                 } else {
                     self.int_binary(*op, ty, a, b)
                 }
+            }
+            Expr::Cast { ty, arg } if self.is_widened_load(arg) => {
+                let Expr::Load { buf, index } = &**arg else {
+                    unreachable!("checked by is_widened_load")
+                };
+                // The stored i32 is the i8 sign-extended: casting it gives the same value.
+                let wide = self.widened_load(*buf, index)?;
+                self.cast(ScalarType::I32, *ty, wide)
             }
             Expr::Cast { ty, arg } => {
                 let from = self.ty(arg);

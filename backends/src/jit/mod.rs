@@ -27,6 +27,7 @@ mod func;
 mod intrinsics;
 mod registers;
 mod vector;
+mod widen;
 
 use cranelift_codegen::ir::{AbiParam, InstBuilder, UserFuncName};
 use cranelift_codegen::settings::{self, Configurable};
@@ -95,8 +96,11 @@ impl Aligned {
 pub struct JitProgram {
     /// Owns the machine code the step functions point into.
     _module: JITModule,
-    steps: Vec<(StepFn, Vec<StepArg>)>,
+    /// Each step's function, arguments, and which arguments take widened constants.
+    steps: Vec<(StepFn, Vec<StepArg>, Vec<bool>)>,
     constants: HashMap<usize, Aligned>,
+    /// The constants some step takes widened ([`widen`]), by slot.
+    widened: HashMap<usize, Aligned>,
     states: Vec<(usize, Vec<u8>)>,
     offsets: Vec<Option<usize>>,
     input_bytes: Vec<usize>,
@@ -121,6 +125,7 @@ impl JitProgram {
         module
             .finalize_definitions()
             .map_err(|e| JitError::Codegen(e.to_string()))?;
+        let mut widened = HashMap::new();
         let steps = program
             .steps
             .iter()
@@ -128,7 +133,19 @@ impl JitProgram {
                 let code = module.get_finalized_function(ids[&s.func]);
                 // SAFETY: `define` gave every step function this signature.
                 let f: StepFn = unsafe { std::mem::transmute(code) };
-                (f, program.step_args(s))
+                let wide = widen::widened_params(program, s.func);
+                let flags: Vec<bool> = program.funcs[s.func]
+                    .params()
+                    .map(|(id, _)| wide.contains(&id))
+                    .collect();
+                for (slot, _) in s.args.iter().zip(&flags).filter(|(_, w)| **w) {
+                    if let SlotKind::Constant(bytes) = &program.slot(*slot).kind {
+                        widened
+                            .entry(slot.0)
+                            .or_insert_with(|| Aligned::of(&widen::widened(bytes)));
+                    }
+                }
+                (f, program.step_args(s), flags)
             })
             .collect();
         let mut constants = HashMap::new();
@@ -152,6 +169,7 @@ impl JitProgram {
             _module: module,
             steps,
             constants,
+            widened,
             states,
             offsets: plan.offsets.clone(),
             input_bytes: sizes(&program.inputs),
@@ -187,16 +205,23 @@ impl JitProgram {
             .map(|n| Aligned::zeroed(*n))
             .collect();
         let arena = self.arena.ptr();
-        for (f, args) in &self.steps {
+        for (f, args, widened) in &self.steps {
             let pointers: Vec<*mut u8> = args
                 .iter()
-                .map(|a| match a.place {
+                .zip(widened)
+                .map(|(a, wide)| match a.place {
                     ArgPlace::Input(n) => ins[n].ptr(),
                     ArgPlace::Output(n) => outs[n].ptr(),
-                    ArgPlace::Constant(slot) => self
-                        .constants
-                        .get_mut(&slot.0)
-                        .map_or(std::ptr::null_mut(), Aligned::ptr),
+                    ArgPlace::Constant(slot) => {
+                        let table = if *wide {
+                            &mut self.widened
+                        } else {
+                            &mut self.constants
+                        };
+                        table
+                            .get_mut(&slot.0)
+                            .map_or(std::ptr::null_mut(), Aligned::ptr)
+                    }
                     ArgPlace::Arena(slot) => {
                         let offset = self.offsets[slot.0].expect("arena slots are planned");
                         // SAFETY: the plan keeps every slot inside the arena.
@@ -292,6 +317,7 @@ fn define(
             in_registers: registers::register_buffers(func, vector::host_simd()),
             registers: HashMap::new(),
             read_only: read_only_params(program, index),
+            widened: widen::widened_params(program, index),
             depth: 0,
             depths: HashMap::new(),
         };

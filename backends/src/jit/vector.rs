@@ -183,6 +183,9 @@ impl Translator<'_, '_> {
     fn widened_bytes(&mut self, buf: BufId, index: &Expr) -> Result<Value, String> {
         let (addr, offset) = self.address(buf, index)?;
         let flags = self.load_flags(buf, MemFlagsData::new().with_notrap());
+        if self.widened.contains(&buf) {
+            return Ok(self.b.ins().load(types::I32X4, flags, addr, offset));
+        }
         let word = self.b.ins().load(types::I32, flags, addr, offset);
         let vector = self.b.ins().scalar_to_vector(types::I32X4, word);
         let little = MemFlagsData::new().with_endianness(Endianness::Little);
