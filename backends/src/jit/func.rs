@@ -119,47 +119,54 @@ impl Translator<'_, '_> {
                 cond,
                 then,
                 otherwise,
-            } => {
-                let c = self.expr(cond)?;
-                let (t, o, merge) = (
-                    self.b.create_block(),
-                    self.b.create_block(),
-                    self.b.create_block(),
-                );
-                self.b.ins().brif(c, t, &[], o, &[]);
-                for (block, body) in [(t, then), (o, otherwise)] {
-                    self.b.switch_to_block(block);
-                    self.b.seal_block(block);
-                    self.block(body)?;
-                    self.b.ins().jump(merge, &[]);
-                }
-                self.b.switch_to_block(merge);
-                self.b.seal_block(merge);
-            }
+            } => self.if_else(cond, then, otherwise)?,
             Stmt::Alloc { buf } if self.in_registers.contains_key(buf) => {
                 self.alloc_registers(*buf);
             }
-            Stmt::Alloc { buf } => {
-                let decl = self.func.buffer(*buf);
-                let bytes = (decl.len.max(1) * decl.elem.size().max(1)) as u32;
-                let slot = self.b.create_sized_stack_slot(StackSlotData::new(
-                    StackSlotKind::ExplicitSlot,
-                    bytes,
-                    3,
-                ));
-                let ptr = self.ptr();
-                let addr = self.b.ins().stack_addr(ptr, slot, 0);
-                let config = self.module.target_config();
-                // The fill byte is an i8: call_memset widens it for the C ABI.
-                let (zero, size) = (
-                    self.b.ins().iconst(types::I8, 0),
-                    self.b.ins().iconst(ptr, bytes as i64),
-                );
-                self.b.call_memset(config, addr, zero, size);
-                self.bufs.insert(*buf, addr);
-            }
+            Stmt::Alloc { buf } => self.alloc_stack(*buf),
         }
         Ok(())
+    }
+
+    /// `if cond { then } else { otherwise }` as two blocks joining in a third.
+    fn if_else(&mut self, cond: &Expr, then: &[Stmt], otherwise: &[Stmt]) -> Result<(), String> {
+        let c = self.expr(cond)?;
+        let (t, o, merge) = (
+            self.b.create_block(),
+            self.b.create_block(),
+            self.b.create_block(),
+        );
+        self.b.ins().brif(c, t, &[], o, &[]);
+        for (block, body) in [(t, then), (o, otherwise)] {
+            self.b.switch_to_block(block);
+            self.b.seal_block(block);
+            self.block(body)?;
+            self.b.ins().jump(merge, &[]);
+        }
+        self.b.switch_to_block(merge);
+        self.b.seal_block(merge);
+        Ok(())
+    }
+
+    /// A local buffer in memory: a zeroed stack slot.
+    fn alloc_stack(&mut self, buf: BufId) {
+        let decl = self.func.buffer(buf);
+        let bytes = (decl.len.max(1) * decl.elem.size().max(1)) as u32;
+        let slot = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            bytes,
+            3,
+        ));
+        let ptr = self.ptr();
+        let addr = self.b.ins().stack_addr(ptr, slot, 0);
+        let config = self.module.target_config();
+        // The fill byte is an i8: call_memset widens it for the C ABI.
+        let (zero, size) = (
+            self.b.ins().iconst(types::I8, 0),
+            self.b.ins().iconst(ptr, bytes as i64),
+        );
+        self.b.call_memset(config, addr, zero, size);
+        self.bufs.insert(buf, addr);
     }
 
     /// `for var in 0..extent { body }` as a rotated loop: the body block tests at its end.
@@ -189,6 +196,21 @@ impl Translator<'_, '_> {
         self.b.switch_to_block(exit);
         self.b.seal_block(exit);
         Ok(())
+    }
+
+    /// `buf[index]`: from its register, its widened `i32`, or memory.
+    fn load(&mut self, buf: BufId, index: &Expr) -> Result<Value, String> {
+        if self.widened.contains(&buf) {
+            let wide = self.widened_load(buf, index)?;
+            return Ok(self.b.ins().ireduce(types::I8, wide));
+        }
+        if let Some(value) = self.read_register(buf, index)? {
+            return Ok(value);
+        }
+        let (addr, offset) = self.address(buf, index)?;
+        let t = clif(self.func.buffer(buf).elem);
+        let flags = self.load_flags(buf, MemFlagsData::trusted());
+        Ok(self.b.ins().load(t, flags, addr, offset))
     }
 
     /// Whether `e` loads from a widened parameter.
@@ -229,11 +251,7 @@ impl Translator<'_, '_> {
         Ok(match e {
             Expr::Int { value, ty } => {
                 let t = clif(*ty);
-                let mask = if t.bits() == 64 {
-                    u64::MAX
-                } else {
-                    (1u64 << t.bits()) - 1
-                };
+                let mask = u64::MAX >> (64 - t.bits());
                 self.b.ins().iconst(t, (*value as u64 & mask) as i64)
             }
             Expr::Float(f) => self.b.ins().f32const(*f),
@@ -244,19 +262,7 @@ impl Translator<'_, '_> {
                     self.b.use_var(var)
                 }
             },
-            Expr::Load { buf, index } if self.widened.contains(buf) => {
-                let wide = self.widened_load(*buf, index)?;
-                self.b.ins().ireduce(types::I8, wide)
-            }
-            Expr::Load { buf, index } => {
-                if let Some(value) = self.read_register(*buf, index)? {
-                    return Ok(value);
-                }
-                let (addr, offset) = self.address(*buf, index)?;
-                let t = clif(self.func.buffer(*buf).elem);
-                let flags = self.load_flags(*buf, MemFlagsData::trusted());
-                self.b.ins().load(t, flags, addr, offset)
-            }
+            Expr::Load { buf, index } => self.load(*buf, index)?,
             Expr::LoadWord { buf, index } => {
                 let (addr, offset) = self.address(*buf, index)?;
                 // A word of bytes need not be aligned.
