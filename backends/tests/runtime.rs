@@ -122,6 +122,17 @@ fn literal(arg: i64, t: ScalarType) -> String {
 }
 
 /// The result as the C program prints it: integers, or a float's bits.
+/// A case's arguments as the runtime's values (float arguments are their bits).
+fn values(args: &[i64], params: &[ScalarType]) -> Vec<Value> {
+    args.iter()
+        .zip(params)
+        .map(|(a, t)| match t {
+            ScalarType::F32 => Value::F32(f32::from_bits(*a as u32)),
+            _ => Value::Int(*a, *t),
+        })
+        .collect()
+}
+
 fn printed(v: Value) -> String {
     match v {
         Value::F32(f) => f.to_bits().to_string(),
@@ -158,14 +169,7 @@ fn c_runtime_matches_the_fixed_point_module() {
                 i.name(),
                 literals.join(", ")
             );
-            let values: Vec<Value> = args
-                .iter()
-                .zip(params)
-                .map(|(a, t)| match t {
-                    ScalarType::F32 => Value::F32(f32::from_bits(*a as u32)),
-                    _ => Value::Int(*a, *t),
-                })
-                .collect();
+            let values = values(&args, params);
             want.push(format!("{} {:?}", printed(i.eval(&values)), (i, &args)));
         }
     }
@@ -246,14 +250,7 @@ fn jit_intrinsics_match_the_fixed_point_module() {
         let out = jit.run(&[]).unwrap().remove(0);
         let (params, _) = i.signature();
         for (k, args) in cases.iter().enumerate() {
-            let values: Vec<Value> = args
-                .iter()
-                .zip(params)
-                .map(|(a, t)| match t {
-                    ScalarType::F32 => Value::F32(f32::from_bits(*a as u32)),
-                    _ => Value::Int(*a, *t),
-                })
-                .collect();
+            let values = values(args, params);
             let got = i32::from_le_bytes(out[4 * k..4 * k + 4].try_into().unwrap());
             let want = match i.eval(&values) {
                 Value::F32(f) => f.to_bits() as i32,

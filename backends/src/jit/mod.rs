@@ -38,7 +38,7 @@ use minnow_ir::loops::{
     Access, ArgPlace, BufId, BufferKind, Intrinsic, Program, SlotKind, StepArg,
 };
 use minnow_passes::memory::ArenaPlan;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Why a program cannot be JIT-compiled or run.
 #[derive(Debug, thiserror::Error)]
@@ -112,15 +112,17 @@ impl JitProgram {
     /// Compiles `program`, whose arena is laid out by `plan`.
     pub fn compile(program: &Program, plan: &ArenaPlan) -> Result<JitProgram, JitError> {
         let mut module = new_module()?;
-        let mut ids: HashMap<usize, FuncId> = HashMap::new();
+        // Each function's code and the parameters it takes widened.
+        let mut ids: HashMap<usize, (FuncId, HashSet<BufId>)> = HashMap::new();
         let mut ctx = module.make_context();
         let mut fctx = FunctionBuilderContext::new();
         for step in &program.steps {
             if ids.contains_key(&step.func) {
                 continue;
             }
-            let id = define(&mut module, &mut ctx, &mut fctx, program, step.func)?;
-            ids.insert(step.func, id);
+            let wide = widen::widened_params(program, step.func);
+            let id = define(&mut module, &mut ctx, &mut fctx, program, step.func, &wide)?;
+            ids.insert(step.func, (id, wide));
         }
         module
             .finalize_definitions()
@@ -130,10 +132,10 @@ impl JitProgram {
             .steps
             .iter()
             .map(|s| {
-                let code = module.get_finalized_function(ids[&s.func]);
+                let (id, wide) = &ids[&s.func];
+                let code = module.get_finalized_function(*id);
                 // SAFETY: `define` gave every step function this signature.
                 let f: StepFn = unsafe { std::mem::transmute(code) };
-                let wide = widen::widened_params(program, s.func);
                 let flags: Vec<bool> = program.funcs[s.func]
                     .params()
                     .map(|(id, _)| wide.contains(&id))
@@ -258,7 +260,7 @@ fn new_module() -> Result<JITModule, JitError> {
 }
 
 /// The read-only parameters of function `index` that no step calling it runs in place.
-fn read_only_params(program: &Program, index: usize) -> std::collections::HashSet<BufId> {
+fn read_only_params(program: &Program, index: usize) -> HashSet<BufId> {
     let func = &program.funcs[index];
     func.params()
         .enumerate()
@@ -278,13 +280,15 @@ fn read_only_params(program: &Program, index: usize) -> std::collections::HashSe
         .collect()
 }
 
-/// Translates and defines function `index` of `program`.
+/// Translates and defines function `index` of `program`, whose parameters `widened` hold
+/// widened constants.
 fn define(
     module: &mut JITModule,
     ctx: &mut cranelift_codegen::Context,
     fctx: &mut FunctionBuilderContext,
     program: &Program,
     index: usize,
+    widened: &HashSet<BufId>,
 ) -> Result<FuncId, JitError> {
     let codegen = |e: String| JitError::Codegen(e);
     let func = &program.funcs[index];
@@ -317,7 +321,7 @@ fn define(
             in_registers: registers::register_buffers(func, vector::host_simd()),
             registers: HashMap::new(),
             read_only: read_only_params(program, index),
-            widened: widen::widened_params(program, index),
+            widened: widened.clone(),
             depth: 0,
             depths: HashMap::new(),
         };
