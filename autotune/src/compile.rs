@@ -12,7 +12,7 @@ use minnow_passes::loops::LoopTiler;
 use minnow_passes::memory::{ArenaPlan, MemoryPlanner};
 use minnow_passes::order::{OrderReport, StepOrderer};
 use minnow_schedules::{
-    schedule_program, weight_is_private, Chooser, Schedule, ScheduleError, Space,
+    schedule_program, weight_is_private, Chooser, Primitive, Schedule, ScheduleError, Space,
 };
 use minnow_targets::{Features, Target};
 use std::cell::RefCell;
@@ -148,7 +148,13 @@ pub fn schedule_and_emit(
 pub fn default_schedule(r: &Reduction, target: &Target, widenable: bool) -> Option<Schedule> {
     if target.features.simd128 {
         let space = Space::of(r);
-        return Some(space.schedule(&space.default_for(&target.features)));
+        let knobs = space.default_for(&target.features);
+        let mut schedule = space.schedule(&knobs);
+        // Weights stored as 16-bit pairs: a vector of four channels' pairs is one load.
+        if knobs.pairs && widenable {
+            schedule.steps.push(Primitive::WidenWeights);
+        }
+        return Some(schedule);
     }
     let machine = crate::cost::machine(target);
     let tiling = LoopTiler::default()

@@ -1,11 +1,12 @@
 //! The JIT's unrolling, register tiles and vector loops against the loop interpreter, on
-//! random multiply-accumulate tiles: some vectorize (unit-stride weights, whole vectors),
-//! others must not (a stride of two, a tile of three, a lane reading what another lane
-//! wrote, a serial loop), and every one must give the interpreter's bytes.
+//! random multiply-accumulate tiles: some vectorize (unit-stride weights, whole vectors,
+//! SMLADs of 16-bit pairs one word apart), others must not (a stride of two, a tile of
+//! three, a lane reading what another lane wrote, a serial loop), and every one must give
+//! the interpreter's bytes.
 
 use minnow_backends::jit::JitProgram;
 use minnow_ir::loops::interp::ProgramInterp;
-use minnow_ir::loops::{Access, Expr, ForKind, Func, FuncBuilder, ScalarType};
+use minnow_ir::loops::{Access, Expr, ForKind, Func, FuncBuilder, Intrinsic, ScalarType};
 use minnow_passes::memory::MemoryPlanner;
 use proptest::prelude::*;
 
@@ -20,7 +21,8 @@ struct Tile {
     kind: ForKind,
     stride: usize,
     weights: ScalarType,
-    /// 0: plain; 1: adds `acc[0]` (read across lanes); 2: clamps with a minimum and maximum.
+    /// 0: plain; 1: adds `acc[0]` (read across lanes); 2: clamps with a minimum and maximum;
+    /// 3: SMLADs of words of pairs (the weights then are bytes, four per element).
     twist: u8,
     seed: u64,
 }
@@ -37,7 +39,7 @@ fn tiles() -> impl Strategy<Value = Tile> {
         ]),
         1usize..3,
         prop::sample::select(vec![ScalarType::I8, ScalarType::I32]),
-        0u8..3,
+        0u8..4,
         any::<u64>(),
     )
         .prop_map(
@@ -54,12 +56,22 @@ fn tiles() -> impl Strategy<Value = Tile> {
         )
 }
 
+/// Bytes per weight element and its type: a word of pairs for the SMLAD twist.
+fn weight_elem(t: &Tile) -> (ScalarType, usize) {
+    match t.twist {
+        3 => (ScalarType::I8, 4),
+        _ => (t.weights, 1),
+    }
+}
+
 /// The tile's loop function: `out[p][o] = sum_i x[p][i] * w[i][o * stride]` (plus the twist).
 fn tile_func(t: &Tile) -> Func {
     let mut f = FuncBuilder::new("tile");
-    let x = f.param("x", ScalarType::I8, t.pixels * t.depth, Access::Read);
-    let w_len = t.depth * t.channels * t.stride;
-    let w = f.param("w", t.weights, w_len, Access::Read);
+    // A word load of the last input reads three bytes past it.
+    let x = f.param("x", ScalarType::I8, t.pixels * t.depth + 3, Access::Read);
+    let (elem, words) = weight_elem(t);
+    let w_len = t.depth * t.channels * t.stride * words;
+    let w = f.param("w", elem, w_len, Access::Read);
     let out = f.param("out", ScalarType::I32, t.pixels * t.channels, Access::Write);
     f.for_loop("p", t.pixels, |f, p| {
         let acc = f.local("acc", ScalarType::I32, t.channels);
@@ -68,20 +80,25 @@ fn tile_func(t: &Tile) -> Func {
         });
         f.for_loop("i", t.depth, |f, i| {
             f.for_kind("o", t.channels, t.kind, |f, o| {
-                let xi = Expr::load(x, p.clone() * Expr::idx(t.depth) + i.clone());
-                let row = i * Expr::idx(t.channels * t.stride);
-                let wo = if t.stride == 1 {
-                    o.clone() + row
-                } else {
-                    o.clone() * Expr::idx(t.stride) + row
+                let xi = p.clone() * Expr::idx(t.depth) + i.clone();
+                let row = i * Expr::idx(t.channels * t.stride * words);
+                let wo = o.clone() * Expr::idx(t.stride * words) + row;
+                let acc_o = Expr::load(acc, o.clone());
+                let sum = match t.twist {
+                    3 => {
+                        let (xw, ww) = (Expr::load_word(x, xi), Expr::load_word(w, wo));
+                        Expr::call(Intrinsic::Smlad, vec![xw, ww, acc_o])
+                    }
+                    twist => {
+                        let xi = Expr::load(x, xi).cast(ScalarType::I32);
+                        let sum = acc_o + xi * Expr::load(w, wo).cast(ScalarType::I32);
+                        match twist {
+                            1 => sum + Expr::load(acc, Expr::idx(0)),
+                            2 => sum.clamp(Expr::i32(-5000), Expr::i32(5000)),
+                            _ => sum,
+                        }
+                    }
                 };
-                let product = xi.cast(ScalarType::I32) * Expr::load(w, wo).cast(ScalarType::I32);
-                let mut sum = Expr::load(acc, o.clone()) + product;
-                match t.twist {
-                    1 => sum = sum + Expr::load(acc, Expr::idx(0)),
-                    2 => sum = sum.clamp(Expr::i32(-5000), Expr::i32(5000)),
-                    _ => {}
-                }
                 f.store(acc, o, sum);
             });
         });
@@ -103,10 +120,11 @@ proptest! {
 
     #[test]
     fn jit_tiles_match_the_loop_interpreter(t in tiles()) {
-        let w_bytes = t.depth * t.channels * t.stride * t.weights.size();
+        let (elem, words) = weight_elem(&t);
+        let w_bytes = t.depth * t.channels * t.stride * words * elem.size();
         let constants = vec![
-            (ScalarType::I8, bytes(t.pixels * t.depth, t.seed)),
-            (t.weights, bytes(w_bytes, t.seed.rotate_left(17))),
+            (ScalarType::I8, bytes(t.pixels * t.depth + 3, t.seed)),
+            (elem, bytes(w_bytes, t.seed.rotate_left(17))),
         ];
         let program = support::one_step_program(
             tile_func(&t),

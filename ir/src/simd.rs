@@ -51,6 +51,23 @@ pub fn widened(values: [i8; 4], offset: i32) -> [u8; 8] {
     out
 }
 
+/// Two int8 values with `offset` added (each sum must fit 16 bits) as one word of two 16-bit
+/// halves, `(v0, v1)`: the operand of [`smlad`] for two consecutive elements of one sum
+/// ([`crate::loops::reduction::Lanes::Pairs`]). A constant operand stored this way is read
+/// with one word load per pair.
+///
+/// ```
+/// use minnow_ir::simd::{paired, smlad};
+/// let word = |b: [u8; 4]| i32::from_le_bytes(b);
+/// let (x, w) = (word(paired([-128, 7], 0)), word(paired([3, -2], 1)));
+/// assert_eq!(smlad(x, w, 10), 10 + -128 * 4 + 7 * -1);
+/// ```
+pub fn paired(values: [i8; 2], offset: i32) -> [u8; 4] {
+    let v = values.map(|x| x as i32 + offset);
+    debug_assert!(v.iter().all(|x| i16::try_from(*x).is_ok()));
+    join(v[0], v[1]).to_le_bytes()
+}
+
 /// An `i32` holding `offset` in both 16-bit halves (the `a` operand of [`sxtab16`]).
 pub fn offset_pair(offset: i32) -> i32 {
     join(offset, offset)

@@ -2,7 +2,7 @@
 
 use crate::primitive::{Schedule, ScheduleError};
 use crate::space::Space;
-use minnow_ir::loops::reduction::{LoopNest, Reduction};
+use minnow_ir::loops::reduction::{Lanes, LoopNest, Reduction};
 use minnow_ir::loops::{BufferKind, FuncBuilder, Program, SlotId, SlotKind};
 use minnow_ir::simd;
 use minnow_targets::Features;
@@ -107,13 +107,7 @@ fn pack_weight(
         .flat_map(|old| bytes[old * size..(old + 1) * size].iter().copied())
         .collect();
     if nest.wide_weights {
-        if size != 1 || packed.len() % 4 != 0 {
-            return None;
-        }
-        packed = packed
-            .chunks_exact(4)
-            .flat_map(|w| simd::widened([0, 1, 2, 3].map(|k| w[k] as i8), r.weight.offset))
-            .collect();
+        packed = widened(&packed, size, r.lanes(nest), r.weight.offset)?;
         r.weight.offset = 0;
     }
     let slot = &mut program.slots[slot.0];
@@ -121,4 +115,24 @@ fn pack_weight(
     slot.kind = SlotKind::Constant(packed);
     r.weight.packed = Some(packing);
     Some(slot.len)
+}
+
+/// Packed int8 weights widened to the 16-bit halves the SIMD `lanes` multiply, `offset`
+/// added: pairs for [`Lanes::Pairs`], the unpacked words of four for the other forms. `None`
+/// where the elements are not bytes or do not fill whole lanes.
+fn widened(packed: &[u8], size: usize, lanes: Lanes, offset: i32) -> Option<Vec<u8>> {
+    let per_word = if lanes == Lanes::Pairs { 2 } else { 4 };
+    if size != 1 || packed.len() % per_word != 0 {
+        return None;
+    }
+    let chunks = packed.chunks_exact(per_word);
+    Some(if lanes == Lanes::Pairs {
+        chunks
+            .flat_map(|w| simd::paired([w[0] as i8, w[1] as i8], offset))
+            .collect()
+    } else {
+        chunks
+            .flat_map(|w| simd::widened([0, 1, 2, 3].map(|k| w[k] as i8), offset))
+            .collect()
+    })
 }

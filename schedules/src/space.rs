@@ -18,6 +18,10 @@ pub struct Knobs {
     pub vectorize: bool,
     /// Unroll factor of the innermost reduce loop when not vectorized (1: none).
     pub reduce_unroll: usize,
+    /// SIMD pairs: the innermost reduce loop as 2-lane SMLADs of 16-bit pairs, which 128-bit
+    /// SIMD runs for four channels at once (`pmaddwd`); not with `vectorize`.
+    #[serde(default)]
+    pub pairs: bool,
 }
 
 impl Knobs {
@@ -27,6 +31,7 @@ impl Knobs {
         pixel_block: 1,
         vectorize: false,
         reduce_unroll: 1,
+        pairs: false,
     };
 }
 
@@ -44,6 +49,8 @@ pub struct Space {
     reduce: (usize, usize),
     /// Which SIMD form the operands allow.
     simd: Simd,
+    /// Whether the innermost reduce axis takes SIMD pairs ([`Knobs::pairs`]).
+    pairs: bool,
 }
 
 /// The SIMD form a reduction's operand layout allows.
@@ -94,56 +101,70 @@ impl Space {
             pixel,
             reduce,
             simd,
+            pairs: r.simd_along(reduce.0) && reduce.1 % 2 == 0,
         }
     }
 
     /// Every valid point: blocks that divide their axes, SIMD where the layout allows it
-    /// (across channels only for blocks of 4 or 8 channels).
+    /// (across channels only for blocks of 4 or 8 channels). The points with SIMD pairs come
+    /// last, so that an index into the list names the same point it did before they existed
+    /// (tuning records keep such indices).
     pub fn choices(&self) -> Vec<Knobs> {
-        let divides = |n: usize, e: usize| e % n == 0;
         let mut out = Vec::new();
-        for channel_block in [1, 2, 4, 8] {
-            if !divides(channel_block, self.channel_extent) {
-                continue;
-            }
-            for pixel_block in [1, 2, 3, 4, 5] {
-                if pixel_block > 1 && !self.pixel.is_some_and(|(_, e)| divides(pixel_block, e)) {
+        for (channel_block, pixel_block) in self.blocks() {
+            for vectorize in [false, true] {
+                let simd_fits = match self.simd {
+                    Simd::None => false,
+                    Simd::Reduce => true,
+                    Simd::Channels => channel_block >= 4,
+                };
+                if vectorize && !simd_fits {
                     continue;
                 }
-                for vectorize in [false, true] {
-                    let simd_fits = match self.simd {
-                        Simd::None => false,
-                        Simd::Reduce => true,
-                        Simd::Channels => channel_block >= 4,
-                    };
-                    if vectorize && !simd_fits {
+                for reduce_unroll in [1, 2, 3, 4] {
+                    let lanes_split = vectorize && self.simd == Simd::Reduce;
+                    if (lanes_split && reduce_unroll > 1) || self.reduce.1 % reduce_unroll != 0 {
                         continue;
                     }
-                    for reduce_unroll in [1, 2, 3, 4] {
-                        let lanes_split = vectorize && self.simd == Simd::Reduce;
-                        if (lanes_split && reduce_unroll > 1)
-                            || !divides(reduce_unroll, self.reduce.1)
-                        {
-                            continue;
-                        }
-                        out.push(Knobs {
-                            channel_block,
-                            pixel_block,
-                            vectorize,
-                            reduce_unroll,
-                        });
-                    }
+                    out.push(Knobs {
+                        channel_block,
+                        pixel_block,
+                        vectorize,
+                        reduce_unroll,
+                        pairs: false,
+                    });
                 }
             }
         }
+        if self.pairs {
+            out.extend(self.blocks().map(|(channel_block, pixel_block)| Knobs {
+                channel_block,
+                pixel_block,
+                vectorize: false,
+                reduce_unroll: 1,
+                pairs: true,
+            }));
+        }
         out
+    }
+
+    /// The `(channel, pixel)` blocks that divide their axes.
+    fn blocks(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let channels = [1, 2, 4, 8].into_iter();
+        let channels = channels.filter(|c| self.channel_extent % c == 0);
+        channels.flat_map(move |c| {
+            let pixels = [1, 2, 3, 4, 5].into_iter();
+            let fits = move |p: &usize| *p == 1 || self.pixel.is_some_and(|(_, e)| e % p == 0);
+            pixels.filter(fits).map(move |p| (c, p))
+        })
     }
 
     /// The default for a target. On DSP cores, SIMD: SMLADs along the reduce axis, else
     /// SMLABB/SMLATT over blocks of four channels. On cores with 128-bit SIMD and sixteen
     /// vector registers (the host), the widest block of eight channels (two `i32x4` vectors)
     /// by up to five pixels that divides the axes: each weight vector then serves every
-    /// pixel and each input value eight channels. Elsewhere a register block of four
+    /// pixel and each input value eight channels; where the reduce axis allows, it runs in
+    /// SIMD pairs ([`Knobs::pairs`]). Elsewhere a register block of four
     /// accumulators (two channels by two pixels where the pixels divide, else four channels,
     /// else two) so that each loaded operand serves several multiplies. The innermost reduce
     /// loop is unrolled by four, or completely if it is shorter, where it is not vectorized.
@@ -151,7 +172,11 @@ impl Space {
         let choices = self.choices();
         let vectorize = self.simd != Simd::None && features.dsp;
         let extent = self.reduce.1;
-        let reduce_unroll = if features.simd128 {
+        // 128-bit SIMD multiplies pairs of the reduce axis in four channels at once.
+        let pairs = features.simd128 && self.pairs;
+        let reduce_unroll = if pairs {
+            1
+        } else if features.simd128 {
             // Two weight vectors per reduce step already fill the registers a block of eight
             // channels by five pixels leaves; only short kernel rows are unrolled.
             if extent <= 4 {
@@ -191,8 +216,9 @@ impl Space {
             .map(|(c, p)| Knobs {
                 channel_block: *c,
                 pixel_block: *p,
-                vectorize,
+                vectorize: vectorize && !pairs,
                 reduce_unroll,
+                pairs,
             })
             .find(|k| choices.contains(k))
             .unwrap_or(Knobs::NAIVE)
@@ -202,12 +228,14 @@ impl Space {
     /// about 0.75 for SMLADs (two per four products, with the unpacking), 2 across channels
     /// (SMLABB/SMLATT and the unpacking), 3 plus a share of the loads in plain code, and half
     /// an instruction per tap and block for bounds checks where guards sit on the reduce
-    /// axes. About 20 per output for the requantization, and 15 more for a fused residual ADD.
+    /// axes; for SIMD pairs, half an SMLAD and the input pair's share. About 20 per output for the requantization, and 15 more for a fused residual ADD.
     /// Coarse, but it orders the forms the graph rewriter compares.
     pub fn estimate(&self, r: &Reduction, k: &Knobs) -> f64 {
         let (macs, outputs) = (r.macs() as f64, r.outputs() as f64);
         let block = (k.channel_block * k.pixel_block) as f64;
         let per_mac = match (k.vectorize, self.simd) {
+            // One SMLAD per two products, and the input pair built once for the block.
+            _ if k.pairs => 0.5 + 2.0 / block,
             (true, Simd::Reduce) => 0.75,
             (true, Simd::Channels) => 2.0,
             _ => 3.0 + 1.0 / block,
@@ -223,7 +251,7 @@ impl Space {
 
     /// The schedule of a point: splits; the block loops (unrolled) moved inside the reduce
     /// loops, after the unrolled part of the innermost reduce axis; innermost, the SIMD lanes
-    /// (of the reduce axis or of the channels).
+    /// (of the reduce axis, four or a pair, or of the channels).
     pub fn schedule(&self, k: &Knobs) -> Schedule {
         let mut steps = Vec::new();
         let mut order: Vec<String> = self.names.clone();
@@ -266,8 +294,9 @@ impl Space {
         }
         let reduce = self.names[self.reduce.0].clone();
         let mut unrolled = block.clone();
-        if k.vectorize && self.simd == Simd::Reduce {
-            innermost = Some(split(&mut steps, reduce, 4).1);
+        let lanes = if k.pairs { 2 } else { 4 };
+        if k.pairs || (k.vectorize && self.simd == Simd::Reduce) {
+            innermost = Some(split(&mut steps, reduce, lanes).1);
         } else if k.reduce_unroll > 1 {
             // It stays with the reduce loops, outside the block: each operand it loads then
             // serves every accumulator of the block.
@@ -277,14 +306,14 @@ impl Space {
         order.retain(|n| !block.contains(n) && Some(n) != innermost.as_ref());
         order.extend(block.iter().cloned());
         order.extend(innermost.iter().cloned());
-        if !block.is_empty() || across_channels {
+        if !block.is_empty() || across_channels || k.pairs {
             steps.push(Primitive::Reorder { order });
         }
         for name in unrolled {
             steps.push(Primitive::Unroll { name });
         }
         if let Some(name) = innermost {
-            steps.push(Primitive::Vectorize { name, lanes: 4 });
+            steps.push(Primitive::Vectorize { name, lanes });
         }
         Schedule { steps }
     }

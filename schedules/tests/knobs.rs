@@ -68,8 +68,8 @@ fn every_schedule_trace_replays_from_json() {
 
 /// With 128-bit SIMD (the JIT on the host) every convolution of kws takes a block of eight
 /// channels, two `i32x4` accumulators per pixel, and its four pointwise ones (unguarded
-/// 25-pixel columns) blocks of five pixels; without SIMD the blocks stay within a
-/// microcontroller's four accumulators.
+/// 25-pixel columns) blocks of five pixels with the input channels in SIMD pairs; without
+/// SIMD the blocks stay within a microcontroller's four accumulators, and there are no pairs.
 #[test]
 fn simd_defaults_block_eight_channels_by_five_pixels() {
     let bytes = std::fs::read(shared("models/kws.tflite")).unwrap();
@@ -95,9 +95,10 @@ fn simd_defaults_block_eight_channels_by_five_pixels() {
             "{}: {plain:?}",
             step.name
         );
+        assert!(!plain.pairs, "{}: {plain:?}", step.name);
         if step.op == "CONV_2D" {
             assert_eq!(k.channel_block, 8, "{}", step.name);
-            pointwise += usize::from(k.pixel_block == 5);
+            pointwise += usize::from(k.pixel_block == 5 && k.pairs);
         }
     }
     assert_eq!(pointwise, 4, "kws's pointwise convolutions");

@@ -9,14 +9,16 @@
 //! once and broadcast) or is a unit-stride load of `i8` or `i32` elements, or the tile itself
 //! at the stored index, and every operation is an `i32` sum, difference, product, minimum or
 //! maximum; these wrap lane by lane exactly as the scalar ones do, so the results are
-//! bit-identical. Anything else is unrolled as scalars.
+//! bit-identical. An SMLAD of a broadcast word and words of 16-bit pairs at a stride of one
+//! word ([`Lanes::Pairs`](minnow_ir::loops::reduction::Lanes::Pairs)) is one `pmaddwd` and
+//! an add. Anything else is unrolled as scalars.
 
 use super::func::Translator;
 use super::registers::{constant_index, Registers};
 use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::Variable;
 use minnow_ir::loops::visit::{walk_expr, Visitor};
-use minnow_ir::loops::{BinOp, BufId, Expr, ScalarType, Stmt, VarId};
+use minnow_ir::loops::{BinOp, BufId, Expr, Intrinsic, ScalarType, Stmt, VarId};
 
 /// Elements per vector: `i32x4`.
 pub(super) const LANES: usize = 4;
@@ -49,12 +51,34 @@ fn mentions(e: &Expr, var: VarId) -> bool {
     }
 }
 
+/// `c` where `index` is `c * var` plus terms that do not depend on `var`.
+fn stride(index: &Expr, var: VarId) -> Option<i64> {
+    let coefficient = |t: &Expr| match t {
+        Expr::Var(v) if *v == var => Some(1),
+        Expr::Binary {
+            op: BinOp::Mul,
+            lhs,
+            rhs,
+        } => match (&**lhs, &**rhs) {
+            (Expr::Var(v), c) | (c, Expr::Var(v)) if *v == var => c.as_int(),
+            _ => None,
+        },
+        _ => None,
+    };
+    let mut found = None;
+    for t in terms(index) {
+        match coefficient(t) {
+            Some(c) if found.is_none() => found = Some(c),
+            _ if mentions(t, var) => return None,
+            _ => {}
+        }
+    }
+    found
+}
+
 /// Whether `index` is `var` plus terms that do not depend on `var`.
 pub(super) fn unit_stride(index: &Expr, var: VarId) -> bool {
-    let terms = terms(index);
-    let is_var = |t: &&Expr| matches!(t, Expr::Var(v) if *v == var);
-    terms.iter().filter(|t| is_var(t)).count() == 1
-        && terms.iter().all(|t| is_var(t) || !mentions(t, var))
+    stride(index, var) == Some(1)
 }
 
 impl Translator<'_, '_> {
@@ -130,6 +154,12 @@ impl Translator<'_, '_> {
                 }
                 _ => self.ty(arg) == ScalarType::I32 && self.fits(arg, var, stored, index),
             },
+            // Words of 16-bit pairs, one per lane.
+            Expr::LoadWord { buf, index: at } => {
+                !self.registers.contains_key(buf)
+                    && !self.widened.contains(buf)
+                    && stride(at, var) == Some(4)
+            }
             Expr::Binary { op, lhs, rhs } => {
                 matches!(
                     op,
@@ -138,6 +168,10 @@ impl Translator<'_, '_> {
                     && self.fits(lhs, var, stored, index)
                     && self.fits(rhs, var, stored, index)
             }
+            Expr::Call {
+                intrinsic: Intrinsic::Smlad,
+                args,
+            } => args.iter().all(|a| self.fits(a, var, stored, index)),
             _ => false,
         }
     }
@@ -152,12 +186,9 @@ impl Translator<'_, '_> {
         Ok(match e {
             Expr::Load { buf, index } => match self.tile(*buf, index, var, first) {
                 Some(tile) => self.b.use_var(tile),
-                None => {
-                    let (addr, offset) = self.address(*buf, index)?;
-                    let flags = self.load_flags(*buf, MemFlagsData::new().with_notrap());
-                    self.b.ins().load(types::I32X4, flags, addr, offset)
-                }
+                None => self.vector_load(*buf, index)?,
             },
+            Expr::LoadWord { buf, index } => self.vector_load(*buf, index)?,
             Expr::Cast { arg, .. } => match &**arg {
                 Expr::Load { buf, index } if self.func.buffer(*buf).elem == ScalarType::I8 => {
                     self.widened_bytes(*buf, index)?
@@ -175,8 +206,43 @@ impl Translator<'_, '_> {
                     _ => ins.smax(l, r),
                 }
             }
+            Expr::Call {
+                intrinsic: Intrinsic::Smlad,
+                args,
+            } => {
+                let [x, w, acc] = &args[..] else {
+                    return Err(format!("{}: smlad takes three arguments", self.func.name));
+                };
+                let (x, w, acc) = (
+                    self.vector(x, var)?,
+                    self.vector(w, var)?,
+                    self.vector(acc, var)?,
+                );
+                let dot = self.pairwise_dot(x, w);
+                self.b.ins().iadd(acc, dot)
+            }
             _ => return Err(format!("{}: no vector form", self.func.name)),
         })
+    }
+
+    /// Four lanes of `buf` from `buf[index]` on, one `i32x4` load.
+    fn vector_load(&mut self, buf: BufId, index: &Expr) -> Result<Value, String> {
+        let (addr, offset) = self.address(buf, index)?;
+        let flags = self.load_flags(buf, MemFlagsData::new().with_notrap());
+        Ok(self.b.ins().load(types::I32X4, flags, addr, offset))
+    }
+
+    /// Each lane's two 16-bit halves of `x` times those of `w`, summed: SMLAD without the
+    /// accumulator, in the form Cranelift makes one `pmaddwd` of (x86-64).
+    fn pairwise_dot(&mut self, x: Value, w: Value) -> Value {
+        let little = MemFlagsData::new().with_endianness(Endianness::Little);
+        let x = self.b.ins().bitcast(types::I16X8, little, x);
+        let w = self.b.ins().bitcast(types::I16X8, little, w);
+        let (xl, wl) = (self.b.ins().swiden_low(x), self.b.ins().swiden_low(w));
+        let (xh, wh) = (self.b.ins().swiden_high(x), self.b.ins().swiden_high(w));
+        let low = self.b.ins().imul(xl, wl);
+        let high = self.b.ins().imul(xh, wh);
+        self.b.ins().iadd_pairwise(low, high)
     }
 
     /// Four consecutive `i8` elements from `buf[index]`, sign-extended to `i32x4`.

@@ -262,22 +262,22 @@ impl<'r> Builder<'r> {
                     f.store(acc, slot, Expr::call(op, args));
                 }
             }
+            Lanes::Pairs => {
+                self.vars[n - 1] = Some(Expr::i32(0));
+                let slot = self.slot(block);
+                let axes = self.axes();
+                let x = self.pair(&self.r.input, false, &axes);
+                let w = self.pair(&self.r.weight, true, &axes);
+                let args = vec![x, w, Expr::load(acc, slot.clone())];
+                f.store(acc, slot, Expr::call(Intrinsic::Smlad, args));
+            }
         }
         self.vars[n - 1] = None;
     }
 
     /// Where operand `o` is read at the current loop variables (unbound loops at 0).
     fn index(&self, o: &Operand, axes: &[Option<Expr>]) -> Expr {
-        let Some(p) = &o.packed else {
-            return o.index.eval(axes);
-        };
-        let mut e = Expr::i32(0);
-        for (var, stride) in self.vars.iter().zip(&p.strides) {
-            if let (Some(v), true) = (var, *stride != 0) {
-                e = e + v.clone() * Expr::i32(*stride as i32);
-            }
-        }
-        e
+        self.index_times(o, axes, 1)
     }
 
     /// Whether the code being emitted tests no guard and the input offset is folded into
@@ -329,6 +329,36 @@ impl<'r> Builder<'r> {
             let lo = Expr::call(Intrinsic::Sxtab16, vec![pair.clone(), w.clone()]);
             (lo, Expr::call(Intrinsic::Sxtab16Ror8, vec![pair, w]))
         })
+    }
+
+    /// Operand `o`'s elements at the first two lanes, each with its offset, as one word of
+    /// 16-bit halves (the low half the first lane's). Widened weights are stored so: one word
+    /// at twice the element index ([`crate::simd::paired`]).
+    fn pair(&self, o: &Operand, weight: bool, axes: &[Option<Expr>]) -> Expr {
+        if weight && self.nest.wide_weights {
+            return Expr::load_word(o.buf, self.index_times(o, axes, 2));
+        }
+        let at = self.index(o, axes);
+        let offset = self.offset(o, weight);
+        let half = |at: Expr| Expr::load(o.buf, at).cast(ScalarType::I32) + Expr::i32(offset);
+        let (lo, hi) = (half(at.clone()), half(at + Expr::i32(1)));
+        // A product rather than a shift: the high half may be negative, which C does not
+        // shift left.
+        (lo & Expr::i32(0xffff)) | (hi * Expr::i32(0x1_0000))
+    }
+
+    /// [`Self::index`] times `factor`, the factor folded into each term's stride.
+    fn index_times(&self, o: &Operand, axes: &[Option<Expr>], factor: i64) -> Expr {
+        let Some(p) = &o.packed else {
+            return o.index.times(factor).eval(axes);
+        };
+        let mut e = Expr::i32(0);
+        for (var, stride) in self.vars.iter().zip(&p.strides) {
+            if let (Some(v), true) = (var, *stride != 0) {
+                e = e + v.clone() * Expr::i32((*stride * factor) as i32);
+            }
+        }
+        e
     }
 
     /// Four multiply-accumulates of one sum as two SMLADs.

@@ -15,7 +15,9 @@
 //! A vectorized innermost loop of 4 lanes over contiguous int8 operands becomes DSP
 //! instructions on unpacked words ([`crate::simd`], [`Lanes`]): two SMLADs for a reduce loop,
 //! one SMLABB or SMLATT per lane for a spatial loop (four channels of a depthwise
-//! convolution). Any other vectorized loop runs serially, unrolled.
+//! convolution). A vectorized innermost reduce loop of 2 lanes becomes one SMLAD on words of
+//! two 16-bit halves, the form 128-bit SIMD multiplies four channels of at once. Any other
+//! vectorized loop runs serially, unrolled.
 
 mod build;
 
@@ -31,6 +33,10 @@ pub enum Lanes {
     DotProduct,
     /// Four lanes of four sums (four channels): one SMLABB or SMLATT each.
     Channels,
+    /// Two lanes of one sum: one SMLAD of a word of two 16-bit halves per operand. On a
+    /// 128-bit SIMD host the loop around it, over four channels, is one `pmaddwd` (x86) or
+    /// `smull`/`addp` (AArch64): eight products per instruction.
+    Pairs,
 }
 
 /// One iteration axis.
@@ -253,9 +259,10 @@ pub struct Loop {
 pub struct LoopNest {
     /// The loops.
     pub loops: Vec<Loop>,
-    /// The weights are stored widened for the SIMD lanes ([`crate::simd::widened`], offset
-    /// included): each word of four lanes is two loaded words, with no unpacking. Needs SIMD
-    /// lanes and a constant weight that is packed for this nest.
+    /// The weights are stored widened for the SIMD lanes (offset included): each word of four
+    /// lanes is two loaded words ([`crate::simd::widened`]), each pair of two lanes one word
+    /// ([`crate::simd::paired`]), with no unpacking. Needs SIMD lanes and a constant weight
+    /// that is packed for this nest.
     pub wide_weights: bool,
     /// Serial loops over whole padded axes run in three parts: the values before and after
     /// the interior, with the padding guards, and the interior, where no tap falls outside
@@ -304,22 +311,23 @@ impl Reduction {
                 .all(|o| o.elem == ScalarType::I8 && o.index.coefficient(axis) == 1)
     }
 
-    /// What the innermost loop of `nest` becomes. Both SIMD forms need a 4-lane vectorized
-    /// loop that is the innermost part of an axis [`Reduction::simd_along`] accepts (a packed
-    /// weight is laid out contiguous along it too); a reduce loop then becomes SMLADs, a
-    /// spatial one SMLABB/SMLATT.
+    /// What the innermost loop of `nest` becomes. The SIMD forms need a vectorized loop that
+    /// is the innermost part of an axis [`Reduction::simd_along`] accepts (a packed weight is
+    /// laid out contiguous along it too): of 4 lanes, a reduce loop becomes SMLADs and a
+    /// spatial one SMLABB/SMLATT; of 2 lanes, a reduce loop becomes one SMLAD of pairs.
     pub fn lanes(&self, nest: &LoopNest) -> Lanes {
         let Some(last) = nest.loops.last() else {
             return Lanes::Scalar;
         };
-        let ready = last.kind == (ForKind::Vectorized { lanes: 4 })
-            && last.extent == 4
-            && last.stride == 1
-            && self.simd_along(last.axis);
-        match (ready, self.axes[last.axis].reduce) {
-            (false, _) => Lanes::Scalar,
-            (true, true) => Lanes::DotProduct,
-            (true, false) => Lanes::Channels,
+        let ForKind::Vectorized { lanes } = last.kind else {
+            return Lanes::Scalar;
+        };
+        let ready = last.extent == lanes as usize && last.stride == 1 && self.simd_along(last.axis);
+        match (ready, lanes, self.axes[last.axis].reduce) {
+            (true, 4, true) => Lanes::DotProduct,
+            (true, 4, false) => Lanes::Channels,
+            (true, 2, true) => Lanes::Pairs,
+            _ => Lanes::Scalar,
         }
     }
 
@@ -393,7 +401,7 @@ impl Reduction {
             return Err("a loop iterates an axis that does not exist".into());
         }
         if nest.wide_weights && self.lanes(nest) == Lanes::Scalar {
-            return Err("widened weights need a 4-lane SIMD loop innermost".into());
+            return Err("widened weights need a SIMD loop innermost".into());
         }
         if self.acc == ScalarType::F32 {
             let order: Vec<(usize, std::cmp::Reverse<usize>)> = nest
