@@ -30,3 +30,16 @@ fn every_golden_vector_matches_through_the_jit() {
 fn run_engine_jit_gives_the_golden_output() {
     assert_eq!(run_engine("vww", "jit"), golden("vww", "output_0.bin"));
 }
+
+#[test]
+fn a_timed_run_gives_the_outputs_and_a_time_per_step() {
+    let (model, _, compiled) = scheduled_models()
+        .into_iter()
+        .find(|(model, _, _)| *model == "kws")
+        .expect("kws is a shared model");
+    let mut jit = JitProgram::compile(&compiled.program, &compiled.plan).unwrap();
+    jit.reset();
+    let (got, times) = jit.run_timed(&[golden(model, "input_0.bin")]).unwrap();
+    assert_eq!(got[0], golden(model, "output_0.bin"));
+    assert_eq!(times.len(), compiled.program.steps.len());
+}

@@ -154,6 +154,10 @@ pub fn default_schedule(r: &Reduction, target: &Target, widenable: bool) -> Opti
         if knobs.pairs && widenable {
             schedule.steps.push(Primitive::WidenWeights);
         }
+        // Padded ops: the interior of the image tests no guard and reads no input offset.
+        if !r.guards.is_empty() {
+            schedule.steps.push(Primitive::PartitionBorders);
+        }
         return Some(schedule);
     }
     let machine = crate::cost::machine(target);

@@ -27,6 +27,7 @@ mod func;
 mod intrinsics;
 mod registers;
 mod vector;
+mod vector_requant;
 mod widen;
 
 use cranelift_codegen::ir::{AbiParam, InstBuilder, UserFuncName};
@@ -39,6 +40,7 @@ use minnow_ir::loops::{
 };
 use minnow_passes::memory::ArenaPlan;
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 /// Why a program cannot be JIT-compiled or run.
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +192,27 @@ impl JitProgram {
 
     /// One inference: `inputs[i]` holds input `i`'s bytes; returns each output's.
     pub fn run(&mut self, inputs: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, JitError> {
+        self.execute(inputs, None)
+    }
+
+    /// One inference as [`JitProgram::run`], also timing each step: the outputs, and the
+    /// wall-clock time of every step in program order (to see which layers the host spends
+    /// its time in; one run is noisy, so sum several).
+    pub fn run_timed(
+        &mut self,
+        inputs: &[Vec<u8>],
+    ) -> Result<(Vec<Vec<u8>>, Vec<Duration>), JitError> {
+        let mut times = Vec::with_capacity(self.steps.len());
+        let outputs = self.execute(inputs, Some(&mut times))?;
+        Ok((outputs, times))
+    }
+
+    /// One inference, pushing each step's time to `times` if given.
+    fn execute(
+        &mut self,
+        inputs: &[Vec<u8>],
+        mut times: Option<&mut Vec<Duration>>,
+    ) -> Result<Vec<Vec<u8>>, JitError> {
         for (index, expected) in self.input_bytes.iter().enumerate() {
             let got = inputs.get(index).map_or(0, Vec::len);
             if got != *expected {
@@ -231,8 +254,12 @@ impl JitProgram {
                     }
                 })
                 .collect();
+            let start = times.is_some().then(Instant::now);
             // SAFETY: the pointers cover each parameter's planned extent, as for the C backend.
             unsafe { f(pointers.as_ptr()) };
+            if let (Some(times), Some(start)) = (times.as_deref_mut(), start) {
+                times.push(start.elapsed());
+            }
         }
         Ok(outs.iter_mut().map(|o| o.bytes_mut().to_vec()).collect())
     }
@@ -248,8 +275,14 @@ fn new_module() -> Result<JITModule, JitError> {
     flags
         .set("is_pic", "false")
         .map_err(|e| codegen(e.to_string()))?;
-    let isa = cranelift_native::builder()
-        .map_err(|e| codegen(e.to_string()))?
+    let mut isa = cranelift_native::builder().map_err(|e| codegen(e.to_string()))?;
+    // With AVX-512DQ Cranelift multiplies widened `i32` lanes with `vpmullq` (three uops)
+    // rather than `pmuldq` (one), which the requantization's products are.
+    if cfg!(target_arch = "x86_64") {
+        isa.set("has_avx512dq", "false")
+            .map_err(|e| codegen(e.to_string()))?;
+    }
+    let isa = isa
         .finish(settings::Flags::new(flags))
         .map_err(|e| codegen(e.to_string()))?;
     let mut builder = JITBuilder::with_isa(isa, default_libcall_names());

@@ -15,6 +15,7 @@
 
 use super::func::Translator;
 use super::registers::{constant_index, Registers};
+use super::vector_requant;
 use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::Variable;
 use minnow_ir::loops::visit::{walk_expr, Visitor};
@@ -82,17 +83,34 @@ pub(super) fn unit_stride(index: &Expr, var: VarId) -> bool {
 }
 
 impl Translator<'_, '_> {
-    /// Whether the unrolled loop `for var in 0..extent { body }` runs as vectors.
+    /// Whether the unrolled loop `for var in 0..extent { body }` runs as vectors: its one
+    /// store is into whole vectors of a register tile, or, four bytes at a time, into an `i8`
+    /// buffer in memory at a unit stride of a value clamped to `i8` (an epilogue).
     pub(super) fn vectorizes(&self, var: VarId, extent: usize, body: &[Stmt]) -> bool {
         let [Stmt::Store { buf, index, value }] = body else {
             return false;
         };
-        host_simd()
-            && extent % LANES == 0
-            && (0..extent)
-                .step_by(LANES)
-                .all(|first| self.tile(*buf, index, var, first).is_some())
-            && self.fits(value, var, *buf, index)
+        if !host_simd() || extent % LANES != 0 {
+            return false;
+        }
+        let lanes = Lanes {
+            var,
+            extent,
+            stored: *buf,
+            index,
+        };
+        if self.whole_tile(*buf, index, &lanes) {
+            return self.fits(value, &lanes);
+        }
+        let in_memory = !self.registers.contains_key(buf)
+            && self.func.buffer(*buf).elem == ScalarType::I8
+            && unit_stride(index, var);
+        // All four lanes are read before any is stored: nothing read may share memory with
+        // what is stored.
+        let unaliased = loaded(value)
+            .iter()
+            .all(|b| self.registers.contains_key(b) || self.read_only.contains(b));
+        in_memory && unaliased && clamped_to_i8(value).is_some_and(|v| self.fits(v, &lanes))
     }
 
     /// The loop of [`Translator::vectorizes`], one vector operation per [`LANES`] iterations.
@@ -107,13 +125,39 @@ impl Translator<'_, '_> {
         };
         for first in (0..extent).step_by(LANES) {
             self.known.insert(var, first as i64);
-            let v = self.vector(value, var)?;
-            let tile = self
-                .tile(*buf, index, var, first)
+            if let Some(tile) = self.tile(*buf, index, var, first) {
+                let v = self.vector(value, var)?;
+                self.b.def_var(tile, v);
+                continue;
+            }
+            let clamped = clamped_to_i8(value)
                 .ok_or_else(|| format!("{}: a vector store left its tile", self.func.name))?;
-            self.b.def_var(tile, v);
+            let v = self.vector(clamped, var)?;
+            self.store_bytes(*buf, index, v)?;
         }
         self.known.remove(&var);
+        Ok(())
+    }
+
+    /// Whether `buf[index]` over the loop's lanes is whole vectors of a register tile.
+    fn whole_tile(&self, buf: BufId, index: &Expr, lanes: &Lanes) -> bool {
+        (0..lanes.extent)
+            .step_by(LANES)
+            .all(|first| self.tile(buf, index, lanes.var, first).is_some())
+    }
+
+    /// Stores the lanes of `v`, each within `i8`'s range, as four bytes at `buf[index]`:
+    /// narrowing with saturation is then exact.
+    fn store_bytes(&mut self, buf: BufId, index: &Expr, v: Value) -> Result<(), String> {
+        let halves = self.b.ins().snarrow(v, v);
+        let bytes = self.b.ins().snarrow(halves, halves);
+        let little = MemFlagsData::new().with_endianness(Endianness::Little);
+        let words = self.b.ins().bitcast(types::I32X4, little, bytes);
+        let word = self.b.ins().extractlane(words, 0);
+        let (addr, offset) = self.address(buf, index)?;
+        // Bytes need not be aligned as a word.
+        let flags = MemFlagsData::new().with_notrap();
+        self.b.ins().store(flags, word, addr, offset);
         Ok(())
     }
 
@@ -132,46 +176,48 @@ impl Translator<'_, '_> {
         (i % LANES == 0).then(|| vectors.get(i / LANES).copied())?
     }
 
-    /// Whether `e` has a vector form in the loop over `var` storing `stored[index]`.
-    fn fits(&self, e: &Expr, var: VarId, stored: BufId, index: &Expr) -> bool {
+    /// Whether `e` has a vector form in the loop `lanes`.
+    fn fits(&self, e: &Expr, lanes: &Lanes) -> bool {
+        let var = lanes.var;
         if !mentions(e, var) {
             // Computed once per vector: it must not read what earlier lanes write.
-            return !reads(e, stored);
+            return !reads(e, lanes.stored);
         }
+        let in_memory = |buf: &BufId| !self.registers.contains_key(buf);
         match e {
-            Expr::Load { buf, index: at } if *buf == stored => **at == *index,
+            // The stored tile at the stored element, or another tile's whole vectors.
+            Expr::Load { buf, index: at } if *buf == lanes.stored => {
+                **at == *lanes.index && !in_memory(buf)
+            }
+            Expr::Load { buf, index: at } if !in_memory(buf) => self.whole_tile(*buf, at, lanes),
             Expr::Load { buf, index: at } => {
-                !self.registers.contains_key(buf)
-                    && self.func.buffer(*buf).elem == ScalarType::I32
-                    && unit_stride(at, var)
+                self.func.buffer(*buf).elem == ScalarType::I32 && unit_stride(at, var)
             }
             Expr::Cast {
                 ty: ScalarType::I32,
                 arg,
             } => match &**arg {
                 Expr::Load { buf, index: at } if self.func.buffer(*buf).elem == ScalarType::I8 => {
-                    !self.registers.contains_key(buf) && unit_stride(at, var)
+                    in_memory(buf) && unit_stride(at, var)
                 }
-                _ => self.ty(arg) == ScalarType::I32 && self.fits(arg, var, stored, index),
+                _ => self.ty(arg) == ScalarType::I32 && self.fits(arg, lanes),
             },
             // Words of 16-bit pairs, one per lane.
             Expr::LoadWord { buf, index: at } => {
-                !self.registers.contains_key(buf)
-                    && !self.widened.contains(buf)
-                    && stride(at, var) == Some(4)
+                in_memory(buf) && !self.widened.contains(buf) && stride(at, var) == Some(4)
             }
             Expr::Binary { op, lhs, rhs } => {
                 matches!(
                     op,
                     BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Min | BinOp::Max
                 ) && self.ty(lhs) == ScalarType::I32
-                    && self.fits(lhs, var, stored, index)
-                    && self.fits(rhs, var, stored, index)
+                    && self.fits(lhs, lanes)
+                    && self.fits(rhs, lanes)
             }
             Expr::Call {
-                intrinsic: Intrinsic::Smlad,
+                intrinsic: Intrinsic::Smlad | Intrinsic::MultiplyByQuantizedMultiplierHighShift,
                 args,
-            } => args.iter().all(|a| self.fits(a, var, stored, index)),
+            } => args.iter().all(|a| self.fits(a, lanes)),
             _ => false,
         }
     }
@@ -179,6 +225,9 @@ impl Translator<'_, '_> {
     /// `e` for the lanes `known[var]..+LANES`, as an `i32x4` (checked by [`Self::fits`]).
     fn vector(&mut self, e: &Expr, var: VarId) -> Result<Value, String> {
         if !mentions(e, var) {
+            if let Some((buf, index, offset)) = self.byte_pair(e) {
+                return self.broadcast_pair(buf, index, offset);
+            }
             let scalar = self.expr(e)?;
             return Ok(self.b.ins().splat(types::I32X4, scalar));
         }
@@ -221,8 +270,82 @@ impl Translator<'_, '_> {
                 let dot = self.pairwise_dot(x, w);
                 self.b.ins().iadd(acc, dot)
             }
+            Expr::Call {
+                intrinsic: Intrinsic::MultiplyByQuantizedMultiplierHighShift,
+                args,
+            } => {
+                let [x, multiplier, shift] = &args[..] else {
+                    return Err(format!("{}: mbqm takes three arguments", self.func.name));
+                };
+                let (x, multiplier, shift) = (
+                    self.vector(x, var)?,
+                    self.vector(multiplier, var)?,
+                    self.vector(shift, var)?,
+                );
+                vector_requant::mbqm_high_shift(&mut self.b, x, multiplier, shift)
+            }
             _ => return Err(format!("{}: no vector form", self.func.name)),
         })
+    }
+
+    /// `(b[i] + o) & 0xffff | (b[i + 1] + o) * 0x10000`, two consecutive bytes of an `i8`
+    /// buffer in memory as a word of 16-bit halves (how [`Lanes::Pairs`] builds its input
+    /// operand): `b`, `i` and `o`.
+    ///
+    /// [`Lanes::Pairs`]: minnow_ir::loops::reduction::Lanes::Pairs
+    fn byte_pair<'e>(&self, e: &'e Expr) -> Option<(BufId, &'e Expr, i64)> {
+        let (lo, mask, hi, scale) = match e {
+            Expr::Binary {
+                op: BinOp::BitOr,
+                lhs,
+                rhs,
+            } => match (&**lhs, &**rhs) {
+                (
+                    Expr::Binary {
+                        op: BinOp::BitAnd,
+                        lhs: lo,
+                        rhs: mask,
+                    },
+                    Expr::Binary {
+                        op: BinOp::Mul,
+                        lhs: hi,
+                        rhs: scale,
+                    },
+                ) => (lo, mask, hi, scale),
+                _ => return None,
+            },
+            _ => return None,
+        };
+        if mask.as_int()? != 0xffff || scale.as_int()? != 0x1_0000 {
+            return None;
+        }
+        let ((b0, i0, o0), (b1, i1, o1)) = (offset_byte(lo)?, offset_byte(hi)?);
+        let in_memory = !self.registers.contains_key(&b0) && !self.widened.contains(&b0);
+        let bytes = self.func.buffer(b0).elem == ScalarType::I8;
+        (b0 == b1 && o0 == o1 && in_memory && bytes && follows(i0, i1)).then_some((b0, i0, o0))
+    }
+
+    /// [`Self::byte_pair`]'s word in every lane: the two bytes loaded together and
+    /// sign-extended to 16 bits as vector lanes, the offset added to each half (16-bit sums
+    /// wrap as the masked word's halves do), and the first word broadcast.
+    fn broadcast_pair(&mut self, buf: BufId, index: &Expr, offset: i64) -> Result<Value, String> {
+        let (addr, at) = self.address(buf, index)?;
+        let flags = self.load_flags(buf, MemFlagsData::new().with_notrap());
+        let half = self.b.ins().load(types::I16, flags, addr, at);
+        let little = MemFlagsData::new().with_endianness(Endianness::Little);
+        let vector = self.b.ins().scalar_to_vector(types::I16X8, half);
+        let bytes = self.b.ins().bitcast(types::I8X16, little, vector);
+        let mut halves = self.b.ins().swiden_low(bytes);
+        if offset != 0 {
+            let o = self.b.ins().iconst(types::I16, offset & 0xffff);
+            let o = self.b.ins().splat(types::I16X8, o);
+            halves = self.b.ins().iadd(halves, o);
+        }
+        let words = self.b.ins().bitcast(types::I8X16, little, halves);
+        let first: Vec<u8> = (0..16).map(|k| k % 4).collect();
+        let mask = self.b.func.dfg.immediates.push(first.into());
+        let broadcast = self.b.ins().shuffle(words, words, mask);
+        Ok(self.b.ins().bitcast(types::I32X4, little, broadcast))
     }
 
     /// Four lanes of `buf` from `buf[index]` on, one `i32x4` load.
@@ -261,18 +384,93 @@ impl Translator<'_, '_> {
     }
 }
 
+/// The loop being vectorized: its counter and extent, and where its one store goes.
+struct Lanes<'e> {
+    var: VarId,
+    extent: usize,
+    stored: BufId,
+    index: &'e Expr,
+}
+
+/// `v` of `i8(min(max(v, lo), hi))` (or the clamp the other way round) with `lo` and `hi`
+/// within `i8`'s range: then saturating each lane to `i8` is the cast.
+fn clamped_to_i8(e: &Expr) -> Option<&Expr> {
+    let Expr::Cast {
+        ty: ScalarType::I8,
+        arg,
+    } = e
+    else {
+        return None;
+    };
+    fn side(e: &Expr, op: BinOp) -> Option<&Expr> {
+        let bound = |e: &Expr| e.as_int().filter(|v| (-128..=127).contains(v));
+        match e {
+            Expr::Binary { op: o, lhs, rhs } if *o == op => bound(rhs).map(|_| &**lhs),
+            _ => None,
+        }
+    }
+    let (outer, inner) = match &**arg {
+        Expr::Binary { op: BinOp::Min, .. } => (BinOp::Min, BinOp::Max),
+        _ => (BinOp::Max, BinOp::Min),
+    };
+    side(side(arg, outer)?, inner)
+}
+
+/// `cast<i32>(b[i]) + o` (or without `+ o`): `b`, `i` and `o`.
+fn offset_byte(e: &Expr) -> Option<(BufId, &Expr, i64)> {
+    let (e, offset) = match e {
+        Expr::Binary {
+            op: BinOp::Add,
+            lhs,
+            rhs,
+        } => (&**lhs, rhs.as_int()?),
+        e => (e, 0),
+    };
+    match e {
+        Expr::Cast {
+            ty: ScalarType::I32,
+            arg,
+        } => match &**arg {
+            Expr::Load { buf, index } => Some((*buf, &**index, offset)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Whether index `j` is index `i` plus one.
+fn follows(i: &Expr, j: &Expr) -> bool {
+    match (i.as_int(), j) {
+        (Some(i), j) if j.as_int().is_some() => j.as_int() == Some(i + 1),
+        (
+            _,
+            Expr::Binary {
+                op: BinOp::Add,
+                lhs,
+                rhs,
+            },
+        ) => **lhs == *i && rhs.as_int() == Some(1),
+        _ => false,
+    }
+}
+
 /// Whether `e` loads from `buf`.
 fn reads(e: &Expr, buf: BufId) -> bool {
-    struct Reads(BufId, bool);
-    impl Visitor for Reads {
+    loaded(e).contains(&buf)
+}
+
+/// The buffers `e` loads from.
+fn loaded(e: &Expr) -> Vec<BufId> {
+    struct Loaded(Vec<BufId>);
+    impl Visitor for Loaded {
         fn visit_expr(&mut self, e: &Expr) {
             if let Expr::Load { buf, .. } | Expr::LoadWord { buf, .. } = e {
-                self.1 |= *buf == self.0;
+                self.0.push(*buf);
             }
             walk_expr(self, e);
         }
     }
-    let mut r = Reads(buf, false);
-    r.visit_expr(e);
-    r.1
+    let mut l = Loaded(Vec::new());
+    l.visit_expr(e);
+    l.0
 }
