@@ -95,7 +95,7 @@ impl Translator<'_, '_> {
                         self.block(body)?;
                     }
                     self.known.remove(var);
-                } else {
+                } else if !self.fill(*var, *extent, body)? {
                     self.serial_loop(*var, *extent, body)?;
                 }
             }
@@ -167,6 +167,47 @@ impl Translator<'_, '_> {
         );
         self.b.call_memset(config, addr, zero, size);
         self.bufs.insert(buf, addr);
+    }
+
+    /// `for var in 0..extent { buf[var + c] = byte }` into a byte buffer in memory as one
+    /// `memset` (a padded tensor's fill); `false`, emitting nothing, for any other loop.
+    fn fill(&mut self, var: VarId, extent: usize, body: &[Stmt]) -> Result<bool, String> {
+        let [Stmt::Store { buf, index, value }] = body else {
+            return Ok(false);
+        };
+        let bytes = matches!(self.func.buffer(*buf).elem, ScalarType::I8 | ScalarType::U8);
+        // A constant, or an integer constant cast to the byte type (which keeps its low byte).
+        let constant = match value {
+            Expr::Cast { arg, .. } => arg.as_int(),
+            _ => value.as_int(),
+        };
+        let Some(byte) = constant.filter(|_| bytes) else {
+            return Ok(false);
+        };
+        let from_var = match index {
+            Expr::Var(v) => v == &var,
+            Expr::Binary {
+                op: BinOp::Add,
+                lhs,
+                rhs,
+            } => matches!(&**lhs, Expr::Var(v) if *v == var) && rhs.as_int().is_some(),
+            _ => false,
+        };
+        if !from_var || self.registers.contains_key(buf) || self.in_registers.contains_key(buf) {
+            return Ok(false);
+        }
+        self.known.insert(var, 0);
+        let (addr, offset) = self.address(*buf, index)?;
+        self.known.remove(&var);
+        let ptr = self.ptr();
+        let start = self.b.ins().iadd_imm_s(addr, offset as i64);
+        let (fill, size) = (
+            self.b.ins().iconst(types::I8, byte & 0xff),
+            self.b.ins().iconst(ptr, extent as i64),
+        );
+        let config = self.module.target_config();
+        self.b.call_memset(config, start, fill, size);
+        Ok(true)
     }
 
     /// `for var in 0..extent { body }` as a rotated loop: the body block tests at its end.

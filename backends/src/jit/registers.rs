@@ -25,9 +25,16 @@ const MAX_UNROLL: usize = 64;
 /// Elements up to which a local buffer may live in registers.
 const MAX_REGISTER_ELEMENTS: usize = 64;
 
+/// Iterations up to which the JIT unrolls a serial loop too: the counter, its test and the
+/// branch cost more than a short body (a kernel row, a pair of input channels).
+const MAX_SERIAL_UNROLL: usize = 4;
+
 /// Whether the JIT emits a loop of this kind and extent as copies of its body.
 pub(super) fn unrolls(kind: ForKind, extent: usize) -> bool {
-    kind != ForKind::Serial && extent <= MAX_UNROLL
+    match kind {
+        ForKind::Serial => extent <= MAX_SERIAL_UNROLL,
+        _ => extent <= MAX_UNROLL,
+    }
 }
 
 /// `index` evaluated with the unrolled counters' current values `known`, as the loop IR's
