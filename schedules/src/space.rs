@@ -150,7 +150,7 @@ impl Space {
 
     /// The `(channel, pixel)` blocks that divide their axes.
     fn blocks(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        let channels = [1, 2, 4, 8].into_iter();
+        let channels = [1, 2, 4, 8, 16].into_iter();
         let channels = channels.filter(|c| self.channel_extent % c == 0);
         channels.flat_map(move |c| {
             let pixels = [1, 2, 3, 4, 5].into_iter();
@@ -161,10 +161,12 @@ impl Space {
 
     /// The default for a target. On DSP cores, SIMD: SMLADs along the reduce axis, else
     /// SMLABB/SMLATT over blocks of four channels. On cores with 128-bit SIMD and sixteen
-    /// vector registers (the host), the widest block of eight channels (two `i32x4` vectors)
-    /// by up to five pixels that divides the axes: each weight vector then serves every
-    /// pixel and each input value eight channels; where the reduce axis allows, it runs in
-    /// SIMD pairs ([`Knobs::pairs`]). Elsewhere a register block of four
+    /// vector registers (the host), blocks of eight or sixteen channels (two or four `i32x4`
+    /// vectors) by up to five pixels, the first that divides the axes of a list ordered by
+    /// instructions per multiply-accumulate, within the registers (sixteen channels by two
+    /// pixels first, then eight by five): each weight vector then serves every pixel and
+    /// each input value every channel; where the reduce axis allows, it runs in SIMD pairs
+    /// ([`Knobs::pairs`]). Elsewhere a register block of four
     /// accumulators (two channels by two pixels where the pixels divide, else four channels,
     /// else two) so that each loaded operand serves several multiplies. The innermost reduce
     /// loop is unrolled by four, or completely if it is shorter, where it is not vectorized.
@@ -197,8 +199,10 @@ impl Space {
             &[(4, 1)]
         } else if features.simd128 {
             &[
+                (16, 2),
                 (8, 5),
                 (8, 4),
+                (16, 1),
                 (8, 3),
                 (8, 2),
                 (8, 1),
