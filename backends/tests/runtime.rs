@@ -5,7 +5,7 @@
 use minnow_backends::c::RUNTIME;
 use minnow_backends::jit::JitProgram;
 use minnow_ir::loops::interp::Value;
-use minnow_ir::loops::{Access, Expr, ForKind, FuncBuilder, Intrinsic, Program, ScalarType};
+use minnow_ir::loops::{Access, BufId, Expr, ForKind, FuncBuilder, Intrinsic, Program, ScalarType};
 use minnow_passes::memory::MemoryPlanner;
 use std::fmt::Write;
 use std::process::Command;
@@ -217,10 +217,27 @@ fn c_runtime_matches_the_fixed_point_module() {
 /// A program of one step computing `out[k] = intrinsic(args[k]...)` over `cases`, the
 /// arguments held in constant slots.
 fn intrinsic_program(intrinsic: Intrinsic, cases: &[Vec<i64>]) -> Program {
-    let (params, result) = intrinsic.signature();
     let mut b = FuncBuilder::new("apply");
+    let (bufs, constants) = case_params(&mut b, intrinsic, cases);
+    let result = intrinsic.signature().1;
+    let out = b.param("out", result, cases.len(), Access::Write);
+    b.for_loop("k", cases.len(), |b, k| {
+        let args = bufs.iter().map(|a| Expr::load(*a, k.clone())).collect();
+        b.store(out, k, Expr::call(intrinsic, args));
+    });
+    support::one_step_program(b.finish(), constants, (result, cases.len()))
+}
+
+/// One parameter per argument of `intrinsic`, and the constants holding `cases`' values of it.
+fn case_params(
+    b: &mut FuncBuilder,
+    intrinsic: Intrinsic,
+    cases: &[Vec<i64>],
+) -> (Vec<BufId>, Vec<(ScalarType, Vec<u8>)>) {
     let mut constants = Vec::new();
-    let bufs: Vec<_> = params
+    let bufs = intrinsic
+        .signature()
+        .0
         .iter()
         .enumerate()
         .map(|(p, t)| {
@@ -235,12 +252,7 @@ fn intrinsic_program(intrinsic: Intrinsic, cases: &[Vec<i64>]) -> Program {
             b.param(&format!("arg{p}"), *t, cases.len(), Access::Read)
         })
         .collect();
-    let out = b.param("out", result, cases.len(), Access::Write);
-    b.for_loop("k", cases.len(), |b, k| {
-        let args = bufs.iter().map(|a| Expr::load(*a, k.clone())).collect();
-        b.store(out, k, Expr::call(intrinsic, args));
-    });
-    support::one_step_program(b.finish(), constants, (result, cases.len()))
+    (bufs, constants)
 }
 
 /// The JIT's inlined requantization arithmetic and its shims for the rest give the runtime's
@@ -250,20 +262,24 @@ fn jit_intrinsics_match_the_fixed_point_module() {
     let mut rng = support::xorshift(0x9E37_79B9_7F4A_7C15u64);
     for i in Intrinsic::ALL {
         let cases = cases(i, &mut rng);
-        let program = intrinsic_program(i, &cases);
-        let plan = MemoryPlanner::default().run(&program);
-        let mut jit = JitProgram::compile(&program, &plan).unwrap();
-        let out = jit.run(&[]).unwrap().remove(0);
-        let (params, _) = i.signature();
-        for (k, args) in cases.iter().enumerate() {
-            let values = values(args, params);
-            let got = i32::from_le_bytes(out[4 * k..4 * k + 4].try_into().unwrap());
-            let want = match i.eval(&values) {
-                Value::F32(f) => f.to_bits() as i32,
-                Value::Int(v, _) => v as i32,
-            };
-            assert_eq!(got, want, "the JIT and the runtime differ on {i:?}{args:?}");
-        }
+        assert_jit_matches(i, &intrinsic_program(i, &cases), &cases);
+    }
+}
+
+/// Runs `program`, which applies `i` to each of `cases`, through the JIT and checks every
+/// result against the runtime's.
+fn assert_jit_matches(i: Intrinsic, program: &Program, cases: &[Vec<i64>]) {
+    let plan = MemoryPlanner::default().run(program);
+    let mut jit = JitProgram::compile(program, &plan).unwrap();
+    let out = jit.run(&[]).unwrap().remove(0);
+    let (params, _) = i.signature();
+    for (k, args) in cases.iter().enumerate() {
+        let got = i32::from_le_bytes(out[4 * k..4 * k + 4].try_into().unwrap());
+        let want = match i.eval(&values(args, params)) {
+            Value::F32(f) => f.to_bits() as i32,
+            Value::Int(v, _) => v as i32,
+        };
+        assert_eq!(got, want, "the JIT and the runtime differ on {i:?}{args:?}");
     }
 }
 
@@ -276,18 +292,9 @@ fn tempfile_dir() -> std::path::PathBuf {
 /// [`intrinsic_program`] with the calls four at a time into an accumulator tile, the form
 /// the JIT runs as vector lanes where the intrinsic has a vector form.
 fn tiled_intrinsic_program(intrinsic: Intrinsic, cases: &[Vec<i64>]) -> Program {
-    let (params, result) = intrinsic.signature();
     let mut b = FuncBuilder::new("apply4");
-    let mut constants = Vec::new();
-    let bufs: Vec<_> = params
-        .iter()
-        .enumerate()
-        .map(|(p, t)| {
-            let bytes = cases.iter().flat_map(|a| (a[p] as u32).to_le_bytes());
-            constants.push((*t, bytes.collect()));
-            b.param(&format!("arg{p}"), *t, cases.len(), Access::Read)
-        })
-        .collect();
+    let (bufs, constants) = case_params(&mut b, intrinsic, cases);
+    let result = intrinsic.signature().1;
     let out = b.param("out", result, cases.len(), Access::Write);
     b.for_loop("k", cases.len() / 4, |b, k| {
         let acc = b.local("acc", ScalarType::I32, 4);
@@ -313,17 +320,6 @@ fn jit_vector_intrinsics_match_the_fixed_point_module() {
         Intrinsic::MultiplyByQuantizedMultiplierHighShift,
     ] {
         let cases = cases(i, &mut rng);
-        let program = tiled_intrinsic_program(i, &cases);
-        let plan = MemoryPlanner::default().run(&program);
-        let mut jit = JitProgram::compile(&program, &plan).unwrap();
-        let out = jit.run(&[]).unwrap().remove(0);
-        let (params, _) = i.signature();
-        for (k, args) in cases.iter().enumerate() {
-            let Value::Int(want, _) = i.eval(&values(args, params)) else {
-                unreachable!("integer intrinsics")
-            };
-            let got = i32::from_le_bytes(out[4 * k..4 * k + 4].try_into().unwrap());
-            assert_eq!(got, want as i32, "the JIT's lanes differ on {i:?}{args:?}");
-        }
+        assert_jit_matches(i, &tiled_intrinsic_program(i, &cases), &cases);
     }
 }

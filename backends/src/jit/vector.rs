@@ -255,34 +255,24 @@ impl Translator<'_, '_> {
                     _ => ins.smax(l, r),
                 }
             }
-            Expr::Call {
-                intrinsic: Intrinsic::Smlad,
-                args,
-            } => {
-                let [x, w, acc] = &args[..] else {
-                    return Err(format!("{}: smlad takes three arguments", self.func.name));
+            Expr::Call { intrinsic, args } => {
+                let [a, b, c] = &args[..] else {
+                    return Err(format!("{}: {intrinsic:?} in lanes", self.func.name));
                 };
-                let (x, w, acc) = (
-                    self.vector(x, var)?,
-                    self.vector(w, var)?,
-                    self.vector(acc, var)?,
+                let (a, b, c) = (
+                    self.vector(a, var)?,
+                    self.vector(b, var)?,
+                    self.vector(c, var)?,
                 );
-                let dot = self.pairwise_dot(x, w);
-                self.b.ins().iadd(acc, dot)
-            }
-            Expr::Call {
-                intrinsic: Intrinsic::MultiplyByQuantizedMultiplierHighShift,
-                args,
-            } => {
-                let [x, multiplier, shift] = &args[..] else {
-                    return Err(format!("{}: mbqm takes three arguments", self.func.name));
-                };
-                let (x, multiplier, shift) = (
-                    self.vector(x, var)?,
-                    self.vector(multiplier, var)?,
-                    self.vector(shift, var)?,
-                );
-                vector_requant::mbqm_high_shift(&mut self.b, x, multiplier, shift)
+                match intrinsic {
+                    // smlad(x, w, acc)
+                    Intrinsic::Smlad => {
+                        let dot = self.pairwise_dot(a, b);
+                        self.b.ins().iadd(c, dot)
+                    }
+                    // mbqm_high_shift(x, multiplier, shift)
+                    _ => vector_requant::mbqm_high_shift(&mut self.b, a, b, c),
+                }
             }
             _ => return Err(format!("{}: no vector form", self.func.name)),
         })
