@@ -122,8 +122,13 @@ impl JitProgram {
             if ids.contains_key(&step.func) {
                 continue;
             }
-            let wide = widen::widened_params(program, step.func);
-            let id = define(&mut module, &mut ctx, &mut fctx, program, step.func, &wide)?;
+            let read_only = read_only_params(program, step.func);
+            let wide = widen::widened_params(program, step.func, &read_only);
+            let params = Params {
+                read_only,
+                widened: wide.clone(),
+            };
+            let id = define(&mut module, &mut ctx, &mut fctx, program, step.func, params)?;
             ids.insert(step.func, (id, wide));
         }
         module
@@ -313,15 +318,23 @@ fn read_only_params(program: &Program, index: usize) -> HashSet<BufId> {
         .collect()
 }
 
-/// Translates and defines function `index` of `program`, whose parameters `widened` hold
-/// widened constants.
+/// What the JIT knows of one function's parameters.
+struct Params {
+    /// Nothing writes them while the function runs ([`read_only_params`]).
+    read_only: HashSet<BufId>,
+    /// They hold widened constants ([`widen::widened_params`]).
+    widened: HashSet<BufId>,
+}
+
+/// Translates and defines function `index` of `program`, with what `params` says of its
+/// parameters.
 fn define(
     module: &mut JITModule,
     ctx: &mut cranelift_codegen::Context,
     fctx: &mut FunctionBuilderContext,
     program: &Program,
     index: usize,
-    widened: &HashSet<BufId>,
+    params: Params,
 ) -> Result<FuncId, JitError> {
     let codegen = |e: String| JitError::Codegen(e);
     let func = &program.funcs[index];
@@ -351,10 +364,10 @@ fn define(
             bufs: HashMap::new(),
             calls: HashMap::new(),
             known: HashMap::new(),
-            in_registers: registers::register_buffers(func, vector::host_simd()),
+            in_registers: registers::register_buffers(func, minnow_targets::host_simd128()),
             registers: HashMap::new(),
-            read_only: read_only_params(program, index),
-            widened: widened.clone(),
+            read_only: params.read_only,
+            widened: params.widened,
             depth: 0,
             depths: HashMap::new(),
         };

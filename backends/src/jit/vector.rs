@@ -24,11 +24,6 @@ use minnow_ir::loops::{BinOp, BufId, Expr, Intrinsic, ScalarType, Stmt, VarId};
 /// Elements per vector: `i32x4`.
 pub(super) const LANES: usize = 4;
 
-/// Whether this host has the 128-bit integer operations the vector loops use.
-pub(super) fn host_simd() -> bool {
-    minnow_targets::host_simd128()
-}
-
 /// The terms of `index`'s outermost sum.
 fn terms(index: &Expr) -> Vec<&Expr> {
     match index {
@@ -90,7 +85,8 @@ impl Translator<'_, '_> {
         let [Stmt::Store { buf, index, value }] = body else {
             return false;
         };
-        if !host_simd() || extent % LANES != 0 {
+        // The 128-bit integer operations the vector loops use.
+        if !minnow_targets::host_simd128() || extent % LANES != 0 {
             return false;
         }
         let lanes = Lanes {

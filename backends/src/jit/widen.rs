@@ -6,11 +6,15 @@
 //! loads); the values are unchanged, only their storage is four bytes each.
 
 use minnow_ir::loops::visit::{walk_expr, Visitor};
-use minnow_ir::loops::{Access, BufId, BufferKind, Expr, Program, ScalarType, SlotKind};
+use minnow_ir::loops::{BufId, Expr, Program, ScalarType, SlotKind};
 use std::collections::HashSet;
 
-/// The parameters of function `index` the JIT stores widened.
-pub(super) fn widened_params(program: &Program, index: usize) -> HashSet<BufId> {
+/// The parameters of function `index` the JIT stores widened, among its `read_only` ones.
+pub(super) fn widened_params(
+    program: &Program,
+    index: usize,
+    read_only: &HashSet<BufId>,
+) -> HashSet<BufId> {
     let func = &program.funcs[index];
     let mut words = WordReads(HashSet::new());
     words.visit_block(&func.body);
@@ -18,13 +22,7 @@ pub(super) fn widened_params(program: &Program, index: usize) -> HashSet<BufId> 
         .enumerate()
         .filter(|(k, (id, decl))| {
             decl.elem == ScalarType::I8
-                && matches!(
-                    decl.kind,
-                    BufferKind::Param {
-                        access: Access::Read,
-                        ..
-                    }
-                )
+                && read_only.contains(id)
                 && !words.0.contains(id)
                 && binds_constants(program, index, *k)
         })
