@@ -5,6 +5,7 @@
 //! Cranelift's wrapping one, as the loop interpreter computes it.
 
 use super::registers::{unrolls, Layout, Registers};
+use super::vector::unit_stride;
 use super::{fixedpoint, intrinsics};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::MemFlagsData;
@@ -169,8 +170,9 @@ impl Translator<'_, '_> {
         self.bufs.insert(buf, addr);
     }
 
-    /// `for var in 0..extent { buf[var + c] = byte }` into a byte buffer in memory as one
-    /// `memset` (a padded tensor's fill); `false`, emitting nothing, for any other loop.
+    /// `for var in 0..extent { buf[var + rest] = byte }`, where `rest` does not depend on
+    /// `var`, into a byte buffer in memory as one `memset` (a padded tensor's fill); `false`,
+    /// emitting nothing, for any other loop.
     fn fill(&mut self, var: VarId, extent: usize, body: &[Stmt]) -> Result<bool, String> {
         let [Stmt::Store { buf, index, value }] = body else {
             return Ok(false);
@@ -184,16 +186,8 @@ impl Translator<'_, '_> {
         let Some(byte) = constant.filter(|_| bytes) else {
             return Ok(false);
         };
-        let from_var = match index {
-            Expr::Var(v) => v == &var,
-            Expr::Binary {
-                op: BinOp::Add,
-                lhs,
-                rhs,
-            } => matches!(&**lhs, Expr::Var(v) if *v == var) && rhs.as_int().is_some(),
-            _ => false,
-        };
-        if !from_var || self.registers.contains_key(buf) || self.in_registers.contains_key(buf) {
+        let in_memory = !self.registers.contains_key(buf) && !self.in_registers.contains_key(buf);
+        if !unit_stride(index, var) || !in_memory {
             return Ok(false);
         }
         self.known.insert(var, 0);

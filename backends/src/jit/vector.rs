@@ -267,7 +267,10 @@ impl Translator<'_, '_> {
                         self.b.ins().iadd(c, dot)
                     }
                     // mbqm_high_shift(x, multiplier, shift)
-                    _ => vector_requant::mbqm_high_shift(&mut self.b, a, b, c),
+                    Intrinsic::MultiplyByQuantizedMultiplierHighShift => {
+                        vector_requant::mbqm_high_shift(&mut self.b, a, b, c)
+                    }
+                    _ => return Err(format!("{}: no vector form", self.func.name)),
                 }
             }
             _ => return Err(format!("{}: no vector form", self.func.name)),
@@ -356,11 +359,11 @@ impl Translator<'_, '_> {
 
     /// Four consecutive `i8` elements from `buf[index]`, sign-extended to `i32x4`.
     fn widened_bytes(&mut self, buf: BufId, index: &Expr) -> Result<Value, String> {
+        if self.widened.contains(&buf) {
+            return self.vector_load(buf, index);
+        }
         let (addr, offset) = self.address(buf, index)?;
         let flags = self.load_flags(buf, MemFlagsData::new().with_notrap());
-        if self.widened.contains(&buf) {
-            return Ok(self.b.ins().load(types::I32X4, flags, addr, offset));
-        }
         let word = self.b.ins().load(types::I32, flags, addr, offset);
         let vector = self.b.ins().scalar_to_vector(types::I32X4, word);
         let little = MemFlagsData::new().with_endianness(Endianness::Little);
