@@ -32,6 +32,7 @@ mod builder;
 mod expr;
 pub mod interp;
 mod intrinsic;
+pub mod lag;
 mod program;
 mod reassociate;
 pub mod reduction;

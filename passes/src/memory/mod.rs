@@ -1,0 +1,228 @@
+//! Static memory planning: every intermediate tensor of a program gets an offset in one arena.
+//!
+//! A tensor lives from the step that first uses it to the step that last uses it; two tensors
+//! whose lifetimes overlap never share bytes, and a dead tensor's bytes are reused. A step
+//! that may work in place ([`minnow_ir::loops::Step::in_place`]) writes its output over an
+//! input that dies at that step, when both have the same size and element size. State tensors
+//! (SVDF memory) live for the whole program and are never shared, so they persist across runs.
+//! Model inputs and outputs live in the caller's buffers and constants in flash: none of them
+//! takes arena space.
+//!
+//! Placement is greedy by size (the largest tensor first, each at the lowest offset that does
+//! not overlap a placed tensor alive at the same time), as TensorFlow Lite Micro's
+//! `GreedyMemoryPlanner` does, or by first use, whichever needs the smaller arena
+//! ([`place`]).
+//!
+//! Beyond the declared in-place pairs, a step's output may start below an input that dies at
+//! that step, by the lag [`minnow_ir::loops::lag::output_lag`] proves safe for the scheduled
+//! function: a convolution's output row overwrites input rows no later output reads (TinyEngine
+//! runs depthwise convolutions in place; this covers every op whose accesses the analysis
+//! bounds). The planner keeps such sharing only when it gives a smaller arena than the
+//! declared pairs alone.
+
+mod groups;
+mod place;
+
+pub use place::{place, place_units, Block, Unit};
+
+use groups::{in_arena, lag_of, Groups, Lags, Sharing};
+use minnow_ir::loops::{Program, SlotKind};
+use serde::Serialize;
+
+/// Plans tried at most with lagged outputs (one per cap on their groups' span).
+const MAX_CAPS: usize = 256;
+
+/// Two parameters of one step whose tensors the plan lets share bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SharedArgs {
+    /// The input parameter; its tensor dies at the step.
+    pub input: usize,
+    /// The output parameter.
+    pub output: usize,
+    /// The output starts at least this many bytes below the input (0: in place).
+    pub lag: usize,
+}
+
+/// Where every arena-resident slot of a program lives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ArenaPlan {
+    /// Offset of each slot in the arena (`None` for inputs, outputs and constants).
+    pub offsets: Vec<Option<usize>>,
+    /// Arena size in bytes.
+    pub arena_bytes: usize,
+    /// Bytes of the state tensors, which persist across runs.
+    pub state_bytes: usize,
+    /// What is alive in the arena while each step runs, in step order.
+    pub timeline: Vec<LiveSet>,
+    /// Per step, the input and output parameters whose tensors share bytes (the backends
+    /// let those two alias).
+    pub shared: Vec<Option<SharedArgs>>,
+}
+
+impl ArenaPlan {
+    /// The most bytes alive at once: the arena can be no smaller, and placement adds the gaps
+    /// between blocks to it.
+    pub fn peak_live_bytes(&self) -> usize {
+        self.timeline.iter().map(|l| l.bytes).max().unwrap_or(0)
+    }
+}
+
+/// The arena tensors alive while one step runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LiveSet {
+    /// The step (its output tensor's name).
+    pub step: String,
+    /// Its TFLite op name.
+    pub op: String,
+    /// Bytes alive (a tensor computed in place over another counts once).
+    pub bytes: usize,
+    /// The tensors alive, by name.
+    pub tensors: Vec<String>,
+}
+
+/// The memory planning pass.
+#[derive(Clone, Copy, Debug)]
+pub struct MemoryPlanner {
+    /// Alignment of every offset in bytes (4 keeps word and SIMD loads aligned).
+    pub alignment: usize,
+}
+
+impl Default for MemoryPlanner {
+    fn default() -> Self {
+        MemoryPlanner { alignment: 4 }
+    }
+}
+
+impl MemoryPlanner {
+    /// Plans the arena of `program`: with the declared in-place pairs alone, and with outputs
+    /// lagged below the inputs they overwrite, their groups capped at each step's least
+    /// footprint in turn (and uncapped); the smallest arena wins (the declared pairs on a tie,
+    /// which leave the compiler more freedom).
+    pub fn run(&self, program: &Program) -> ArenaPlan {
+        let mut lags = Lags::new();
+        let (mut best, _) = self.plan(program, Sharing::Declared, &mut lags);
+        // Caps from the least span a lagged group can have, each next one the smallest span
+        // the last refused: every distinct grouping the caps give, in turn.
+        let (lagged, _) = self.plan(program, Sharing::Lagged(usize::MAX), &mut lags);
+        let mut cap = lagged
+            .shared
+            .iter()
+            .zip(&program.steps)
+            .filter_map(|(p, step)| {
+                let p = p.as_ref()?;
+                let bytes = |a: usize| program.slot(step.args[a]).bytes();
+                Some((bytes(p.input) + p.lag).max(bytes(p.output)))
+            })
+            .max();
+        let mut plans = vec![lagged];
+        while let Some(c) = cap.filter(|c| *c < best.arena_bytes && plans.len() < MAX_CAPS) {
+            let (plan, refused) = self.plan(program, Sharing::Lagged(c), &mut lags);
+            plans.push(plan);
+            cap = refused;
+        }
+        for plan in plans {
+            if plan.arena_bytes < best.arena_bytes {
+                best = plan;
+            }
+        }
+        best
+    }
+
+    /// The plan with `sharing`, and the smallest group span its cap refused.
+    fn plan(
+        &self,
+        program: &Program,
+        sharing: Sharing,
+        lags: &mut Lags,
+    ) -> (ArenaPlan, Option<usize>) {
+        let groups = Groups::new(program, self.alignment, sharing, lags);
+        let starts = place_units(&groups.units(program), self.alignment);
+        let mut offsets = vec![None; program.slots.len()];
+        for (members, start) in groups.members.iter().zip(&starts) {
+            for (slot, offset) in members {
+                offsets[slot.0] = Some(start + offset);
+            }
+        }
+        let end = offsets
+            .iter()
+            .zip(&program.slots)
+            .filter_map(|(o, s)| o.map(|o| o + s.bytes()))
+            .max()
+            .unwrap_or(0);
+        let timeline = groups.timeline(program, &offsets);
+        let plan = ArenaPlan {
+            offsets,
+            arena_bytes: end.div_ceil(self.alignment) * self.alignment,
+            state_bytes: program
+                .slots
+                .iter()
+                .filter(|s| matches!(s.kind, SlotKind::State(_)))
+                .map(|s| s.bytes())
+                .sum(),
+            timeline,
+            shared: groups.shared,
+        };
+        (plan, groups.refused)
+    }
+}
+
+/// Checks a plan: every arena slot has an offset inside the arena, and two slots alive at a
+/// common step share bytes only as the input and output of a step that [`ArenaPlan::shared`]
+/// names, at the same offset for a declared in-place pair, else with the output at least the
+/// lag [`minnow_ir::loops::lag::output_lag`] computes below the input. Returns the first
+/// violation found.
+pub fn check(program: &Program, plan: &ArenaPlan) -> Result<(), String> {
+    let groups = Groups::new(program, 1, Sharing::Declared, &mut Lags::new());
+    let name = |s: minnow_ir::loops::SlotId| program.slot(s).name.clone();
+    let mut placed = Vec::new();
+    for (k, slot) in program.slots.iter().enumerate() {
+        let id = minnow_ir::loops::SlotId(k);
+        if !in_arena(program, id) || groups.uses[k].is_none() {
+            continue;
+        }
+        let offset = plan.offsets[k].ok_or(format!("slot {} has no offset", slot.name))?;
+        if offset + slot.bytes() > plan.arena_bytes {
+            return Err(format!("slot {} ends past the arena", slot.name));
+        }
+        placed.push((id, offset, groups.block(program, id)));
+    }
+    for (i, a) in placed.iter().enumerate() {
+        for b in &placed[i + 1..] {
+            let (sa, sb) = (program.slot(a.0).bytes(), program.slot(b.0).bytes());
+            let share_bytes = a.1 < b.1 + sb && b.1 < a.1 + sa;
+            if share_bytes && a.2.overlaps_in_time(&b.2) && !vouched(program, plan, a, b) {
+                return Err(format!(
+                    "slots {} and {} are alive together and overlap in the arena",
+                    name(a.0),
+                    name(b.0)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether two placed slots that share bytes are the pair some step's [`SharedArgs`] names,
+/// placed as its function allows.
+fn vouched(
+    program: &Program,
+    plan: &ArenaPlan,
+    a: &(minnow_ir::loops::SlotId, usize, Block),
+    b: &(minnow_ir::loops::SlotId, usize, Block),
+) -> bool {
+    program.steps.iter().zip(&plan.shared).any(|(step, shared)| {
+        let Some(p) = shared else { return false };
+        let (input, output) = (step.args[p.input], step.args[p.output]);
+        let (i, o) = if (input, output) == (a.0, b.0) {
+            (a.1, b.1)
+        } else if (input, output) == (b.0, a.0) {
+            (b.1, a.1)
+        } else {
+            return false;
+        };
+        if step.in_place == Some((p.input, p.output)) && p.lag == 0 {
+            return i == o;
+        }
+        lag_of(program, step, p.input, p.output).is_some_and(|lag| o + lag <= i)
+    })
+}
