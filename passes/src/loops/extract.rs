@@ -13,6 +13,13 @@ use egg::Id;
 use minnow_ir::loops::ForKind;
 use std::collections::HashMap;
 
+/// Estimates this close (a fraction of the cheapest) are near ties, which go to the loop over
+/// the earliest axis: the output rows, then columns, then channels, as the tensor is laid out.
+/// The model's difference between such orders is a few loop counters (kws's pointwise layer:
+/// 60 instructions in 0.7 M), and the layout order lets the arena planner write a layer's
+/// output over the input rows it has finished with ([`minnow_ir::loops::lag`]).
+pub const NEAR_TIE: f64 = 1e-3;
+
 /// The chosen loops, outermost first, with their kinds.
 pub type Choice = Vec<(LoopSpec, ForKind)>;
 
@@ -93,21 +100,44 @@ impl<'a> NestExtractor<'a> {
         if let Some(b) = self.best.get(&(class, ctx)) {
             return *b;
         }
-        let mut best = Best {
-            estimate: Estimate::INFINITE,
-            step: None,
-        };
+        // Candidates with their rank among near ties: the multiply-accumulate itself, then
+        // loops by axis (the reduction's own order: rows before columns before channels).
+        let mut candidates: Vec<(usize, Best)> = Vec::new();
         if is_body(self.g, class) {
-            best.estimate = self.cost.body(ctx);
+            let estimate = self.cost.body(ctx);
+            candidates.push((
+                0,
+                Best {
+                    estimate,
+                    step: None,
+                },
+            ));
         }
         for (spec, kind, inner, estimate) in self.ways(class, ctx) {
-            if estimate.instructions < best.estimate.instructions {
-                best = Best {
-                    estimate,
-                    step: Some((spec, kind, inner)),
-                };
-            }
+            let step = Some((spec, kind, inner));
+            candidates.push((1 + spec.axis, Best { estimate, step }));
         }
+        let cheapest = candidates
+            .iter()
+            .map(|(_, b)| b.estimate.instructions)
+            .fold(f64::INFINITY, f64::min);
+        let best = candidates
+            .into_iter()
+            .filter(|(_, b)| b.estimate.instructions <= cheapest * (1.0 + NEAR_TIE))
+            .min_by(|a, b| {
+                let cost =
+                    a.1.estimate
+                        .instructions
+                        .total_cmp(&b.1.estimate.instructions);
+                a.0.cmp(&b.0).then(cost)
+            })
+            .map_or(
+                Best {
+                    estimate: Estimate::INFINITE,
+                    step: None,
+                },
+                |(_, b)| b,
+            );
         self.best.insert((class, ctx), best);
         best
     }
