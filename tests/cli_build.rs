@@ -136,17 +136,21 @@ fn compile_writes_the_sources_and_reports_sizes() {
     assert_eq!(std::fs::read(&got).unwrap(), golden("kws", "output_0.bin"));
     assert!(report["weight_bytes"].as_u64().unwrap() > 20_000);
     assert!(report["arena_bytes"].as_u64().unwrap() > 0);
-    // The arena timeline: one live set per layer (kws's 12 and the padded copy of its input
-    // that the first convolution reads), its largest the peak, within the arena.
+    // The arena timeline: one live set per layer (kws's 12, and a padded copy of its input
+    // for the first convolution when the rewriter finds the copy fits the arena), its largest
+    // the peak, within the arena.
     let timeline = report["arena_timeline"].as_array().unwrap();
-    assert_eq!(timeline.len(), 13);
-    assert_eq!(timeline[0]["op"], "PAD");
+    let padded = timeline[0]["op"] == "PAD";
+    assert_eq!(timeline.len(), 12 + usize::from(padded));
     let largest = timeline.iter().map(|l| l["bytes"].as_u64().unwrap()).max();
     assert_eq!(largest, report["arena_peak_live_bytes"].as_u64());
     assert!(largest <= report["arena_bytes"].as_u64());
-    // The depthwise layer reads the first convolution's output and writes its own.
-    assert_eq!(timeline[2]["op"], "DEPTHWISE_CONV_2D");
-    assert_eq!(timeline[2]["tensors"].as_array().unwrap().len(), 2);
+    // The first depthwise layer reads the first convolution's output and writes its own.
+    let depthwise = timeline
+        .iter()
+        .find(|l| l["op"] == "DEPTHWISE_CONV_2D")
+        .unwrap();
+    assert_eq!(depthwise["tensors"].as_array().unwrap().len(), 2);
     assert_eq!(report["step_order"]["exact"], true);
     let header = std::fs::read_to_string(dir.join("kws.h")).unwrap();
     assert!(header.contains(&format!(
@@ -167,8 +171,7 @@ fn compile_writes_the_sources_and_reports_sizes() {
     ]);
     let text = String::from_utf8_lossy(&dump.stdout);
     assert!(
-        text.contains("func l0_pad(")
-            && text.contains("func l1_conv_2d(")
+        (text.contains("func l0_conv_2d(") || text.contains("func l1_conv_2d("))
             && text.contains("mbqm_high_shift("),
         "{text}"
     );

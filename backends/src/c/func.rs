@@ -4,6 +4,7 @@ use minnow_ir::loops::visit::{walk_expr, Visitor};
 use minnow_ir::loops::{
     Access, BinOp, BufId, BufferKind, Expr, ForKind, Func, ScalarType, Stmt, UnOp, VarId,
 };
+use minnow_passes::memory::SharedArgs;
 use std::collections::HashSet;
 use std::fmt::Write;
 
@@ -49,13 +50,8 @@ pub(super) fn float_literal(f: f32) -> String {
 }
 
 /// Writes `func` as `static void name(...) { ... }`. Parameters get `restrict` except the pair
-/// allowed to share memory.
-pub(super) fn write_func(
-    c: &mut String,
-    name: &str,
-    func: &Func,
-    in_place: Option<(usize, usize)>,
-) {
+/// the arena plan lets share memory.
+pub(super) fn write_func(c: &mut String, name: &str, func: &Func, shared: Option<SharedArgs>) {
     let used = Used::of(func);
     let params: Vec<String> = func
         .params()
@@ -64,7 +60,7 @@ pub(super) fn write_func(
                 unreachable!("params")
             };
             let constness = if access == Access::Read { "const " } else { "" };
-            let shared = in_place.is_some_and(|(i, o)| i == index || o == index);
+            let shared = shared.is_some_and(|p| p.input == index || p.output == index);
             let restrict = if shared { "" } else { "restrict " };
             format!("{constness}{} *{restrict}{}", c_type(b.elem), b.name)
         })

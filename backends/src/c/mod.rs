@@ -161,7 +161,7 @@ fn source(p: &Program, plan: &ArenaPlan) -> String {
             &mut c,
             &format!("{}_{}", p.name, func.name),
             func,
-            step.in_place,
+            plan.shared.get(k).copied().flatten(),
         );
     }
     write_run(&mut c, p, plan);

@@ -122,7 +122,7 @@ impl JitProgram {
             if ids.contains_key(&step.func) {
                 continue;
             }
-            let read_only = read_only_params(program, step.func);
+            let read_only = read_only_params(program, plan, step.func);
             let wide = widen::widened_params(program, step.func, &read_only);
             let params = Params {
                 read_only,
@@ -297,8 +297,9 @@ fn new_module() -> Result<JITModule, JitError> {
     Ok(JITModule::new(builder))
 }
 
-/// The read-only parameters of function `index` that no step calling it runs in place.
-fn read_only_params(program: &Program, index: usize) -> HashSet<BufId> {
+/// The read-only parameters of function `index` that no step calling it shares with its
+/// output in `plan`.
+fn read_only_params(program: &Program, plan: &ArenaPlan, index: usize) -> HashSet<BufId> {
     let func = &program.funcs[index];
     func.params()
         .enumerate()
@@ -312,7 +313,8 @@ fn read_only_params(program: &Program, index: usize) -> HashSet<BufId> {
             ) && !program
                 .steps
                 .iter()
-                .any(|s| s.func == index && s.in_place.is_some_and(|(input, _)| input == *k))
+                .zip(&plan.shared)
+                .any(|(s, shared)| s.func == index && shared.is_some_and(|p| p.input == *k))
         })
         .map(|(_, (id, _))| id)
         .collect()

@@ -210,19 +210,23 @@ fn vouched(
     a: &(minnow_ir::loops::SlotId, usize, Block),
     b: &(minnow_ir::loops::SlotId, usize, Block),
 ) -> bool {
-    program.steps.iter().zip(&plan.shared).any(|(step, shared)| {
-        let Some(p) = shared else { return false };
-        let (input, output) = (step.args[p.input], step.args[p.output]);
-        let (i, o) = if (input, output) == (a.0, b.0) {
-            (a.1, b.1)
-        } else if (input, output) == (b.0, a.0) {
-            (b.1, a.1)
-        } else {
-            return false;
-        };
-        if step.in_place == Some((p.input, p.output)) && p.lag == 0 {
-            return i == o;
-        }
-        lag_of(program, step, p.input, p.output).is_some_and(|lag| o + lag <= i)
-    })
+    program
+        .steps
+        .iter()
+        .zip(&plan.shared)
+        .any(|(step, shared)| {
+            let Some(p) = shared else { return false };
+            let (input, output) = (step.args[p.input], step.args[p.output]);
+            let (i, o) = if (input, output) == (a.0, b.0) {
+                (a.1, b.1)
+            } else if (input, output) == (b.0, a.0) {
+                (b.1, a.1)
+            } else {
+                return false;
+            };
+            if step.in_place == Some((p.input, p.output)) && p.lag == 0 {
+                return i == o;
+            }
+            lag_of(program, step, p.input, p.output).is_some_and(|lag| o + lag <= i)
+        })
 }

@@ -3,7 +3,9 @@
 
 use super::{Dependencies, StepOrderer};
 use crate::memory::{check, MemoryPlanner};
-use minnow_ir::loops::{Access, FuncBuilder, Program, ScalarType, Slot, SlotId, SlotKind, Step};
+use minnow_ir::loops::{
+    Access, Expr, FuncBuilder, Program, ScalarType, Slot, SlotId, SlotKind, Step,
+};
 use proptest::prelude::*;
 
 /// A program over int8 activations of the given sizes (slot 0 is the model input, the last
@@ -34,10 +36,19 @@ fn program(sizes: &[usize], steps: &[(&[usize], usize)]) -> Program {
     };
     for (k, (reads, write)) in steps.iter().enumerate() {
         let mut f = FuncBuilder::new(format!("f{k}"));
-        for r in *reads {
-            f.param(&format!("in{r}"), ScalarType::I8, sizes[*r], Access::Read);
+        let ins: Vec<_> = reads
+            .iter()
+            .map(|r| f.param(&format!("in{r}"), ScalarType::I8, sizes[*r], Access::Read))
+            .collect();
+        let out = f.param("out", ScalarType::I8, sizes[*write], Access::Write);
+        // Each input is read at an index loaded from it, which no analysis bounds: the
+        // planner lets no output overlap an input it reads.
+        let mut value = Expr::i32(0);
+        for input in ins {
+            let at = Expr::load(input, Expr::i32(0)).cast(ScalarType::I32);
+            value = value + Expr::load(input, at).cast(ScalarType::I32);
         }
-        f.param("out", ScalarType::I8, sizes[*write], Access::Write);
+        f.store(out, Expr::i32(0), value.cast(ScalarType::I8));
         p.funcs.push(f.finish());
         let mut args: Vec<SlotId> = reads.iter().map(|r| SlotId(*r)).collect();
         args.push(SlotId(*write));
