@@ -1,14 +1,15 @@
 //! Static memory planning on the shared models, after the whole pipeline (graph rewriting,
 //! scheduling, step ordering): the plan is sound, the timeline agrees with it, and the arena is
-//! at most 0.8 of TensorFlow Lite Micro's for the MLPerf Tiny models (no larger for the rest).
+//! at most 0.8 of TensorFlow Lite Micro's for the MLPerf Tiny models (0.5 for kws and vww, whose layers run
+//! over their inputs; no larger for the rest).
 
 mod common;
 
 use common::*;
 use minnow_autotune::compile::{compile, Schedules};
-use minnow_ir::loops::{Access, BufferKind, SlotKind};
 use minnow_backends::jit::JitProgram;
 use minnow_ir::loops::reduction::Reduction;
+use minnow_ir::loops::{Access, BufferKind, SlotKind};
 use minnow_passes::memory::check;
 use minnow_schedules::Space;
 use proptest::prelude::*;
@@ -58,8 +59,15 @@ fn every_shared_model_fits_in_at_most_tflite_micros_arena_and_mlperf_in_0_8_of_i
             plan.arena_bytes
         );
         // Issue 4's goal for the MLPerf Tiny models: at most 0.8 of TFLite Micro's arena.
+        // kws and vww run their depthwise and pointwise layers over their inputs (lagged
+        // outputs): at most half of TFLite Micro's arena (measured: 0.45 and 0.37).
         let mlperf = ["kws", "vww", "resnet8", "ad01"].contains(model);
-        let ceiling = if mlperf { 0.8 } else { 1.0 };
+        let lagged = ["kws", "vww"].contains(model);
+        let ceiling = match (lagged, mlperf) {
+            (true, _) => 0.5,
+            (false, true) => 0.8,
+            (false, false) => 1.0,
+        };
         assert!(
             plan.arena_bytes as f64 <= ceiling * tflm as f64,
             "{model}: arena {} > {ceiling} x TFLite Micro's {tflm}",
