@@ -1,7 +1,7 @@
 //! Static memory planning on the shared models, after the whole pipeline (graph rewriting,
 //! scheduling, step ordering): the plan is sound, the timeline agrees with it, and the arena is
-//! at most 0.8 of TensorFlow Lite Micro's for the MLPerf Tiny models (0.5 for kws and vww, whose layers run
-//! over their inputs; no larger for the rest).
+//! at most 0.8 of TensorFlow Lite Micro's for the MLPerf Tiny models (0.5 for kws and vww,
+//! whose layers run over their inputs; no larger for the rest).
 
 mod common;
 
