@@ -232,7 +232,7 @@ fn write_run(r: &mut String, p: &Program, plan: &ArenaPlan) {
         "    check(\"arena\", 0, arena.as_ptr(), arena.len().min(ARENA_BYTES), ARENA_BYTES, 8)?;"
     );
     let _ = writeln!(r, "    let arena = arena.as_mut_ptr();");
-    let _ = writeln!(r, "    // SAFETY: every buffer was checked for length and alignment above, and the arena plan\n    // gives each layer's tensors disjoint ranges except the in-place pairs the layer allows.\n    unsafe {{");
+    let _ = writeln!(r, "    // SAFETY: every buffer was checked for length and alignment above, and the arena plan\n    // gives each layer's tensors disjoint ranges except the input and output a layer\n    // runs over each other, at a distance its loops never read back (raw pointers may alias).\n    unsafe {{");
     for (k, step) in p.steps.iter().enumerate() {
         let func = &p.funcs[step.func];
         let args: Vec<String> = p
