@@ -26,7 +26,7 @@ mod place;
 pub use place::{place, place_units, Block, Unit};
 
 use groups::{in_arena, lag_of, Groups, Lags, Sharing};
-use minnow_ir::loops::{Program, SlotKind};
+use minnow_ir::loops::{Program, SlotId, SlotKind};
 use serde::Serialize;
 
 /// Plans tried at most with lagged outputs (one per cap on their groups' span).
@@ -173,10 +173,10 @@ impl MemoryPlanner {
 /// violation found.
 pub fn check(program: &Program, plan: &ArenaPlan) -> Result<(), String> {
     let groups = Groups::new(program, 1, Sharing::Declared, &mut Lags::new());
-    let name = |s: minnow_ir::loops::SlotId| program.slot(s).name.clone();
+    let name = |s: SlotId| program.slot(s).name.clone();
     let mut placed = Vec::new();
     for (k, slot) in program.slots.iter().enumerate() {
-        let id = minnow_ir::loops::SlotId(k);
+        let id = SlotId(k);
         if !in_arena(program, id) || groups.uses[k].is_none() {
             continue;
         }
@@ -207,8 +207,8 @@ pub fn check(program: &Program, plan: &ArenaPlan) -> Result<(), String> {
 fn vouched(
     program: &Program,
     plan: &ArenaPlan,
-    a: &(minnow_ir::loops::SlotId, usize, Block),
-    b: &(minnow_ir::loops::SlotId, usize, Block),
+    a: &(SlotId, usize, Block),
+    b: &(SlotId, usize, Block),
 ) -> bool {
     program
         .steps
