@@ -43,7 +43,8 @@ pub struct CompileArgs {
     #[arg(long)]
     tuning_db: Option<PathBuf>,
     /// Print one JSON object: files, arena_bytes, weight_bytes, flash_bytes, the arena
-    /// timeline (live tensors per step) and what the passes did.
+    /// timeline (live tensors per step), what the passes did and the seconds spent
+    /// (compile_seconds in minnow, flash_build_seconds in the target's compiler).
     #[arg(long)]
     json: bool,
     /// Print an intermediate form.
@@ -53,6 +54,7 @@ pub struct CompileArgs {
 
 /// Runs `minnow compile`.
 pub fn compile(args: &CompileArgs) -> Result<()> {
+    let started = std::time::Instant::now();
     let target = minnow_targets::find(&args.target).map_err(anyhow::Error::msg)?;
     let graph = super::load_model(&args.model)?;
     let name = super::pipeline::model_name(&args.model, args.name.as_deref());
@@ -66,6 +68,7 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
     let files = written
         .with_context(|| format!("cannot write the sources into {}", args.out_dir.display()))?;
     let weight_bytes = compiled.program.constant_bytes();
+    let compile_seconds = started.elapsed().as_secs_f64();
     // The model's real flash, when the target's compiler is here to build it.
     let flash_bytes = if target.toolchain.installed() && args.emit == Emit::C {
         let dir = tempfile::tempdir()?;
@@ -77,6 +80,7 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
     } else {
         None
     };
+    let flash_build_seconds = started.elapsed().as_secs_f64() - compile_seconds;
     let mut text = String::new();
     if args.dump == Some(Dump::Loops) {
         text += &compiled.program.to_string();
@@ -92,6 +96,8 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
             "step_order": compiled.order,
             "arena_peak_live_bytes": compiled.plan.peak_live_bytes(),
             "arena_timeline": compiled.plan.timeline,
+            "compile_seconds": compile_seconds,
+            "flash_build_seconds": flash_bytes.map(|_| flash_build_seconds),
         });
         text += &format!("{}\n", serde_json::to_string_pretty(&report)?);
     } else {
@@ -106,6 +112,14 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
                 target.toolchain.cc
             ),
         };
+        text += &format!("time: {compile_seconds:.2} s in minnow");
+        if flash_bytes.is_some() {
+            text += &format!(
+                ", then {flash_build_seconds:.2} s building it with {} for the flash figure",
+                target.toolchain.cc
+            );
+        }
+        text += "\n";
     }
     super::emit(&text)
 }
