@@ -14,7 +14,7 @@
 //! builds a schedule that changes the result.
 
 use crate::task::Task;
-use minnow_ir::loops::reduction::{Loop, LoopNest};
+use minnow_ir::loops::reduction::{Lanes, Loop, LoopNest};
 use minnow_ir::loops::ForKind;
 use minnow_passes::loops::lang::name_loops;
 use minnow_passes::loops::{LoopTiler, Machine, TilingSpace};
@@ -297,6 +297,11 @@ impl<'t> Candidates<'t> {
             Some(ForKind::Vectorized { .. })
         );
         nest.wide_weights = g.widen && self.widen_allowed && lanes_innermost;
+        // A pair of lanes on a core without SIMD runs as Winograd's inner product.
+        nest.winograd = nest.wide_weights
+            && self.machine.winograd
+            && self.task.winograd
+            && r.lanes(&nest) == Lanes::Pairs;
         nest.partition_borders = g.partition && !r.guards.is_empty();
         r.check(&nest).ok()?;
         let schedule = Schedule::of_nest(r, &nest);

@@ -12,7 +12,8 @@ use minnow_passes::loops::LoopTiler;
 use minnow_passes::memory::{ArenaPlan, MemoryPlanner};
 use minnow_passes::order::{OrderReport, StepOrderer};
 use minnow_schedules::{
-    schedule_program, weight_is_private, Chooser, Primitive, Schedule, ScheduleError, Space,
+    schedule_program, weight_is_private, winograd_allowed, Chooser, Primitive, Schedule,
+    ScheduleError, Space,
 };
 use minnow_targets::{Features, Target};
 use std::cell::RefCell;
@@ -96,14 +97,20 @@ pub fn schedule_and_emit(
     let widenable: Vec<bool> = (0..program.steps.len())
         .map(|i| weight_is_private(&program, i))
         .collect();
+    let winograd: Vec<bool> = (0..program.steps.len())
+        .map(|i| {
+            let r = program.steps[i].reduction.as_ref();
+            r.is_some_and(|r| winograd_allowed(&program, i, r))
+        })
+        .collect();
     // Ops of the same shape (a model's repeated blocks) are tiled once.
     let tilings: RefCell<HashMap<String, Option<Schedule>>> = RefCell::default();
     let tiled = |i: usize, r: &Reduction| {
-        let key = format!("{} {}", workload(r), widenable[i]);
+        let key = format!("{} {} {}", workload(r), widenable[i], winograd[i]);
         if let Some(s) = tilings.borrow().get(&key) {
             return s.clone();
         }
-        let schedule = default_schedule(r, target, widenable[i]);
+        let schedule = default_schedule(r, target, widenable[i], winograd[i]);
         tilings.borrow_mut().insert(key, schedule.clone());
         schedule
     };
@@ -136,8 +143,10 @@ pub fn schedule_and_emit(
 }
 
 /// The target's default schedule of `r`: the nest [`LoopTiler`] extracts by the target's
-/// analytic cost (with widened weights where `widenable` and worth their flash). `None` where
-/// the tiler finds no nest (the space's default applies then).
+/// analytic cost (with widened weights where `widenable` and worth their flash, and on cores
+/// without SIMD Winograd pairs where `winograd`, see
+/// [`minnow_schedules::winograd_allowed`]). `None` where the tiler finds no nest (the
+/// space's default applies then).
 ///
 /// Targets whose code generator has 128-bit SIMD (the host as the JIT compiles for it,
 /// [`Target::for_jit`]) take [`Space::default_for`]'s block of eight channels by up to five
@@ -145,7 +154,12 @@ pub fn schedule_and_emit(
 /// instructions, not the `i32x4` lanes the JIT runs such a block's channels in (measured in
 /// one run, kws on the JIT: 1.07 ms with the tiler's nests, 0.50 ms with the block; the
 /// same block built by `cc -O2` is slower than the tiler's, so C targets keep the tiler).
-pub fn default_schedule(r: &Reduction, target: &Target, widenable: bool) -> Option<Schedule> {
+pub fn default_schedule(
+    r: &Reduction,
+    target: &Target,
+    widenable: bool,
+    winograd: bool,
+) -> Option<Schedule> {
     if target.features.simd128 {
         let space = Space::of(r);
         let knobs = space.default_for(&target.features);
@@ -160,7 +174,8 @@ pub fn default_schedule(r: &Reduction, target: &Target, widenable: bool) -> Opti
         }
         return Some(schedule);
     }
-    let machine = crate::cost::machine(target);
+    let mut machine = crate::cost::machine(target);
+    machine.winograd &= winograd;
     let tiling = LoopTiler::default()
         .run_with_layout(r, machine, widenable)
         .ok()?;

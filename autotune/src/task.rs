@@ -10,7 +10,7 @@ use minnow_ir::loops::reduction::{Epilogue, PerChannel, Reduction};
 use minnow_ir::loops::{
     Access, BufferKind, Expr, FuncBuilder, Program, Slot, SlotId, SlotKind, Step,
 };
-use minnow_schedules::weight_is_private;
+use minnow_schedules::{weight_is_private, winograd_allowed};
 use minnow_targets::Target;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -48,6 +48,9 @@ pub struct Task {
     pub reduction: Reduction,
     /// Whether the weights are a constant only this op reads (so a schedule may widen them).
     pub widenable: bool,
+    /// Whether every step of the workload may run as Winograd's inner product on a core
+    /// without SIMD ([`minnow_schedules::winograd_allowed`]: the weights may differ).
+    pub winograd: bool,
     /// The first step as a program of its own ([`standalone`]), with the real weights.
     /// Candidates are built and measured in it.
     pub program: Program,
@@ -108,14 +111,19 @@ pub fn extract_tasks(program: &Program, target: &Target) -> Vec<Task> {
                     None => vec![0; program.slot(*s).bytes()],
                 })
                 .collect();
+            let reduction = first.reduction.clone().expect("a reduction step");
+            let winograd = steps
+                .iter()
+                .all(|i| winograd_allowed(program, *i, &reduction));
             Task {
                 key,
                 workload,
                 layer: first.name.clone(),
                 op: first.op.clone(),
                 macs: first.macs,
-                reduction: first.reduction.clone().expect("a reduction step"),
+                reduction,
                 widenable,
+                winograd,
                 steps,
                 program: standalone,
                 activations,

@@ -178,9 +178,13 @@ impl Tuner<'_> {
         let defaults: Vec<(usize, Proposal)> = (0..states.len())
             .filter_map(|i| {
                 let t = states[i].search.task;
-                let schedule =
-                    crate::compile::default_schedule(&t.reduction, self.target, t.widenable)
-                        .unwrap_or_default();
+                let schedule = crate::compile::default_schedule(
+                    &t.reduction,
+                    self.target,
+                    t.widenable,
+                    t.winograd,
+                )
+                .unwrap_or_default();
                 states[i].search.fixed(schedule, "default").map(|p| (i, p))
             })
             .collect();

@@ -76,7 +76,7 @@ fn cases(i: Intrinsic, rng: &mut impl FnMut() -> i64) -> Vec<Vec<i64>> {
             Intrinsic::CountLeadingZeros => vec![x],
             Intrinsic::Logistic | Intrinsic::Tanh => vec![x, 4],
             Intrinsic::Sxtab16 | Intrinsic::Sxtab16Ror8 => vec![x, y],
-            Intrinsic::Smlad | Intrinsic::Smlabb | Intrinsic::Smlatt => {
+            Intrinsic::Smlad | Intrinsic::Smlabb | Intrinsic::Smlatt | Intrinsic::WinogradPair => {
                 vec![x, y, rng() as i32 as i64]
             }
             Intrinsic::ExpF32 | Intrinsic::LogisticF32 | Intrinsic::TanhF32 => {

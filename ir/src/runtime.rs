@@ -413,4 +413,15 @@ pub mod simd {
     pub fn smlatt(a: i32, b: i32, acc: i32) -> i32 {
         acc.wrapping_add(halves(a).1 * halves(b).1)
     }
+
+    /// One step of Winograd's inner product on a core without SIMD: with `s = x + w`
+    /// (wrapping), `acc + mulh(s, s << 16)`, the high word of the 64-bit product, wrapping at
+    /// 32 bits. Three instructions and the add on RV32IM (`add`, `slli`, `mulh`, `add`).
+    /// Where `s`'s low half `lo` (sign-extended) has `|lo| <= 255`, the high product is
+    /// exactly `lo * (s - lo) / 65536`: the product of the word's two halves.
+    pub fn winograd_pair(x: i32, w: i32, acc: i32) -> i32 {
+        let s = x.wrapping_add(w);
+        let high = (i64::from(s) * i64::from(s.wrapping_shl(16))) >> 32;
+        acc.wrapping_add(high as i32)
+    }
 }

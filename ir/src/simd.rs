@@ -21,7 +21,7 @@
 
 // The definitions generated code runs live in `crate::runtime` (copied into generated Rust).
 use crate::runtime::simd::join;
-pub use crate::runtime::simd::{smlabb, smlad, smlatt, sxtab16, sxtab16_ror8};
+pub use crate::runtime::simd::{smlabb, smlad, smlatt, sxtab16, sxtab16_ror8, winograd_pair};
 
 /// Four bytes as one little-endian word.
 pub fn pack(bytes: [i8; 4]) -> i32 {
@@ -66,6 +66,38 @@ pub fn paired(values: [i8; 2], offset: i32) -> [u8; 4] {
     let v = values.map(|x| x as i32 + offset);
     debug_assert!(v.iter().all(|x| i16::try_from(*x).is_ok()));
     join(v[0], v[1]).to_le_bytes()
+}
+
+/// Two int8 values `[x0, x1]` as the word `x0 + x1 * 65536` (an exact sum, not a bit join:
+/// a negative `x0` borrows from the high half): the input operand of [`winograd_pair`]
+/// ([`crate::loops::reduction::Lanes::Winograd`]).
+pub fn winograd_input(x: [i8; 2]) -> i32 {
+    i32::from(x[0]).wrapping_add(i32::from(x[1]).wrapping_mul(0x1_0000))
+}
+
+/// Two int8 weights `[w0, w1]` with `offset` added, crossed for Winograd's inner product:
+/// the word `w1 + w0 * 65536` (an exact sum), as little-endian bytes. With an input word `x`
+/// of [`winograd_input`], `x + w` holds `x0 + w1` low and `x1 + w0` high, and
+/// [`winograd_pair`] adds their product `x0 w0 + x1 w1 + x0 x1 + w0 w1`: two products for one
+/// multiply, the two cross terms subtracted once per output (the weights' in the bias, the
+/// inputs' per pixel). `None` unless the low half is in `[-127, 128]`, where every int8 `x0`
+/// keeps `|x0 + w1| <= 255` and the product exact, and the high half fits 16 bits.
+///
+/// ```
+/// use minnow_ir::simd::{crossed, winograd_input, winograd_pair};
+/// let (x, w) = ([-128i8, 127], [-128i8, -127]);
+/// let word = i32::from_le_bytes(crossed(w, 0).unwrap());
+/// let cross = -128 * 127 + -128 * -127;
+/// let acc = winograd_pair(winograd_input(x), word, 10);
+/// assert_eq!(acc - cross, 10 + -128 * -128 + 127 * -127);
+/// assert!(crossed([0, -128], 0).is_none());
+/// ```
+pub fn crossed(values: [i8; 2], offset: i32) -> Option<[u8; 4]> {
+    let [w0, w1] = values.map(|v| i32::from(v) + offset);
+    if !(-127..=128).contains(&w1) || i16::try_from(w0).is_err() {
+        return None;
+    }
+    Some(w1.wrapping_add(w0.wrapping_mul(0x1_0000)).to_le_bytes())
 }
 
 /// An `i32` holding `offset` in both 16-bit halves (the `a` operand of [`sxtab16`]).
@@ -114,6 +146,25 @@ mod tests {
             .map(|i| 1 + (x[i] as i32 + xo) * w[i] as i32)
             .collect();
         assert_eq!(lanes.to_vec(), want);
+    }
+
+    #[test]
+    fn winograd_pairs_are_exact_on_every_int8_input() {
+        for w in [[-128i8, -127], [127, -127], [0, 127], [-1, 1], [5, -7]] {
+            let Some(word) = crossed(w, 0) else {
+                continue;
+            };
+            let word = i32::from_le_bytes(word);
+            for x0 in -128..=127i8 {
+                for x1 in [-128i8, -1, 0, 1, 127] {
+                    let x = [x0, x1];
+                    let got = winograd_pair(winograd_input(x), word, 0);
+                    let (x0, x1) = (i32::from(x0), i32::from(x1));
+                    let (w0, w1) = (i32::from(w[0]), i32::from(w[1]));
+                    assert_eq!(got, x0 * w0 + x1 * w1 + x0 * x1 + w0 * w1, "{x:?} {w:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use crate::primitive::{Schedule, ScheduleError};
 use crate::space::Space;
 use minnow_ir::loops::reduction::{Lanes, LoopNest, Reduction};
-use minnow_ir::loops::{BufferKind, FuncBuilder, Program, SlotId, SlotKind};
+use minnow_ir::loops::{BufId, BufferKind, FuncBuilder, Program, ScalarType, SlotId, SlotKind};
 use minnow_ir::simd;
 use minnow_targets::Features;
 
@@ -26,7 +26,7 @@ pub fn schedule_program(
         let schedule = choose(index, &r, &space)
             .unwrap_or_else(|| space.schedule(&space.default_for(features)));
         let nest = schedule.apply(&r)?;
-        let weight_len = pack_weight(program, index, &mut r, &nest);
+        let packed = pack_weight(program, index, &mut r, &nest);
         let func = program.steps[index].func;
         let old = &mut program.funcs[func];
         let params_first = old
@@ -42,6 +42,7 @@ pub fn schedule_program(
         if !params_first {
             return Err(fail("its parameters are not declared first".into()));
         }
+        let weight_len = packed.map_err(fail)?;
         if nest.wide_weights && weight_len.is_none() {
             let reason = "only a constant weight that no other op reads can be widened";
             return Err(fail(reason.into()));
@@ -69,9 +70,35 @@ pub fn weight_is_private(program: &Program, index: usize) -> bool {
 
 /// The slot of step `index`'s weights, if it is a constant only that step reads.
 fn private_weight(program: &Program, index: usize, r: &Reduction) -> Option<SlotId> {
+    private_constant(program, index, r.weight.buf)
+}
+
+/// Whether step `index` may run `r` as Winograd's inner product on a core without SIMD: its
+/// weights and its bias table are constants only it reads (the weights are stored crossed,
+/// the bias takes their cross terms), and no weight is -128 (whose crossed word could
+/// overflow the exact range, [`simd::crossed`]).
+pub fn winograd_allowed(program: &Program, index: usize, r: &Reduction) -> bool {
+    let bias = r
+        .winograd_bias()
+        .and_then(|b| private_constant(program, index, b));
+    let Some(weights) = private_weight(program, index, r) else {
+        return false;
+    };
+    let SlotKind::Constant(bytes) = &program.slots[weights.0].kind else {
+        return false;
+    };
+    bias.is_some()
+        && r.weight.elem == ScalarType::I8
+        && r.weight.offset == 0
+        && bytes.iter().all(|b| *b != 0x80)
+}
+
+/// The slot behind buffer `buf` of step `index`'s function, if it is a constant that only
+/// that step reads.
+fn private_constant(program: &Program, index: usize, buf: BufId) -> Option<SlotId> {
     let step = &program.steps[index];
     let func = &program.funcs[step.func];
-    let BufferKind::Param { index: param, .. } = func.buffer(r.weight.buf).kind else {
+    let BufferKind::Param { index: param, .. } = func.buffer(buf).kind else {
         return None;
     };
     let slot = step.args[param];
@@ -82,51 +109,102 @@ fn private_weight(program: &Program, index: usize, r: &Reduction) -> Option<Slot
 
 /// Lays the weights of step `index` out in the order `nest` reads them, when they are a
 /// constant only this step uses: one pointer then walks them sequentially. Widens them too if
-/// the nest says so ([`minnow_ir::simd::widened`], the offset folded in). Returns the packed
-/// weights' length in elements, if they were packed.
+/// the nest says so ([`minnow_ir::simd::widened`], the offset folded in), and for Winograd
+/// pairs moves the weights' cross terms into the bias table. Returns the packed weights'
+/// length in elements, if they were packed; an error where Winograd pairs cannot be made.
 fn pack_weight(
     program: &mut Program,
     index: usize,
     r: &mut Reduction,
     nest: &LoopNest,
-) -> Option<usize> {
-    let slot = private_weight(program, index, r)?;
-    let SlotKind::Constant(bytes) = &program.slots[slot.0].kind else {
-        return None;
+) -> Result<Option<usize>, String> {
+    let Some(slot) = private_weight(program, index, r) else {
+        return Ok(None);
     };
-    if r.weight.packed.is_some() {
-        return None;
-    }
-    let (packing, order) = r.pack_weight(nest)?;
+    let SlotKind::Constant(bytes) = &program.slots[slot.0].kind else {
+        return Ok(None);
+    };
+    let Some((packing, order)) = r.pack_weight(nest).filter(|_| r.weight.packed.is_none()) else {
+        return Ok(None);
+    };
     let size = program.slots[slot.0].elem.size();
     if order.len() * size != bytes.len() {
-        return None;
+        return Ok(None);
     }
+    let cross_terms = if nest.winograd {
+        let weights: Vec<i8> = bytes.iter().map(|b| *b as i8).collect();
+        let terms = r.cross_terms(nest, &weights);
+        Some(terms.ok_or("the weights' cross terms have no single bias entry each")?)
+    } else {
+        None
+    };
     let mut packed: Vec<u8> = order
         .iter()
         .flat_map(|old| bytes[old * size..(old + 1) * size].iter().copied())
         .collect();
     if nest.wide_weights {
-        packed = widened(&packed, size, r.lanes(nest), r.weight.offset)?;
+        packed = widened(&packed, size, r.lanes(nest), r.weight.offset)
+            .ok_or("the weights do not fit the SIMD lanes' 16-bit halves")?;
         r.weight.offset = 0;
+    }
+    if let Some(terms) = cross_terms {
+        subtract_from_bias(program, index, r, &terms)?;
     }
     let slot = &mut program.slots[slot.0];
     slot.len = packed.len() / size;
     slot.kind = SlotKind::Constant(packed);
     r.weight.packed = Some(packing);
-    Some(slot.len)
+    Ok(Some(slot.len))
+}
+
+/// Subtracts each `(bias index, term)` from the bias table a Winograd nest starts from.
+fn subtract_from_bias(
+    program: &mut Program,
+    index: usize,
+    r: &Reduction,
+    terms: &[(i64, i32)],
+) -> Result<(), String> {
+    let bias = r
+        .winograd_bias()
+        .and_then(|b| private_constant(program, index, b));
+    let Some(bias) = bias else {
+        return Err("Winograd pairs need a bias table that no other op reads".into());
+    };
+    let slot = &mut program.slots[bias.0];
+    let SlotKind::Constant(bytes) = &mut slot.kind else {
+        return Err("the bias table is not a constant".into());
+    };
+    if slot.elem != ScalarType::I32 {
+        return Err("Winograd pairs need an int32 bias table".into());
+    }
+    for (at, term) in terms {
+        let at = usize::try_from(*at).ok().map(|i| 4 * i);
+        let Some(word) = at.and_then(|i| bytes.get_mut(i..i + 4)) else {
+            return Err("a channel lies outside the bias table".into());
+        };
+        let value = i32::from_le_bytes(word.try_into().expect("four bytes"));
+        word.copy_from_slice(&value.wrapping_sub(*term).to_le_bytes());
+    }
+    Ok(())
 }
 
 /// Packed int8 weights widened to the 16-bit halves the SIMD `lanes` multiply, `offset`
-/// added: pairs for [`Lanes::Pairs`], the unpacked words of four for the other forms. `None`
-/// where the elements are not bytes or do not fill whole lanes.
+/// added: pairs for [`Lanes::Pairs`], crossed pairs for [`Lanes::Winograd`], the unpacked
+/// words of four for the other forms. `None` where the elements are not bytes, do not fill
+/// whole lanes, or (crossed) leave the exact range.
 fn widened(packed: &[u8], size: usize, lanes: Lanes, offset: i32) -> Option<Vec<u8>> {
-    let per_word = if lanes == Lanes::Pairs { 2 } else { 4 };
+    let pairs = matches!(lanes, Lanes::Pairs | Lanes::Winograd);
+    let per_word = if pairs { 2 } else { 4 };
     if size != 1 || packed.len() % per_word != 0 {
         return None;
     }
     let chunks = packed.chunks_exact(per_word);
-    Some(if lanes == Lanes::Pairs {
+    Some(if lanes == Lanes::Winograd {
+        let words: Option<Vec<[u8; 4]>> = chunks
+            .map(|w| simd::crossed([w[0] as i8, w[1] as i8], offset))
+            .collect();
+        words?.concat()
+    } else if pairs {
         chunks
             .flat_map(|w| simd::paired([w[0] as i8, w[1] as i8], offset))
             .collect()

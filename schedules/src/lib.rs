@@ -26,6 +26,6 @@ mod apply;
 mod primitive;
 mod space;
 
-pub use apply::{schedule_program, weight_is_private, Chooser};
+pub use apply::{schedule_program, weight_is_private, winograd_allowed, Chooser};
 pub use primitive::{Primitive, Schedule, ScheduleError};
 pub use space::{Knobs, Space};

@@ -41,6 +41,10 @@ pub enum Primitive {
     /// Runs serial loops over whole padded axes in three parts, so that their interior tests
     /// no padding guard (`LoopNest::partition_borders`); more code, fewer instructions.
     PartitionBorders,
+    /// Runs the 2-lane reduce loop innermost as Winograd's inner product, one high multiply
+    /// per pair, for cores without SIMD (`LoopNest::winograd`). Needs [`Primitive::WidenWeights`]
+    /// (the weights are stored crossed) and no padding.
+    WinogradPairs,
 }
 
 /// A trace of primitives, applied in order to a reduction's default loop nest.
@@ -133,6 +137,9 @@ impl Schedule {
         if nest.partition_borders {
             steps.push(Primitive::PartitionBorders);
         }
+        if nest.winograd {
+            steps.push(Primitive::WinogradPairs);
+        }
         Schedule { steps }
     }
 }
@@ -197,6 +204,7 @@ impl Primitive {
             }
             Primitive::WidenWeights => nest.wide_weights = true,
             Primitive::PartitionBorders => nest.partition_borders = true,
+            Primitive::WinogradPairs => nest.winograd = true,
         }
         Ok(())
     }

@@ -50,6 +50,62 @@ proptest! {
     }
 }
 
+/// Every op that may run as Winograd pairs (no padding, private weights and bias) does so
+/// under a pair-blocked schedule, and the models still give the golden bytes: the crossed
+/// weights, the cross terms moved into the bias and the scratch block's input words and
+/// cross terms are exact.
+#[test]
+fn winograd_pairs_keep_the_golden_outputs() {
+    use minnow_schedules::{winograd_allowed, Knobs, Primitive};
+    for model in ["ad01", "kws"] {
+        let bytes = std::fs::read(shared(&format!("models/{model}.tflite"))).unwrap();
+        let graph = minnow_ir::import::tflite::import(&bytes, model).unwrap();
+        let mut program = minnow_ir::lower::lower(&graph).unwrap();
+        let allowed: Vec<bool> = (0..program.steps.len())
+            .map(|i| {
+                let r = program.steps[i].reduction.as_ref();
+                r.is_some_and(|r| winograd_allowed(&program, i, r) && r.guards.is_empty())
+            })
+            .collect();
+        let chosen = std::cell::Cell::new(0);
+        let choose = |step: usize, r: &Reduction, space: &Space| {
+            let k = Knobs {
+                channel_block: 2,
+                pixel_block: 1,
+                vectorize: false,
+                reduce_unroll: 1,
+                pairs: true,
+            };
+            if !allowed[step] || !space.choices().contains(&k) {
+                return None;
+            }
+            let mut schedule = space.schedule(&k);
+            schedule.steps.push(Primitive::WidenWeights);
+            schedule.steps.push(Primitive::WinogradPairs);
+            // A sum longer than the scratch block holds stays scalar.
+            let nest = schedule.apply(r).ok()?;
+            assert!(nest.winograd, "{model} step {step}");
+            chosen.set(chosen.get() + 1);
+            Some(schedule)
+        };
+        let features = minnow_targets::find("rv32imac").unwrap().features;
+        schedule_program(&mut program, &features, &choose).unwrap();
+        assert!(chosen.get() > 0, "{model}: no op ran as Winograd pairs");
+        program.verify().unwrap();
+        let golden =
+            |f: &str| std::fs::read(shared(&format!("models/golden/{model}/{f}"))).unwrap();
+        let got = ProgramInterp::new(&program)
+            .unwrap()
+            .run(&[golden("input_0.bin")])
+            .unwrap();
+        assert_eq!(
+            got[0],
+            golden("output_0.bin"),
+            "{model} with Winograd pairs"
+        );
+    }
+}
+
 #[test]
 fn every_schedule_trace_replays_from_json() {
     let bytes = std::fs::read(shared("models/kws.tflite")).unwrap();

@@ -309,6 +309,14 @@ static inline int32_t minnow_smlatt(int32_t a, int32_t b, int32_t acc) {
 }
 #endif
 
+/* Winograd's inner product (ir::simd::winograd_pair): the high word of s * (s << 16) for
+   s = x + w, added to acc; add, slli, mulh and add on RV32IM. */
+static inline int32_t minnow_winograd_pair(int32_t x, int32_t w, int32_t acc) {
+  const int32_t s = (int32_t)((uint32_t)x + (uint32_t)w);
+  const int32_t shifted = (int32_t)((uint32_t)s << 16);
+  return (int32_t)((uint32_t)acc + (uint32_t)(int32_t)(((int64_t)s * shifted) >> 32));
+}
+
 /* Four consecutive int8 elements as one little-endian word (any alignment). */
 static inline int32_t minnow_load_word(const int8_t *p) {
   int32_t w;

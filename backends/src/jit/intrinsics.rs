@@ -64,6 +64,9 @@ extern "C" fn smlabb(a: i32, b: i32, acc: i32) -> i32 {
 extern "C" fn smlatt(a: i32, b: i32, acc: i32) -> i32 {
     simd::smlatt(a, b, acc)
 }
+extern "C" fn winograd_pair(x: i32, w: i32, acc: i32) -> i32 {
+    simd::winograd_pair(x, w, acc)
+}
 
 /// The symbol JIT code calls `intrinsic` by.
 pub(super) fn symbol(intrinsic: Intrinsic) -> String {
@@ -102,5 +105,6 @@ pub(super) fn address(intrinsic: Intrinsic) -> *const u8 {
         Intrinsic::Smlad => smlad as I3 as *const u8,
         Intrinsic::Smlabb => smlabb as I3 as *const u8,
         Intrinsic::Smlatt => smlatt as I3 as *const u8,
+        Intrinsic::WinogradPair => winograd_pair as I3 as *const u8,
     }
 }

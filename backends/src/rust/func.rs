@@ -45,6 +45,7 @@ fn runtime_path(i: Intrinsic) -> &'static str {
         Intrinsic::Smlad => "simd::smlad",
         Intrinsic::Smlabb => "simd::smlabb",
         Intrinsic::Smlatt => "simd::smlatt",
+        Intrinsic::WinogradPair => "simd::winograd_pair",
     }
 }
 

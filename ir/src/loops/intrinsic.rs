@@ -58,11 +58,14 @@ pub enum Intrinsic {
     Smlabb,
     /// [`simd::smlatt`]`(a, b, acc)`: the high halves' product added to `acc`.
     Smlatt,
+    /// [`simd::winograd_pair`]`(x, w, acc)`: the product of the halves of `x + w` added to
+    /// `acc`, by one high multiply (Winograd's inner product on cores without SIMD).
+    WinogradPair,
 }
 
 impl Intrinsic {
     /// Every intrinsic, for tests and for backends that emit all definitions.
-    pub const ALL: [Intrinsic; 20] = [
+    pub const ALL: [Intrinsic; 21] = [
         Intrinsic::SaturatingRoundingDoublingHighMul,
         Intrinsic::RoundingDivideByPot,
         Intrinsic::MultiplyByQuantizedMultiplier,
@@ -83,6 +86,7 @@ impl Intrinsic {
         Intrinsic::Smlad,
         Intrinsic::Smlabb,
         Intrinsic::Smlatt,
+        Intrinsic::WinogradPair,
     ];
 
     /// The name in the text form; backends prefix it (`minnow_` in C).
@@ -108,6 +112,7 @@ impl Intrinsic {
             Intrinsic::Smlad => "smlad",
             Intrinsic::Smlabb => "smlabb",
             Intrinsic::Smlatt => "smlatt",
+            Intrinsic::WinogradPair => "winograd_pair",
         }
     }
 
@@ -133,7 +138,8 @@ impl Intrinsic {
             | Intrinsic::MultiplyByQuantizedMultiplierGreaterThanOne
             | Intrinsic::Smlad
             | Intrinsic::Smlabb
-            | Intrinsic::Smlatt => &[I32, I32, I32],
+            | Intrinsic::Smlatt
+            | Intrinsic::WinogradPair => &[I32, I32, I32],
         };
         (args, I32)
     }
@@ -178,6 +184,7 @@ impl Intrinsic {
             Intrinsic::Smlad => simd::smlad(a(0), a(1), a(2)),
             Intrinsic::Smlabb => simd::smlabb(a(0), a(1), a(2)),
             Intrinsic::Smlatt => simd::smlatt(a(0), a(1), a(2)),
+            Intrinsic::WinogradPair => simd::winograd_pair(a(0), a(1), a(2)),
         };
         Value::Int(r as i64, ScalarType::I32)
     }

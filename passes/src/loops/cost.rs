@@ -35,6 +35,10 @@ pub struct Machine {
     /// without it, and for RV32 the charge is kept because dropping it was mixed (measured in
     /// one run: kws -1.6 % and ad01 -6 %, but vww +7 %, resnet8 +10 %, micro_speech +35 %).
     pub hoists_loads: bool,
+    /// A 2-lane vectorized reduce loop may run as Winograd's inner product (one high
+    /// multiply per pair, `LoopNest::winograd`) where the weights are widened: cores with a
+    /// 32x32 high multiply and no SIMD.
+    pub winograd: bool,
 }
 
 impl Machine {
@@ -48,6 +52,7 @@ impl Machine {
             max_unrolled: 64,
             epilogue: 20.0,
             hoists_loads: false,
+            winograd: false,
         }
     }
 
@@ -61,6 +66,7 @@ impl Machine {
             max_unrolled: 32,
             epilogue: 25.0,
             hoists_loads: true,
+            winograd: true,
         }
     }
 }
@@ -74,6 +80,17 @@ const SPILL: f64 = 4.0;
 
 /// Instructions per update of an accumulator in memory: its address, load and store.
 const ACC_TRAFFIC: f64 = 3.0;
+
+/// The shortest sum Winograd pairs run: in shorter ones the bookkeeping per output (the
+/// scratch block, the input's cross term) costs more than the pairs save (measured in one
+/// run, vww's first pointwise layer, sums of 8: 5.65 instructions per MAC scalar, 6.06 as
+/// pairs; its next, sums of 16: 4.17 scalar, 3.97 as pairs).
+pub const MIN_WINOGRAD_SUM: usize = 16;
+
+/// Instructions per input pair to fill a Winograd scratch block: two byte loads, the word
+/// (shift, add, store), the cross term (multiply, add, with the sum's load and store) and
+/// the loop's step.
+pub const SCRATCH_FILL: f64 = 12.0;
 
 /// The largest accumulator block: a block in memory lives on the stack, which is small and not
 /// part of the planned arena.
@@ -158,12 +175,25 @@ pub struct NestCost {
     residual: bool,
     /// The weights are widened for the SIMD lanes ([`NestCost::widened`]).
     wide_weights: bool,
+    /// Winograd pairs can run the reduction: no padding, the input offset folded into a bias
+    /// table ([`minnow_ir::loops::reduction::winograd`]).
+    winograd: bool,
+    /// Input pairs of one pixel: the reduce axes' extents over two.
+    pairs_per_pixel: usize,
+    /// Output channels: the spatial axes the input does not depend on.
+    channels: usize,
 }
 
 impl NestCost {
     /// The model of `r` on `machine`.
     pub fn new(r: &Reduction, machine: Machine) -> NestCost {
         let axes = 0..r.axes.len();
+        let reduced: usize = r
+            .axes
+            .iter()
+            .filter(|a| a.reduce)
+            .map(|a| a.extent)
+            .product();
         let depends = [&r.input, &r.weight]
             .map(|o| axes.clone().map(|a| o.index.coefficient(a) != 0).collect());
         let guarded = axes
@@ -185,6 +215,15 @@ impl NestCost {
                 .product(),
             residual: r.residual.is_some(),
             wide_weights: false,
+            winograd: r.guards.is_empty()
+                && reduced >= MIN_WINOGRAD_SUM
+                && (r.input.offset == 0 || r.interior_bias.is_some())
+                && r.winograd_bias().is_some(),
+            pairs_per_pixel: reduced / 2,
+            channels: axes
+                .filter(|a| !r.axes[*a].reduce && r.input.index.coefficient(*a) == 0)
+                .map(|a| r.axes[a].extent)
+                .product(),
         }
     }
 
@@ -310,6 +349,31 @@ impl NestCost {
         } else {
             None
         }
+    }
+
+    /// A 2-lane vectorized loop over reduce `axis` around one multiply-accumulate, in `ctx`, as
+    /// Winograd's inner product: two products for `add`, `slli`, `mulh` and `add`, a word
+    /// per operand (the input's from the scratch block), and a share of filling the block
+    /// (about [`SCRATCH_FILL`] instructions per input pair, once per pixel for all channels);
+    /// `None` if the machine, the operands or the scratch block's size do not allow it.
+    pub fn pairs(&self, ctx: Context, axis: usize) -> Option<Estimate> {
+        let allowed = self.machine.winograd && self.winograd && self.wide_weights;
+        if !allowed || !self.reduce[axis] || !self.simd[axis] {
+            return None;
+        }
+        let words = self.pairs_per_pixel * ctx.rows;
+        if words > minnow_ir::loops::reduction::winograd::SCRATCH_WORDS {
+            return None;
+        }
+        let region = ctx.region as f64;
+        let loads = (ctx.loads[0] + ctx.loads[1]) as f64 / region;
+        let fill = SCRATCH_FILL / self.channels.max(1) as f64;
+        let operands = if self.machine.hoists_loads {
+            ctx.loads[0].max(ctx.loads[1]) + 2
+        } else {
+            ctx.loads[0].min(ctx.loads[1]) + 2
+        };
+        Some(self.with_registers(ctx, 4.0 + loads + fill, ACC_TRAFFIC, operands, 1))
     }
 
     /// `instructions` per execution of the innermost code, plus `acc_traffic` if the

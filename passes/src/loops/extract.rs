@@ -4,7 +4,8 @@
 //! loops surround it: see [`Context`]), so egg's bottom-up extractor does not apply. This one
 //! works top-down: the best of a class is memoized per context, over every loop node of the
 //! class and every kind the loop may take (serial; unrolled, if the straight-line code stays
-//! within the machine's limit; vectorized, for 4 lanes around the multiply-accumulate).
+//! within the machine's limit; vectorized, for 4 lanes around the multiply-accumulate, or 2
+//! as Winograd pairs).
 //! A loop's inner class always iterates less than the loop, so the recursion ends.
 
 use super::cost::{Context, Estimate, NestCost};
@@ -75,8 +76,11 @@ impl<'a> NestExtractor<'a> {
         let mut loops = Vec::new();
         let mut innermost = None;
         for (spec, kind) in choice {
-            if let ForKind::Vectorized { .. } = kind {
-                innermost = cost.lanes(ctx, spec.axis);
+            if let ForKind::Vectorized { lanes } = kind {
+                innermost = match lanes {
+                    2 => cost.pairs(ctx, spec.axis),
+                    _ => cost.lanes(ctx, spec.axis),
+                };
                 break;
             }
             let unrolled = *kind == ForKind::Unrolled;
@@ -184,11 +188,17 @@ impl<'a> NestExtractor<'a> {
                 .repeated(spec.extent, overhead);
             out.push((kind, estimate));
         }
-        let lanes = spec.extent == super::rules::LANES && spec.stride == 1;
-        if lanes && is_body(self.g, inner) {
-            if let Some(estimate) = self.cost.lanes(ctx, spec.axis) {
-                out.push((ForKind::Vectorized { lanes: 4 }, estimate));
-            }
+        if spec.stride != 1 || !is_body(self.g, inner) {
+            return out;
+        }
+        let lanes = match spec.extent {
+            super::rules::LANES => self.cost.lanes(ctx, spec.axis),
+            2 => self.cost.pairs(ctx, spec.axis),
+            _ => None,
+        };
+        if let Some(estimate) = lanes {
+            let lanes = spec.extent as u32;
+            out.push((ForKind::Vectorized { lanes }, estimate));
         }
         out
     }

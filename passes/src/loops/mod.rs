@@ -202,6 +202,9 @@ impl TilingSpace {
             .best_by(r, machine, NestCost::new(r, machine).widened())
             .ok()?;
         tiling.nest.wide_weights = true;
+        // A pair of lanes on a machine without SIMD is Winograd's inner product.
+        let pair = matches!(tiling.nest.loops.last(), Some(l) if l.kind == ForKind::Vectorized { lanes: 2 });
+        tiling.nest.winograd = machine.winograd && pair;
         r.check(&tiling.nest).ok()?;
         Some(tiling)
     }
@@ -291,6 +294,7 @@ fn nest_of(r: &Reduction, choice: &Choice) -> Result<LoopNest, String> {
         loops,
         wide_weights: false,
         partition_borders: !r.guards.is_empty(),
+        winograd: false,
     };
     name_loops(r, &mut nest);
     r.check(&nest)?;

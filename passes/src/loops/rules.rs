@@ -92,8 +92,11 @@ impl Axes {
             return Vec::new();
         }
         let whole = spec.extent == self.extents[spec.axis];
+        // An inner part splits into SIMD lanes: 4, or a pair of a reduce axis.
         let mut factors = if whole {
             FIRST_SPLITS.to_vec()
+        } else if self.reduce[spec.axis] {
+            vec![LANES, 2]
         } else {
             vec![LANES]
         };

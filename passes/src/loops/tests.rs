@@ -70,6 +70,7 @@ fn nest(loops: &[(usize, usize, usize)]) -> LoopNest {
             .collect(),
         wide_weights: false,
         partition_borders: false,
+        winograd: false,
     }
 }
 

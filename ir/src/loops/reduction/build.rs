@@ -1,22 +1,25 @@
 //! How a [`Reduction`] becomes loops under a [`LoopNest`]: the accumulator block, the guards
 //! where they become decidable, the SIMD lanes and the epilogue.
 
+use super::winograd::{Scratch, ScratchBufs};
 use super::{Epilogue, Guard, Lanes, LoopNest, Operand, Reduction};
 use crate::loops::{BufId, Expr, ForKind, FuncBuilder, Intrinsic, ScalarType};
 
 /// State of one [`Reduction::build`].
 pub(super) struct Builder<'r> {
-    r: &'r Reduction,
-    nest: &'r LoopNest,
+    pub(super) r: &'r Reduction,
+    pub(super) nest: &'r LoopNest,
     /// Index of the first reduce loop: the accumulator block is declared just outside it.
     first_reduce: usize,
     /// The variable of each loop, while it is bound.
-    vars: Vec<Option<Expr>>,
+    pub(super) vars: Vec<Option<Expr>>,
     /// What the innermost loop becomes.
     lanes: Lanes,
     /// Per guard: known to hold where the code is being emitted (the interior of a split
     /// spatial loop), so it is not tested.
     proven: Vec<bool>,
+    /// For [`Lanes::Winograd`]: the input's scratch block, and its locals once filled.
+    scratch: Option<(Scratch, Option<ScratchBufs>)>,
 }
 
 impl<'r> Builder<'r> {
@@ -34,11 +37,12 @@ impl<'r> Builder<'r> {
             vars: vec![None; nest.loops.len()],
             lanes: r.lanes(nest),
             proven: vec![false; r.guards.len()],
+            scratch: (r.lanes(nest) == Lanes::Winograd).then(|| (r.winograd_scratch(nest), None)),
         }
     }
 
     /// The value of every axis whose loops are all bound.
-    fn axes(&self) -> Vec<Option<Expr>> {
+    pub(super) fn axes(&self) -> Vec<Option<Expr>> {
         let mut values: Vec<Option<Expr>> = vec![Some(Expr::i32(0)); self.r.axes.len()];
         for (l, var) in self.nest.loops.iter().zip(&self.vars) {
             values[l.axis] = match (values[l.axis].take(), var) {
@@ -95,6 +99,12 @@ impl<'r> Builder<'r> {
     /// the values before and after its interior, with the padding guards, and the interior,
     /// where every tap is inside and the guards on that axis are not tested.
     pub(super) fn outer(&mut self, f: &mut FuncBuilder, i: usize) {
+        if let Some((scratch, mut filled)) = self.scratch.take() {
+            if scratch.level == i {
+                filled = Some(self.fill_scratch(f, &scratch));
+            }
+            self.scratch = Some((scratch, filled));
+        }
         if i < self.first_reduce {
             let Some((interior, on_axis)) = self.interior(i) else {
                 return self.open(f, i, &mut |b, f| b.outer(f, i + 1));
@@ -262,6 +272,18 @@ impl<'r> Builder<'r> {
                     f.store(acc, slot, Expr::call(op, args));
                 }
             }
+            Lanes::Winograd => {
+                self.vars[n - 1] = Some(Expr::i32(0));
+                let slot = self.slot(block);
+                let (Some((scratch, _)), Some(bufs)) = (&self.scratch, self.scratch_bufs()) else {
+                    unreachable!("the scratch block is filled outside the reduce loops");
+                };
+                let x = Expr::load(bufs.words, self.radix(&scratch.loops));
+                let w = &self.r.weight;
+                let w = Expr::load_word(w.buf, self.index_times(w, &self.axes(), 2));
+                let args = vec![x, w, Expr::load(acc, slot.clone())];
+                f.store(acc, slot, Expr::call(Intrinsic::WinogradPair, args));
+            }
             Lanes::Pairs => {
                 self.vars[n - 1] = Some(Expr::i32(0));
                 let slot = self.slot(block);
@@ -275,8 +297,13 @@ impl<'r> Builder<'r> {
         self.vars[n - 1] = None;
     }
 
+    /// The scratch block's locals, once filled.
+    fn scratch_bufs(&self) -> Option<ScratchBufs> {
+        self.scratch.as_ref().and_then(|(_, bufs)| *bufs)
+    }
+
     /// Where operand `o` is read at the current loop variables (unbound loops at 0).
-    fn index(&self, o: &Operand, axes: &[Option<Expr>]) -> Expr {
+    pub(super) fn index(&self, o: &Operand, axes: &[Option<Expr>]) -> Expr {
         self.index_times(o, axes, 1)
     }
 
@@ -369,8 +396,19 @@ impl<'r> Builder<'r> {
     }
 
     /// The accumulator's start: the bias (integers; with the input offset folded in, in the
-    /// interior) or zero.
+    /// interior) or zero; for Winograd pairs, less the pixel's input cross term.
     fn init(&self, axes: &[Option<Expr>]) -> Expr {
+        let start = self.bias_start(axes);
+        match (&self.scratch, self.scratch_bufs()) {
+            (Some((scratch, _)), Some(bufs)) => {
+                start - Expr::load(bufs.cross, self.radix(&scratch.pixel_loops))
+            }
+            _ => start,
+        }
+    }
+
+    /// The bias or zero an accumulator starts from.
+    fn bias_start(&self, axes: &[Option<Expr>]) -> Expr {
         let bias = match self.offset_folded() {
             true => self.r.interior_bias,
             false => self.r.bias,

@@ -16,10 +16,13 @@
 //! instructions on unpacked words ([`crate::simd`], [`Lanes`]): two SMLADs for a reduce loop,
 //! one SMLABB or SMLATT per lane for a spatial loop (four channels of a depthwise
 //! convolution). A vectorized innermost reduce loop of 2 lanes becomes one SMLAD on words of
-//! two 16-bit halves, the form 128-bit SIMD multiplies four channels of at once. Any other
-//! vectorized loop runs serially, unrolled.
+//! two 16-bit halves, the form 128-bit SIMD multiplies four channels of at once; on a core
+//! without SIMD, the same loop in a nest marked [`LoopNest::winograd`] is one high multiply
+//! by Winograd's inner product ([`winograd`]). Any other vectorized loop runs serially,
+//! unrolled.
 
 mod build;
+pub mod winograd;
 
 use super::{BufId, Expr, ForKind, FuncBuilder, Intrinsic, ScalarType};
 use build::Builder;
@@ -37,6 +40,10 @@ pub enum Lanes {
     /// 128-bit SIMD host the loop around it, over four channels, is one `pmaddwd` (x86) or
     /// `smull`/`addp` (AArch64): eight products per instruction.
     Pairs,
+    /// Two lanes of one sum on a core without SIMD: one high multiply of the crossed pair
+    /// (input word from a scratch block, weight word crossed), Winograd's inner product
+    /// ([`winograd`]).
+    Winograd,
 }
 
 /// One iteration axis.
@@ -268,6 +275,11 @@ pub struct LoopNest {
     /// the interior, with the padding guards, and the interior, where no tap falls outside
     /// and the guards on that axis are not tested (TVM's loop partition).
     pub partition_borders: bool,
+    /// The 2-lane reduce loop innermost runs as Winograd's inner product rather than SMLAD
+    /// ([`Lanes::Winograd`], [`winograd`]): for cores without SIMD. Needs widened weights
+    /// (then stored crossed, [`crate::simd::crossed`]) and no padding guards.
+    #[doc(alias = "fast inner product")]
+    pub winograd: bool,
 }
 
 impl Reduction {
@@ -298,6 +310,7 @@ impl Reduction {
             loops: loops.collect(),
             wide_weights: false,
             partition_borders: false,
+            winograd: false,
         }
     }
 
@@ -326,6 +339,7 @@ impl Reduction {
         match (ready, lanes, self.axes[last.axis].reduce) {
             (true, 4, true) => Lanes::DotProduct,
             (true, 4, false) => Lanes::Channels,
+            (true, 2, true) if nest.winograd => Lanes::Winograd,
             (true, 2, true) => Lanes::Pairs,
             _ => Lanes::Scalar,
         }
@@ -402,6 +416,9 @@ impl Reduction {
         }
         if nest.wide_weights && self.lanes(nest) == Lanes::Scalar {
             return Err("widened weights need a SIMD loop innermost".into());
+        }
+        if nest.winograd {
+            self.check_winograd(nest)?;
         }
         if self.acc == ScalarType::F32 {
             let order: Vec<(usize, std::cmp::Reverse<usize>)> = nest
