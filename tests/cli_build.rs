@@ -172,7 +172,7 @@ fn compile_writes_the_sources_and_reports_sizes() {
     let text = String::from_utf8_lossy(&dump.stdout);
     assert!(
         (text.contains("func l0_conv_2d(") || text.contains("func l1_conv_2d("))
-            && text.contains("mbqm_high_shift("),
+            && text.contains("mbqm_high_shift_offset("),
         "{text}"
     );
     assert!(dir.join("net.c").is_file());

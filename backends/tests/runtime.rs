@@ -60,6 +60,15 @@ fn cases(i: Intrinsic, rng: &mut impl FnMut() -> i64) -> Vec<Vec<i64>> {
                 };
                 vec![x, multiplier, shift]
             }
+            Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset => {
+                let multiplier = y.rem_euclid(1 << 31);
+                let shift = 1 + (y >> 8).rem_euclid(30) as i32;
+                let offset = [-128, 0, 127, -32768, 32767][k % 5];
+                let rounding = minnow_ir::fixedpoint::high_shift_rounding(shift, offset)
+                    .or(minnow_ir::fixedpoint::high_shift_rounding(shift, 0))
+                    .expect("a rounding constant for offset 0");
+                vec![x, multiplier, shift as i64, rounding as i64]
+            }
             Intrinsic::MultiplyByQuantizedMultiplierWide => vec![
                 rng() >> 20,
                 (1 << 30) + y.rem_euclid(1 << 30),
@@ -318,6 +327,7 @@ fn jit_vector_intrinsics_match_the_fixed_point_module() {
     for i in [
         Intrinsic::Smlad,
         Intrinsic::MultiplyByQuantizedMultiplierHighShift,
+        Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset,
     ] {
         let cases = cases(i, &mut rng);
         assert_jit_matches(i, &tiled_intrinsic_program(i, &cases), &cases);

@@ -18,9 +18,10 @@
 
 // The definitions generated code runs live in `crate::runtime` (copied into generated Rust).
 pub use crate::runtime::fixedpoint::{
-    exp_on_negative_values, logistic, multiply_by_quantized_multiplier,
+    exp_on_negative_values, high_shift_rounding, logistic, multiply_by_quantized_multiplier,
     multiply_by_quantized_multiplier_greater_than_one, multiply_by_quantized_multiplier_high_shift,
-    multiply_by_quantized_multiplier_i64, multiply_by_quantized_multiplier_smaller_than_one_exp,
+    multiply_by_quantized_multiplier_high_shift_offset, multiply_by_quantized_multiplier_i64,
+    multiply_by_quantized_multiplier_smaller_than_one_exp,
     one_minus_x_over_one_plus_x_for_x_in_0_1, one_over_one_plus_x_for_x_in_0_1,
     rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
     saturating_rounding_multiply_by_pot, tanh,
@@ -195,6 +196,23 @@ mod tests {
                 multiply_by_quantized_multiplier_high_shift(x, multiplier, high_shift),
                 multiply_by_quantized_multiplier(x, multiplier, shift)
             );
+        }
+
+        #[test]
+        fn offset_form_adds_the_offset_exactly(
+            x: i32,
+            multiplier in 0i32..=i32::MAX,
+            high_shift in 1i32..=30,
+            offset in -32768i32..=32767,
+        ) {
+            if let Some(rounding) = high_shift_rounding(high_shift, offset) {
+                proptest::prop_assert_eq!(
+                    multiply_by_quantized_multiplier_high_shift_offset(
+                        x, multiplier, high_shift, rounding
+                    ),
+                    multiply_by_quantized_multiplier_high_shift(x, multiplier, high_shift) + offset
+                );
+            }
         }
     }
 

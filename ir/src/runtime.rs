@@ -87,6 +87,34 @@ pub mod fixedpoint {
         (high + ((1 << high_shift) >> 1)) >> high_shift
     }
 
+    /// [`multiply_by_quantized_multiplier_high_shift`] with its rounding constant and the
+    /// output offset added in one: `rounding` is [`high_shift_rounding`]`(high_shift, offset)`
+    /// and the result is the high-shift form's plus `offset`. Since `floor((a + o 2^e) / 2^e)
+    /// = floor(a / 2^e) + o`, the offset joins the rounding constant, which a per-channel
+    /// table then holds: the code neither builds `2^(e-1)` from the shift nor adds the offset.
+    pub fn multiply_by_quantized_multiplier_high_shift_offset(
+        x: i32,
+        multiplier: i32,
+        high_shift: i32,
+        rounding: i32,
+    ) -> i32 {
+        debug_assert!(multiplier >= 0 && (1..=30).contains(&high_shift));
+        let nudge: i64 = if x < 0 { -(1 << 30) } else { 1 << 30 };
+        let high = ((x as i64 * multiplier as i64 + nudge) >> 32) as i32;
+        high.wrapping_add(rounding) >> high_shift
+    }
+
+    /// The `rounding` argument of [`multiply_by_quantized_multiplier_high_shift_offset`]:
+    /// `2^(high_shift - 1) + offset 2^high_shift`, where its size stays below `2^30` (the
+    /// high word is at most `2^30` in size, so their sum cannot overflow).
+    pub fn high_shift_rounding(high_shift: i32, offset: i32) -> Option<i32> {
+        if !(1..=30).contains(&high_shift) {
+            return None;
+        }
+        let r = (1i64 << high_shift >> 1) + ((offset as i64) << high_shift);
+        (r.abs() < 1 << 30).then_some(r as i32)
+    }
+
     /// TFLite's `MultiplyByQuantizedMultiplier` for 64-bit accumulators (16x8 kernels): the
     /// multiplier is first reduced to 16 bits, then one rounding shift.
     pub fn multiply_by_quantized_multiplier_i64(x: i64, multiplier: i32, shift: i32) -> i32 {

@@ -80,6 +80,17 @@ static inline int32_t minnow_mbqm_high_shift(int32_t x, int32_t multiplier, int3
   return (high + ((1 << high_shift) >> 1)) >> high_shift;
 }
 
+/* minnow_mbqm_high_shift plus the output offset, which rounding holds with the rounding
+   constant (ir::fixedpoint::high_shift_rounding): a table load instead of building the
+   constant from the shift and adding the offset. */
+static inline int32_t minnow_mbqm_high_shift_offset(int32_t x, int32_t multiplier, int32_t high_shift,
+                                                    int32_t rounding) {
+  const uint32_t sign = (uint32_t)(x >> 31);
+  const uint64_t nudge = ((uint64_t)sign << 32) | ((sign << 31) | 0x40000000u);
+  const int32_t high = (int32_t)(((int64_t)x * multiplier + (int64_t)nudge) >> 32);
+  return (high + rounding) >> high_shift;
+}
+
 static inline int32_t minnow_mbqm_wide(int64_t x, int32_t multiplier, int32_t shift) {
   const int64_t reduced = multiplier < 0x7FFF0000 ? (((int64_t)multiplier + (1 << 15)) >> 16) : 0x7FFF;
   const int32_t total_shift = 15 - shift;

@@ -23,7 +23,10 @@ pub(super) fn inline(
         Intrinsic::RoundingDivideByPot => rounding_divide_by_pot(b, args[0], args[1]),
         Intrinsic::MultiplyByQuantizedMultiplier => mbqm(b, args[0], args[1], args[2]),
         Intrinsic::MultiplyByQuantizedMultiplierHighShift => {
-            mbqm_high_shift(b, args[0], args[1], args[2])
+            mbqm_high_shift(b, args[0], args[1], args[2], None)
+        }
+        Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset => {
+            mbqm_high_shift(b, args[0], args[1], args[2], Some(args[3]))
         }
         Intrinsic::MultiplyByQuantizedMultiplierWide => mbqm_wide(b, args[0], args[1], args[2]),
         Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp => {
@@ -99,12 +102,14 @@ fn mbqm(b: &mut FunctionBuilder, x: Value, multiplier: Value, shift: Value) -> V
     rounding_divide_by_pot(b, high, right)
 }
 
-/// `multiply_by_quantized_multiplier_high_shift(x, multiplier, high_shift)`.
+/// `multiply_by_quantized_multiplier_high_shift(x, multiplier, high_shift)`, or with a
+/// `rounding` constant its `_offset` form.
 fn mbqm_high_shift(
     b: &mut FunctionBuilder,
     x: Value,
     multiplier: Value,
     high_shift: Value,
+    rounding: Option<Value>,
 ) -> Value {
     let (wx, wm) = (
         b.ins().sextend(types::I64, x),
@@ -120,9 +125,11 @@ fn mbqm_high_shift(
     let sum = b.ins().iadd(product, nudge);
     let high = b.ins().sshr_imm_u(sum, 32);
     let high = b.ins().ireduce(types::I32, high);
-    let one = b.ins().iconst(types::I32, 1);
-    let power = b.ins().ishl(one, high_shift);
-    let round = b.ins().sshr_imm_u(power, 1);
+    let round = rounding.unwrap_or_else(|| {
+        let one = b.ins().iconst(types::I32, 1);
+        let power = b.ins().ishl(one, high_shift);
+        b.ins().sshr_imm_u(power, 1)
+    });
     let rounded = b.ins().iadd(high, round);
     b.ins().sshr(rounded, high_shift)
 }

@@ -16,6 +16,9 @@ extern "C" fn mbqm(x: i32, m: i32, s: i32) -> i32 {
 extern "C" fn mbqm_high_shift(x: i32, m: i32, s: i32) -> i32 {
     fp::multiply_by_quantized_multiplier_high_shift(x, m, s)
 }
+extern "C" fn mbqm_high_shift_offset(x: i32, m: i32, s: i32, r: i32) -> i32 {
+    fp::multiply_by_quantized_multiplier_high_shift_offset(x, m, s, r)
+}
 extern "C" fn mbqm_wide(x: i64, m: i32, s: i32) -> i32 {
     fp::multiply_by_quantized_multiplier_i64(x, m, s)
 }
@@ -83,6 +86,9 @@ pub(super) fn address(intrinsic: Intrinsic) -> *const u8 {
         Intrinsic::RoundingDivideByPot => rounding_divide_by_pot as I2 as *const u8,
         Intrinsic::MultiplyByQuantizedMultiplier => mbqm as I3 as *const u8,
         Intrinsic::MultiplyByQuantizedMultiplierHighShift => mbqm_high_shift as I3 as *const u8,
+        Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset => {
+            mbqm_high_shift_offset as extern "C" fn(i32, i32, i32, i32) -> i32 as *const u8
+        }
         Intrinsic::MultiplyByQuantizedMultiplierWide => {
             mbqm_wide as extern "C" fn(i64, i32, i32) -> i32 as *const u8
         }

@@ -211,7 +211,10 @@ impl Translator<'_, '_> {
                     && self.fits(rhs, lanes)
             }
             Expr::Call {
-                intrinsic: Intrinsic::Smlad | Intrinsic::MultiplyByQuantizedMultiplierHighShift,
+                intrinsic:
+                    Intrinsic::Smlad
+                    | Intrinsic::MultiplyByQuantizedMultiplierHighShift
+                    | Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset,
                 args,
             } => args.iter().all(|a| self.fits(a, lanes)),
             _ => false,
@@ -252,23 +255,23 @@ impl Translator<'_, '_> {
                 }
             }
             Expr::Call { intrinsic, args } => {
-                let [a, b, c] = &args[..] else {
-                    return Err(format!("{}: {intrinsic:?} in lanes", self.func.name));
-                };
-                let (a, b, c) = (
-                    self.vector(a, var)?,
-                    self.vector(b, var)?,
-                    self.vector(c, var)?,
-                );
-                match intrinsic {
+                let lanes = args
+                    .iter()
+                    .map(|a| self.vector(a, var))
+                    .collect::<Result<Vec<Value>, String>>()?;
+                match (intrinsic, &lanes[..]) {
                     // smlad(x, w, acc)
-                    Intrinsic::Smlad => {
+                    (Intrinsic::Smlad, &[a, b, c]) => {
                         let dot = self.pairwise_dot(a, b);
                         self.b.ins().iadd(c, dot)
                     }
                     // mbqm_high_shift(x, multiplier, shift)
-                    Intrinsic::MultiplyByQuantizedMultiplierHighShift => {
-                        vector_requant::mbqm_high_shift(&mut self.b, a, b, c)
+                    (Intrinsic::MultiplyByQuantizedMultiplierHighShift, &[a, b, c]) => {
+                        vector_requant::mbqm_high_shift(&mut self.b, a, b, c, None)
+                    }
+                    // mbqm_high_shift_offset(x, multiplier, shift, rounding)
+                    (Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset, &[a, b, c, d]) => {
+                        vector_requant::mbqm_high_shift(&mut self.b, a, b, c, Some(d))
                     }
                     _ => return Err(format!("{}: no vector form", self.func.name)),
                 }

@@ -11,16 +11,19 @@ use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Value}
 use cranelift_frontend::FunctionBuilder;
 
 /// `multiply_by_quantized_multiplier_high_shift(x, multiplier, high_shift)` on each lane, for
-/// the operands the scalar form takes (`multiplier >= 0`, `high_shift` in `1..=30`).
+/// the operands the scalar form takes (`multiplier >= 0`, `high_shift` in `1..=30`); with
+/// `rounding`, its `_offset` form.
 ///
 /// The scalar form is `high = (x * multiplier + (x < 0 ? -2^30 : 2^30)) >> 32`, then
 /// `(high + 2^(s-1)) >> s`. The second step is `(high * 2^(31-s) + 2^30) >> 31`, the same
-/// floor of the same quotient, whose low word a logical 64-bit shift gives.
+/// floor of the same quotient, whose low word a logical 64-bit shift gives. The offset form's
+/// `(high + rounding) >> s` is likewise `(high * 2^(31-s) + rounding * 2^(31-s)) >> 31`.
 pub(super) fn mbqm_high_shift(
     b: &mut FunctionBuilder,
     x: Value,
     multiplier: Value,
     high_shift: Value,
+    rounding: Option<Value>,
 ) -> Value {
     let products = wide_products(b, x, multiplier);
     // The nudge: x's sign bit over 2^30 is -2^30 for negative x, else 2^30.
@@ -33,10 +36,15 @@ pub(super) fn mbqm_high_shift(
     let high = words(b, sums, 1);
     let power = power_of_two(b, high_shift);
     let scaled = wide_products(b, high, power);
-    let round = b.ins().iconst(types::I64, 1 << 30);
-    let round = b.ins().splat(types::I64X2, round);
-    let shifted = scaled.map(|p| {
-        let sum = b.ins().iadd(p, round);
+    let round = match rounding {
+        Some(r) => wide_products(b, r, power),
+        None => {
+            let half = b.ins().iconst(types::I64, 1 << 30);
+            [b.ins().splat(types::I64X2, half); 2]
+        }
+    };
+    let shifted = [0, 1].map(|k| {
+        let sum = b.ins().iadd(scaled[k], round[k]);
         b.ins().ushr_imm_u(sum, 31)
     });
     words(b, shifted, 0)

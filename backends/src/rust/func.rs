@@ -23,6 +23,9 @@ fn runtime_path(i: Intrinsic) -> &'static str {
         Intrinsic::MultiplyByQuantizedMultiplierHighShift => {
             "fixedpoint::multiply_by_quantized_multiplier_high_shift"
         }
+        Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset => {
+            "fixedpoint::multiply_by_quantized_multiplier_high_shift_offset"
+        }
         Intrinsic::MultiplyByQuantizedMultiplierWide => {
             "fixedpoint::multiply_by_quantized_multiplier_i64"
         }

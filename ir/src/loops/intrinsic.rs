@@ -26,6 +26,10 @@ pub enum Intrinsic {
     /// same scaling for a non-negative multiplier and a right shift of at least 2, with the
     /// shift given as [`fp::high_shift_of`] computes it.
     MultiplyByQuantizedMultiplierHighShift,
+    /// [`fp::multiply_by_quantized_multiplier_high_shift_offset`]`(x, multiplier, high_shift,
+    /// rounding)`: the same plus the output offset, which `rounding` holds
+    /// ([`fp::high_shift_rounding`]).
+    MultiplyByQuantizedMultiplierHighShiftOffset,
     /// [`fp::multiply_by_quantized_multiplier_i64`]`(x: i64, multiplier, shift)`.
     MultiplyByQuantizedMultiplierWide,
     /// [`fp::multiply_by_quantized_multiplier_smaller_than_one_exp`]`(x, multiplier, shift)`.
@@ -65,11 +69,12 @@ pub enum Intrinsic {
 
 impl Intrinsic {
     /// Every intrinsic, for tests and for backends that emit all definitions.
-    pub const ALL: [Intrinsic; 21] = [
+    pub const ALL: [Intrinsic; 22] = [
         Intrinsic::SaturatingRoundingDoublingHighMul,
         Intrinsic::RoundingDivideByPot,
         Intrinsic::MultiplyByQuantizedMultiplier,
         Intrinsic::MultiplyByQuantizedMultiplierHighShift,
+        Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset,
         Intrinsic::MultiplyByQuantizedMultiplierWide,
         Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp,
         Intrinsic::MultiplyByQuantizedMultiplierGreaterThanOne,
@@ -96,6 +101,7 @@ impl Intrinsic {
             Intrinsic::RoundingDivideByPot => "rounding_divide_by_pot",
             Intrinsic::MultiplyByQuantizedMultiplier => "mbqm",
             Intrinsic::MultiplyByQuantizedMultiplierHighShift => "mbqm_high_shift",
+            Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset => "mbqm_high_shift_offset",
             Intrinsic::MultiplyByQuantizedMultiplierWide => "mbqm_wide",
             Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp => "mbqm_smaller_than_one",
             Intrinsic::MultiplyByQuantizedMultiplierGreaterThanOne => "mbqm_greater_than_one",
@@ -132,6 +138,7 @@ impl Intrinsic {
             | Intrinsic::Sxtab16
             | Intrinsic::Sxtab16Ror8 => &[I32, I32],
             Intrinsic::MultiplyByQuantizedMultiplierWide => &[I64, I32, I32],
+            Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset => &[I32, I32, I32, I32],
             Intrinsic::MultiplyByQuantizedMultiplier
             | Intrinsic::MultiplyByQuantizedMultiplierHighShift
             | Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp
@@ -164,6 +171,9 @@ impl Intrinsic {
             }
             Intrinsic::MultiplyByQuantizedMultiplierHighShift => {
                 fp::multiply_by_quantized_multiplier_high_shift(a(0), a(1), a(2))
+            }
+            Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset => {
+                fp::multiply_by_quantized_multiplier_high_shift_offset(a(0), a(1), a(2), a(3))
             }
             Intrinsic::MultiplyByQuantizedMultiplierWide => {
                 fp::multiply_by_quantized_multiplier_i64(args[0].as_int(), a(1), a(2))

@@ -246,10 +246,24 @@ fn quantized(
         }
     };
     let (scale, shifts) = scaling(&requant, parts.acc);
+    let roundings = (scale == Intrinsic::MultiplyByQuantizedMultiplierHighShift)
+        .then(|| {
+            let offset = requant.output_offset;
+            let each = shifts
+                .iter()
+                .map(|s| fixedpoint::high_shift_rounding(*s, offset));
+            each.collect::<Option<Vec<i32>>>()
+        })
+        .flatten();
+    let scale = match roundings {
+        Some(_) => Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset,
+        None => scale,
+    };
     parts.epilogue = Epilogue::Quantized {
         scale,
         multiplier: per_channel("multiplier", &requant.multipliers),
         shift: per_channel("shift", &shifts),
+        rounding: roundings.map(|r| per_channel("rounding", &r)),
         output_offset: requant.output_offset,
         range: (requant.act_min as i64, requant.act_max as i64),
         elem: ScalarType::of(output.dtype),

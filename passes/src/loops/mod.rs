@@ -29,6 +29,7 @@
 //!         scale: Intrinsic::MultiplyByQuantizedMultiplier,
 //!         multiplier: PerChannel::Same(1 << 30),
 //!         shift: PerChannel::Same(0),
+//!         rounding: None,
 //!         output_offset: 0,
 //!         range: (-128, 127),
 //!         elem: ScalarType::I8,

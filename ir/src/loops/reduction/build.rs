@@ -431,12 +431,23 @@ impl<'r> Builder<'r> {
                 scale,
                 multiplier,
                 shift,
+                rounding,
                 output_offset,
                 range,
                 elem,
             } => {
-                let args = vec![acc, multiplier.at(channel.clone()), shift.at(channel)];
-                let scaled = Expr::call(scale, args) + Expr::i32(output_offset);
+                let mut args = vec![
+                    acc,
+                    multiplier.at(channel.clone()),
+                    shift.at(channel.clone()),
+                ];
+                let scaled = match rounding {
+                    Some(rounding) => {
+                        args.push(rounding.at(channel));
+                        Expr::call(scale, args)
+                    }
+                    None => Expr::call(scale, args) + Expr::i32(output_offset),
+                };
                 let value = crate::lower::clamp_to(scaled, range.0, range.1, elem);
                 let Some(r) = &self.r.residual else {
                     return value;

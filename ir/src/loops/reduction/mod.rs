@@ -189,6 +189,11 @@ pub enum Epilogue {
         multiplier: PerChannel,
         /// Shift per channel, in the form `scale` takes.
         shift: PerChannel,
+        /// For the scales that take one
+        /// ([`Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset`]): the rounding
+        /// constant per channel with the output offset in it, passed as the last argument;
+        /// `output_offset` is then not added again.
+        rounding: Option<PerChannel>,
         /// Output zero point.
         output_offset: i32,
         /// Clamp range (activation and output type).
