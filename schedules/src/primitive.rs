@@ -43,7 +43,7 @@ pub enum Primitive {
     PartitionBorders,
     /// Runs the 2-lane reduce loop innermost as Winograd's inner product, one high multiply
     /// per pair, for cores without SIMD (`LoopNest::winograd`). Needs [`Primitive::WidenWeights`]
-    /// (the weights are stored crossed) and no padding.
+    /// (the weights are stored crossed); the padding goes into its scratch block.
     WinogradPairs,
 }
 

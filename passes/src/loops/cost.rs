@@ -175,8 +175,8 @@ pub struct NestCost {
     residual: bool,
     /// The weights are widened for the SIMD lanes ([`NestCost::widened`]).
     wide_weights: bool,
-    /// Winograd pairs can run the reduction: no padding, the input offset folded into a bias
-    /// table ([`minnow_ir::loops::reduction::winograd`]).
+    /// Winograd pairs can run the reduction: a long enough sum, the input offset folded into
+    /// a bias table ([`minnow_ir::loops::reduction::winograd`]).
     winograd: bool,
     /// Input pairs of one pixel: the reduce axes' extents over two.
     pairs_per_pixel: usize,
@@ -215,8 +215,7 @@ impl NestCost {
                 .product(),
             residual: r.residual.is_some(),
             wide_weights: false,
-            winograd: r.guards.is_empty()
-                && reduced >= MIN_WINOGRAD_SUM
+            winograd: reduced >= MIN_WINOGRAD_SUM
                 && (r.input.offset == 0 || r.interior_bias.is_some())
                 && r.winograd_bias().is_some(),
             pairs_per_pixel: reduced / 2,

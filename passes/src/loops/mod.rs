@@ -206,6 +206,8 @@ impl TilingSpace {
         // A pair of lanes on a machine without SIMD is Winograd's inner product.
         let pair = matches!(tiling.nest.loops.last(), Some(l) if l.kind == ForKind::Vectorized { lanes: 2 });
         tiling.nest.winograd = machine.winograd && pair;
+        // Its scratch block holds the padding: no border code.
+        tiling.nest.partition_borders &= !tiling.nest.winograd;
         r.check(&tiling.nest).ok()?;
         Some(tiling)
     }

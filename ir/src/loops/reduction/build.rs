@@ -36,7 +36,8 @@ impl<'r> Builder<'r> {
             first_reduce,
             vars: vec![None; nest.loops.len()],
             lanes: r.lanes(nest),
-            proven: vec![false; r.guards.len()],
+            // Winograd pairs read padding from the scratch block: no guard is tested.
+            proven: vec![r.lanes(nest) == Lanes::Winograd; r.guards.len()],
             scratch: (r.lanes(nest) == Lanes::Winograd).then(|| (r.winograd_scratch(nest), None)),
         }
     }
@@ -142,7 +143,8 @@ impl<'r> Builder<'r> {
     fn interior(&self, i: usize) -> Option<(std::ops::Range<usize>, Vec<usize>)> {
         let l = &self.nest.loops[i];
         let whole = l.stride == 1 && l.extent == self.r.axes[l.axis].extent;
-        if !self.nest.partition_borders || l.kind != ForKind::Serial || !whole || l.extent < 3 {
+        let partition = self.nest.partition_borders && self.scratch.is_none();
+        if !partition || l.kind != ForKind::Serial || !whole || l.extent < 3 {
             return None;
         }
         let (mut lo, mut hi) = (0i64, l.extent as i64);

@@ -282,7 +282,8 @@ pub struct LoopNest {
     pub partition_borders: bool,
     /// The 2-lane reduce loop innermost runs as Winograd's inner product rather than SMLAD
     /// ([`Lanes::Winograd`], [`winograd`]): for cores without SIMD. Needs widened weights
-    /// (then stored crossed, [`crate::simd::crossed`]) and no padding guards.
+    /// (then stored crossed, [`crate::simd::crossed`]); padding is filled into the scratch
+    /// block, so `partition_borders` is ignored.
     #[doc(alias = "fast inner product")]
     pub winograd: bool,
 }

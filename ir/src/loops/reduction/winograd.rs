@@ -14,7 +14,9 @@
 //!
 //! The scratch block holds the input words every loop inside [`Scratch::level`] reads: it is
 //! filled where the loops the input does not depend on (the output channels) begin, and each
-//! word then serves every channel.
+//! word then serves every channel. A padded reduction tests its guards there only: a tap in
+//! the padding holds the input's zero point, whose products with the offset folded into the
+//! bias sum to nothing, so the multiply-accumulates test no bounds and need no border code.
 
 use super::{BufId, LoopNest, Reduction};
 use crate::loops::{Expr, ForKind, FuncBuilder, ScalarType};
@@ -109,9 +111,6 @@ impl Reduction {
         }
         if !nest.wide_weights {
             return Err("Winograd pairs need the weights widened (stored crossed)".into());
-        }
-        if !self.guards.is_empty() {
-            return Err("Winograd pairs do not run over padded taps".into());
         }
         if self.input.offset != 0 && self.interior_bias.is_none() {
             return Err("Winograd pairs need the input offset folded into the bias".into());
@@ -224,15 +223,37 @@ impl super::build::Builder<'_> {
             return;
         }
         self.vars[n - 1] = Some(Expr::i32(0));
-        let at = self.index(&self.r.input, &self.axes());
+        let axes = self.axes();
+        let at = self.index(&self.r.input, &axes);
         self.vars[n - 1] = None;
         let x0 = Expr::load(self.r.input.buf, at.clone()).cast(ScalarType::I32);
         let x1 = Expr::load(self.r.input.buf, at + Expr::i32(1)).cast(ScalarType::I32);
-        let word = x0.clone() + x1.clone() * Expr::i32(0x1_0000);
-        f.store(bufs.words, self.radix(&scratch.loops), word);
-        let pixel = self.radix(&scratch.pixel_loops);
-        let sum = Expr::load(bufs.cross, pixel.clone()) + x0 * x1;
-        f.store(bufs.cross, pixel, sum);
+        let (slot, pixel) = (self.radix(&scratch.loops), self.radix(&scratch.pixel_loops));
+        let store = |f: &mut FuncBuilder, x0: Expr, x1: Expr| {
+            f.store(
+                bufs.words,
+                slot.clone(),
+                x0.clone() + x1.clone() * Expr::i32(0x1_0000),
+            );
+            let sum = Expr::load(bufs.cross, pixel.clone()) + x0 * x1;
+            f.store(bufs.cross, pixel.clone(), sum);
+        };
+        // A tap in the padding reads the input's zero point: with the offset folded into the
+        // bias, its products then sum to nothing, as TFLite's skipped taps do.
+        let inside = self.r.guards.iter().fold(None, |c: Option<Expr>, g| {
+            let v = g.index.eval(&axes);
+            let inside = Expr::i32(0).le(v.clone()).and(v.lt(Expr::idx(g.extent)));
+            Some(c.map_or(inside.clone(), |c| c.and(inside)))
+        });
+        let Some(inside) = inside else {
+            return store(f, x0, x1);
+        };
+        let pad = Expr::i32(-self.r.input.offset);
+        f.if_else(
+            inside,
+            |f| store(f, x0, x1),
+            |f| store(f, pad.clone(), pad.clone()),
+        );
     }
 
     /// The mixed radix of the bound variables of `loops`, the last fastest.
