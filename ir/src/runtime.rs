@@ -81,10 +81,8 @@ pub mod fixedpoint {
         multiplier: i32,
         high_shift: i32,
     ) -> i32 {
-        debug_assert!(multiplier >= 0 && (1..=30).contains(&high_shift));
-        let nudge: i64 = if x < 0 { -(1 << 30) } else { 1 << 30 };
-        let high = ((x as i64 * multiplier as i64 + nudge) >> 32) as i32;
-        (high + ((1 << high_shift) >> 1)) >> high_shift
+        let rounding = (1 << high_shift) >> 1;
+        multiply_by_quantized_multiplier_high_shift_offset(x, multiplier, high_shift, rounding)
     }
 
     /// [`multiply_by_quantized_multiplier_high_shift`] with its rounding constant and the

@@ -26,17 +26,19 @@ fn check(model: &str, pick: &[u8]) {
     };
     let features = minnow_targets::find("cortex-m4").unwrap().features;
     schedule_program(&mut program, &features, &choose).unwrap();
+    assert_golden(&program, model, &format!("picks {pick:?}"));
+}
+
+/// The scheduled `program` of `model`, run in the loop interpreter on golden input 0, gives
+/// golden output 0 (`what` names the schedules in the failure).
+fn assert_golden(program: &minnow_ir::loops::Program, model: &str, what: &str) {
     program.verify().unwrap();
     let golden = |f: &str| std::fs::read(shared(&format!("models/golden/{model}/{f}"))).unwrap();
-    let got = ProgramInterp::new(&program)
+    let got = ProgramInterp::new(program)
         .unwrap()
         .run(&[golden("input_0.bin")])
         .unwrap();
-    assert_eq!(
-        got[0],
-        golden("output_0.bin"),
-        "{model} with picks {pick:?}"
-    );
+    assert_eq!(got[0], golden("output_0.bin"), "{model} with {what}");
 }
 
 proptest! {
@@ -98,18 +100,7 @@ fn winograd_pairs_keep_the_golden_outputs() {
                 "resnet8: no padded op ran as Winograd pairs"
             );
         }
-        program.verify().unwrap();
-        let golden =
-            |f: &str| std::fs::read(shared(&format!("models/golden/{model}/{f}"))).unwrap();
-        let got = ProgramInterp::new(&program)
-            .unwrap()
-            .run(&[golden("input_0.bin")])
-            .unwrap();
-        assert_eq!(
-            got[0],
-            golden("output_0.bin"),
-            "{model} with Winograd pairs"
-        );
+        assert_golden(&program, model, "Winograd pairs");
     }
 }
 

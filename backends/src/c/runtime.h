@@ -73,22 +73,18 @@ static inline int32_t minnow_mbqm(int32_t x, int32_t multiplier, int32_t shift) 
    64-bit multiply-accumulate with a nudge of +-2^30 by the sign of x, then a rounding shift of
    its high word (the proof is at ir::fixedpoint::multiply_by_quantized_multiplier_high_shift).
    The nudge's two words come from the sign bit: no branch. */
-static inline int32_t minnow_mbqm_high_shift(int32_t x, int32_t multiplier, int32_t high_shift) {
-  const uint32_t sign = (uint32_t)(x >> 31);
-  const uint64_t nudge = ((uint64_t)sign << 32) | ((sign << 31) | 0x40000000u);
-  const int32_t high = (int32_t)(((int64_t)x * multiplier + (int64_t)nudge) >> 32);
-  return (high + ((1 << high_shift) >> 1)) >> high_shift;
-}
-
-/* minnow_mbqm_high_shift plus the output offset, which rounding holds with the rounding
-   constant (ir::fixedpoint::high_shift_rounding): a table load instead of building the
-   constant from the shift and adding the offset. */
+/* With rounding = ((1 << high_shift) >> 1) + (offset << high_shift)
+   (ir::fixedpoint::high_shift_rounding), the same plus the output offset: a table load instead
+   of building the constant from the shift and adding the offset. */
 static inline int32_t minnow_mbqm_high_shift_offset(int32_t x, int32_t multiplier, int32_t high_shift,
                                                     int32_t rounding) {
   const uint32_t sign = (uint32_t)(x >> 31);
   const uint64_t nudge = ((uint64_t)sign << 32) | ((sign << 31) | 0x40000000u);
   const int32_t high = (int32_t)(((int64_t)x * multiplier + (int64_t)nudge) >> 32);
   return (high + rounding) >> high_shift;
+}
+static inline int32_t minnow_mbqm_high_shift(int32_t x, int32_t multiplier, int32_t high_shift) {
+  return minnow_mbqm_high_shift_offset(x, multiplier, high_shift, (1 << high_shift) >> 1);
 }
 
 static inline int32_t minnow_mbqm_wide(int64_t x, int32_t multiplier, int32_t shift) {
