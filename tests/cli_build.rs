@@ -325,3 +325,30 @@ fn build_errors_name_the_problem_and_the_fix() {
     assert_eq!(wrong.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("expects 490"));
 }
+
+/// `compile --json` for a microcontroller reports the deepest stack one inference takes (gcc's
+/// `-fstack-usage`: the run function's frame and the largest layer's, which on RISC-V holds
+/// the Winograd scratch block).
+#[test]
+fn compile_reports_the_stack_for_a_microcontroller() {
+    let target = minnow_targets::find("rv32imac").unwrap();
+    if !tools_present(&target) {
+        return;
+    }
+    let dir = temp("stack");
+    let model = model_path("kws");
+    let out = minnow(&[
+        "compile",
+        model.to_str().unwrap(),
+        "--target",
+        "rv32imac",
+        "-o",
+        dir.to_str().unwrap(),
+        "--json",
+    ]);
+    let stack = json_of(&out)["stack_bytes"]
+        .as_u64()
+        .expect("a stack figure");
+    // The pointwise layers' scratch block alone is 640 bytes; at most 4 KiB plus frames.
+    assert!((640..8192).contains(&stack), "stack {stack}");
+}

@@ -138,6 +138,7 @@ impl Report {
             "arena_bytes": self.arena,
             "flash_bytes": self.sections.flash(),
             "ram_bytes": self.arena + self.sections.data + self.sections.bss,
+            "stack_bytes": self.sections.stack,
             "macs": self.macs,
             "layers": layers,
         })
@@ -169,6 +170,9 @@ impl Report {
             s.rodata,
             s.data
         );
+        if let Some(stack) = s.stack {
+            text += &format!("  stack: {stack} bytes (deepest layer, gcc -fstack-usage)\n");
+        }
         let Some(layers) = &self.layers else {
             return text;
         };

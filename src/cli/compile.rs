@@ -70,16 +70,22 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
     let weight_bytes = compiled.program.constant_bytes();
     let compile_seconds = started.elapsed().as_secs_f64();
     // The model's real flash, when the target's compiler is here to build it.
-    let flash_bytes = if target.toolchain.installed() && args.emit == Emit::C {
+    let sections = if target.toolchain.installed() && args.emit == Emit::C {
         let dir = tempfile::tempdir()?;
         let c = files
             .iter()
             .find(|f| f.extension().is_some_and(|e| e == "c"))
             .expect("a .c file");
-        Some(minnow_autotune::measure::model_sections(&target, dir.path(), c)?.flash())
+        Some(minnow_autotune::measure::model_sections(
+            &target,
+            dir.path(),
+            c,
+        )?)
     } else {
         None
     };
+    let flash_bytes = sections.map(|s| s.flash());
+    let stack_bytes = sections.and_then(|s| s.stack);
     let flash_build_seconds = started.elapsed().as_secs_f64() - compile_seconds;
     let mut text = String::new();
     if args.dump == Some(Dump::Loops) {
@@ -91,6 +97,7 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
             "arena_bytes": compiled.plan.arena_bytes,
             "weight_bytes": weight_bytes,
             "flash_bytes": flash_bytes,
+            "stack_bytes": stack_bytes,
             "target": target.name,
             "graph_rewrite": compiled.rewrite,
             "step_order": compiled.order,
@@ -112,6 +119,9 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
                 target.toolchain.cc
             ),
         };
+        if let Some(stack) = stack_bytes {
+            text += &format!("stack: {stack} bytes (deepest layer, gcc -fstack-usage)\n");
+        }
         text += &format!("time: {compile_seconds:.2} s in minnow");
         if flash_bytes.is_some() {
             text += &format!(

@@ -110,6 +110,10 @@ fn compile_object(
     let suffix = if extra.is_empty() { "" } else { "_hooked" };
     let object = dir.join(format!("{stem}{suffix}.o"));
     let mut args = flags(extra);
+    if target.toolchain.cc.ends_with("gcc") {
+        // Each function's frame, into `{stem}.su` beside the object.
+        args.push("-fstack-usage".into());
+    }
     args.extend([
         "-c".into(),
         c.display().to_string(),
@@ -118,6 +122,30 @@ fn compile_object(
     ]);
     compile(target, dir, &args)?;
     Ok(object)
+}
+
+/// The deepest stack of one inference from the `-fstack-usage` file of `object`: the frame
+/// of the function whose name ends in `_run` plus the largest other frame (`_reset` aside:
+/// run does not call it). Each line reads `file:line:column:function<TAB>bytes<TAB>kind`;
+/// `None` if the file is missing, names no run function or has an unbounded dynamic frame.
+fn stack_usage(object: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(object.with_extension("su")).ok()?;
+    let (mut run, mut deepest) = (None, 0u64);
+    for line in text.lines() {
+        let mut fields = line.split('\t');
+        let function = fields.next()?.rsplit(':').next()?;
+        let bytes: u64 = fields.next()?.trim().parse().ok()?;
+        // `dynamic,bounded` frames give their bound; a plain `dynamic` one has none.
+        if fields.next()?.trim() == "dynamic" {
+            return None;
+        }
+        if function.ends_with("_run") {
+            run = Some(bytes);
+        } else if !function.ends_with("_reset") {
+            deepest = deepest.max(bytes);
+        }
+    }
+    Some(run? + deepest)
 }
 
 /// A fresh work directory. With `MINNOW_KEEP_WORK` set in the environment it is kept (and
@@ -180,6 +208,11 @@ pub struct Sections {
     pub data: u64,
     /// Zeroed data (RAM).
     pub bss: u64,
+    /// The deepest stack one inference takes: the run function's frame plus the largest
+    /// frame of a function it calls (each layer is one), from gcc's `-fstack-usage`. `None`
+    /// where the compiler gives no figure (not gcc) or a frame is dynamic.
+    #[serde(default)]
+    pub stack: Option<u64>,
 }
 
 impl Sections {
@@ -221,5 +254,44 @@ fn object_sections(target: &Target, object: &Path) -> Result<Sections, MeasureEr
             s.bss += size;
         }
     }
+    s.stack = stack_usage(object);
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stack_usage;
+
+    /// Writes `su` as the stack-usage file of an object in a fresh directory.
+    fn object_with(su: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("kws.su"), su).unwrap();
+        let object = dir.path().join("kws.o");
+        (dir, object)
+    }
+
+    #[test]
+    fn the_stack_is_the_run_frame_plus_the_deepest_layer() {
+        let (_dir, object) = object_with(
+            "kws.c:10:5:kws_l0_conv_2d\t96\tstatic\n\
+             kws.c:40:5:kws_l2_conv_2d\t848\tstatic\n\
+             kws.c:90:5:kws_run\t32\tstatic\n\
+             kws.c:99:6:kws_reset\t4096\tstatic\n\
+             kws.c:70:5:kws_l9_average_pool_2d\t16\tdynamic,bounded\n",
+        );
+        assert_eq!(stack_usage(&object), Some(32 + 848));
+    }
+
+    #[test]
+    fn an_unbounded_frame_or_no_file_gives_no_figure() {
+        let (_dir, object) =
+            object_with("kws.c:1:5:kws_run\t32\tstatic\nkws.c:2:5:f\t8\tdynamic\n");
+        assert_eq!(stack_usage(&object), None);
+        let (_dir, object) = object_with("kws.c:2:5:f\t8\tstatic\n");
+        assert_eq!(stack_usage(&object), None, "no run function");
+        assert_eq!(
+            stack_usage(std::path::Path::new("/nonexistent/kws.o")),
+            None
+        );
+    }
 }
