@@ -11,6 +11,7 @@
 //! reduce axis) or four SMLABB/SMLATTs (across channels), each operand word loaded and
 //! unpacked in three instructions; a word of widened weights is two loads.
 
+use super::lang::LoopSpec;
 use minnow_ir::loops::reduction::Reduction;
 use serde::Serialize;
 
@@ -118,7 +119,15 @@ pub struct Context {
     pub rows: usize,
     /// The region unrolls a loop of the accumulator block.
     pub unrolled_block: bool,
+    /// The region's unrolled loops, outermost first (the first [`MAX_REGION_LOOPS`]): the
+    /// input elements it loads are the distinct values of the input index over them, so
+    /// that the overlapping taps of neighbouring pixels (`ox + kx`) count once.
+    pub region_loops: [Option<LoopSpec>; MAX_REGION_LOOPS],
 }
+
+/// The unrolled loops a [`Context`] keeps; in a region of more, input loads are the product of
+/// the extents the input depends on.
+pub const MAX_REGION_LOOPS: usize = 6;
 
 impl Context {
     /// Outside every loop.
@@ -130,6 +139,7 @@ impl Context {
         loads: [1, 1],
         rows: 1,
         unrolled_block: false,
+        region_loops: [None; MAX_REGION_LOOPS],
     };
 }
 
@@ -166,6 +176,8 @@ pub struct NestCost {
     reduce: Vec<bool>,
     /// Per operand (input, weight): whether its index depends on each axis.
     depends: [Vec<bool>; 2],
+    /// The input index's coefficient of each axis.
+    input_coefficients: Vec<i64>,
     /// Per operand: an offset added to every loaded element.
     offset: [bool; 2],
     /// Axes a padding guard tests.
@@ -202,6 +214,7 @@ impl NestCost {
             .collect();
         NestCost {
             machine,
+            input_coefficients: axes.clone().map(|a| r.input.index.coefficient(a)).collect(),
             reduce: r.axes.iter().map(|a| a.reduce).collect(),
             depends,
             offset: [r.input.offset != 0, r.weight.offset != 0],
@@ -245,13 +258,8 @@ impl NestCost {
     /// accumulator block would outgrow [`MAX_ACCUMULATORS`], or for an unrolled reduce loop
     /// inside an unrolled block loop: gcc reloads the operands in every copy of the block
     /// instead of sharing them, so the reduce loop is unrolled outside the block or not at all.
-    pub fn enter(
-        &self,
-        ctx: Context,
-        axis: usize,
-        extent: usize,
-        unrolled: bool,
-    ) -> Option<Context> {
+    pub fn enter(&self, ctx: Context, spec: LoopSpec, unrolled: bool) -> Option<Context> {
+        let (axis, extent) = (spec.axis, spec.extent);
         let mut inner = ctx;
         if self.reduce[axis] {
             if unrolled && ctx.unrolled_block {
@@ -276,13 +284,34 @@ impl NestCost {
             if !self.reduce[axis] && self.depends[0][axis] {
                 inner.rows *= extent;
             }
+            // Past the last slot the product above stands.
+            if let Some(free) = inner.region_loops.iter().position(Option::is_none) {
+                inner.region_loops[free] = Some(spec);
+                inner.loads[0] = self.distinct_inputs(&inner.region_loops);
+            }
         } else {
             inner.region = 1;
             inner.loads = [1, 1];
             inner.rows = 1;
             inner.unrolled_block = false;
+            inner.region_loops = [None; MAX_REGION_LOOPS];
         }
         Some(inner)
+    }
+
+    /// The number of distinct input indices over every combination of `loops`.
+    fn distinct_inputs(&self, loops: &[Option<LoopSpec>]) -> usize {
+        let mut offsets = vec![0i64];
+        for l in loops.iter().flatten() {
+            let step = self.input_coefficients[l.axis] * l.stride as i64;
+            let each = offsets
+                .iter()
+                .flat_map(|o| (0..l.extent as i64).map(move |v| o + v * step));
+            offsets = each.collect();
+            offsets.sort_unstable();
+            offsets.dedup();
+        }
+        offsets.len()
     }
 
     /// Instructions each iteration of a loop over `axis` adds besides its body.

@@ -85,7 +85,7 @@ impl<'a> NestExtractor<'a> {
             }
             let unrolled = *kind == ForKind::Unrolled;
             loops.push((spec.extent, cost.per_iteration(spec.axis, unrolled)));
-            let Some(inner) = cost.enter(ctx, spec.axis, spec.extent, unrolled) else {
+            let Some(inner) = cost.enter(ctx, *spec, unrolled) else {
                 return Estimate::INFINITE;
             };
             ctx = inner;
@@ -164,7 +164,7 @@ impl<'a> NestExtractor<'a> {
             return None;
         }
         let unrolled = kind == ForKind::Unrolled;
-        let inside = self.cost.enter(ctx, spec.axis, spec.extent, unrolled);
+        let inside = self.cost.enter(ctx, spec, unrolled);
         Some(inside.expect("only loops that can be entered are offered"))
     }
 
@@ -178,7 +178,7 @@ impl<'a> NestExtractor<'a> {
         }
         for kind in kinds {
             let unrolled = kind == ForKind::Unrolled;
-            let Some(inside) = self.cost.enter(ctx, spec.axis, spec.extent, unrolled) else {
+            let Some(inside) = self.cost.enter(ctx, spec, unrolled) else {
                 continue;
             };
             let overhead = self.cost.per_iteration(spec.axis, unrolled);

@@ -165,3 +165,28 @@ fn lcg(state: &mut u64, n: usize) -> usize {
         .wrapping_add(1442695040888963407);
     ((*state >> 33) as usize) % n
 }
+
+/// The input elements a region loads are the distinct indices: neighbouring pixels of a
+/// 1-D convolution (`x[ox + kx]`) share all but one of their taps.
+#[test]
+fn overlapping_taps_are_loaded_once() {
+    let mut r = fully_connected(4, 3, ScalarType::I32);
+    // out[ox] = Σ_kx x[ox + kx] * w[kx]: axis 0 is the pixel, axis 1 the tap.
+    r.input.index = Affine::of(&[(0, 1), (1, 1)]);
+    r.weight.index = Affine::of(&[(1, 1)]);
+    let cost = NestCost::new(&r, Machine::rv32());
+    let spec = |axis, extent| lang::LoopSpec {
+        axis,
+        extent,
+        stride: 1,
+    };
+    // The taps unrolled, then a block of 4 pixels inside them.
+    let taps = cost.enter(cost::Context::TOP, spec(1, 3), true).unwrap();
+    assert_eq!(taps.loads, [3, 3]);
+    let block = cost.enter(taps, spec(0, 4), true).unwrap();
+    assert_eq!(
+        block.loads,
+        [6, 3],
+        "4 pixels of 3 taps read 6 inputs and 3 weights"
+    );
+}
