@@ -341,11 +341,20 @@ impl Reduction {
         let ForKind::Vectorized { lanes } = last.kind else {
             return Lanes::Scalar;
         };
-        let ready = last.extent == lanes as usize && last.stride == 1 && self.simd_along(last.axis);
+        let innermost = last.extent == lanes as usize && last.stride == 1;
+        if nest.winograd {
+            // Winograd pairs gather the input through a scratch block: any layout, padding too.
+            let pairs = innermost && lanes == 2 && self.winograd_along(last.axis);
+            return if pairs {
+                Lanes::Winograd
+            } else {
+                Lanes::Scalar
+            };
+        }
+        let ready = innermost && self.simd_along(last.axis);
         match (ready, lanes, self.axes[last.axis].reduce) {
             (true, 4, true) => Lanes::DotProduct,
             (true, 4, false) => Lanes::Channels,
-            (true, 2, true) if nest.winograd => Lanes::Winograd,
             (true, 2, true) => Lanes::Pairs,
             _ => Lanes::Scalar,
         }

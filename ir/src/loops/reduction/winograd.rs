@@ -55,6 +55,17 @@ impl Scratch {
 }
 
 impl Reduction {
+    /// Whether Winograd pairs can run along reduce `axis`: an `i32` sum of int8 operands that
+    /// both move along it. Unlike [`Reduction::simd_along`] the input need not be contiguous
+    /// nor unguarded there: the scratch block gathers each pair.
+    pub fn winograd_along(&self, axis: usize) -> bool {
+        self.acc == ScalarType::I32
+            && self.axes[axis].reduce
+            && [&self.input, &self.weight]
+                .iter()
+                .all(|o| o.elem == ScalarType::I8 && o.index.coefficient(axis) != 0)
+    }
+
     /// The scratch block of a Winograd nest.
     pub fn winograd_scratch(&self, nest: &LoopNest) -> Scratch {
         let n = nest.loops.len();
@@ -105,7 +116,7 @@ impl Reduction {
         if self.lanes(nest) != super::Lanes::Winograd {
             return Err(
                 "Winograd pairs need a 2-lane SIMD loop innermost over a reduce axis \
-                        along which input and weights are contiguous int8"
+                        along which int8 input and weights both move"
                     .into(),
             );
         }
@@ -139,9 +150,8 @@ impl Reduction {
             .filter(|a| w.index.coefficient(*a) != 0)
             .collect();
         let channel_axes = (0..self.axes.len()).filter(|a| self.channel.coefficient(*a) != 0);
-        if channel_axes.clone().any(|a| !weight_axes.contains(&a))
-            || w.index.coefficient(pair_axis) != 1
-        {
+        let step = w.index.coefficient(pair_axis);
+        if channel_axes.clone().any(|a| !weight_axes.contains(&a)) || step == 0 {
             return None;
         }
         let mut terms: std::collections::BTreeMap<i64, i32> = Default::default();
@@ -151,7 +161,7 @@ impl Reduction {
         for _ in 0..total {
             if values[pair_axis] % 2 == 0 {
                 let first = w.index.value(&values);
-                let product = at(first)?.wrapping_mul(at(first + 1)?);
+                let product = at(first)?.wrapping_mul(at(first + step)?);
                 let term = terms.entry(self.channel.value(&values)).or_insert(0);
                 *term = term.wrapping_add(product);
             }
@@ -222,37 +232,62 @@ impl super::build::Builder<'_> {
             self.vars[l] = None;
             return;
         }
-        self.vars[n - 1] = Some(Expr::i32(0));
-        let axes = self.axes();
-        let at = self.index(&self.r.input, &axes);
+        // Each lane's input index and, if padded, whether its tap lies inside the image.
+        let lane_axis = self.nest.loops[n - 1].axis;
+        let taps = [0, 1].map(|k| {
+            self.vars[n - 1] = Some(Expr::i32(k));
+            let axes = self.axes();
+            let at = self.index(&self.r.input, &axes);
+            let inside = self.r.guards.iter().fold(None, |c: Option<Expr>, g| {
+                let v = g.index.eval(&axes);
+                let inside = Expr::i32(0).le(v.clone()).and(v.lt(Expr::idx(g.extent)));
+                Some(c.map_or(inside.clone(), |c| c.and(inside)))
+            });
+            (at, inside)
+        });
         self.vars[n - 1] = None;
-        let x0 = Expr::load(self.r.input.buf, at.clone()).cast(ScalarType::I32);
-        let x1 = Expr::load(self.r.input.buf, at + Expr::i32(1)).cast(ScalarType::I32);
+        let load = |at: &Expr| Expr::load(self.r.input.buf, at.clone()).cast(ScalarType::I32);
         let (slot, pixel) = (self.radix(&scratch.loops), self.radix(&scratch.pixel_loops));
         let store = |f: &mut FuncBuilder, x0: Expr, x1: Expr| {
-            f.store(
-                bufs.words,
-                slot.clone(),
-                x0.clone() + x1.clone() * Expr::i32(0x1_0000),
-            );
+            let word = x0.clone() + x1.clone() * Expr::i32(0x1_0000);
+            f.store(bufs.words, slot.clone(), word);
             let sum = Expr::load(bufs.cross, pixel.clone()) + x0 * x1;
             f.store(bufs.cross, pixel.clone(), sum);
         };
         // A tap in the padding reads the input's zero point: with the offset folded into the
         // bias, its products then sum to nothing, as TFLite's skipped taps do.
-        let inside = self.r.guards.iter().fold(None, |c: Option<Expr>, g| {
-            let v = g.index.eval(&axes);
-            let inside = Expr::i32(0).le(v.clone()).and(v.lt(Expr::idx(g.extent)));
-            Some(c.map_or(inside.clone(), |c| c.and(inside)))
-        });
-        let Some(inside) = inside else {
-            return store(f, x0, x1);
-        };
         let pad = Expr::i32(-self.r.input.offset);
-        f.if_else(
-            inside,
-            |f| store(f, x0, x1),
-            |f| store(f, pad.clone(), pad.clone()),
+        let [(at0, inside0), (at1, inside1)] = taps;
+        let Some(inside0) = inside0 else {
+            return store(f, load(&at0), load(&at1));
+        };
+        if self
+            .r
+            .guards
+            .iter()
+            .all(|g| g.index.coefficient(lane_axis) == 0)
+        {
+            // Both lanes are the same tap position: one test.
+            let (x0, x1) = (load(&at0), load(&at1));
+            return f.if_else(
+                inside0,
+                |f| store(f, x0, x1),
+                |f| store(f, pad.clone(), pad.clone()),
+            );
+        }
+        // The lanes are neighbouring taps along a padded axis: one test each.
+        let tap = f.local("winograd_tap", ScalarType::I32, 2);
+        for (k, (at, inside)) in [(at0, inside0), (at1, inside1.expect("guards"))]
+            .into_iter()
+            .enumerate()
+        {
+            f.store(tap, Expr::i32(k as i32), pad.clone());
+            f.if_then(inside, |f| f.store(tap, Expr::i32(k as i32), load(&at)));
+        }
+        store(
+            f,
+            Expr::load(tap, Expr::i32(0)),
+            Expr::load(tap, Expr::i32(1)),
         );
     }
 
