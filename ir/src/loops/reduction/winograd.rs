@@ -217,7 +217,6 @@ impl super::build::Builder<'_> {
         scratch: &Scratch,
         bufs: ScratchBufs,
     ) {
-        let n = self.nest.loops.len();
         if let Some((&l, rest)) = order.split_first() {
             let extent = self.nest.loops[l].extent;
             let name = format!("{}_fill", self.nest.loops[l].name);
@@ -232,6 +231,13 @@ impl super::build::Builder<'_> {
             self.vars[l] = None;
             return;
         }
+        self.fill_pair(f, scratch, bufs);
+    }
+
+    /// The input pair at the current loop variables: its word and its cross term, with the
+    /// zero point for taps in the padding.
+    fn fill_pair(&mut self, f: &mut FuncBuilder, scratch: &Scratch, bufs: ScratchBufs) {
+        let n = self.nest.loops.len();
         // Each lane's input index and, if padded, whether its tap lies inside the image.
         let lane_axis = self.nest.loops[n - 1].axis;
         let taps = [0, 1].map(|k| {
