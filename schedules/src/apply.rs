@@ -124,7 +124,10 @@ fn pack_weight(
     let SlotKind::Constant(bytes) = &program.slots[slot.0].kind else {
         return Ok(None);
     };
-    let Some((packing, order)) = r.pack_weight(nest).filter(|_| r.weight.packed.is_none()) else {
+    if r.weight.packed.is_some() {
+        return Ok(None);
+    }
+    let Some((packing, order)) = r.pack_weight(nest) else {
         return Ok(None);
     };
     let size = program.slots[slot.0].elem.size();

@@ -243,9 +243,7 @@ impl NestCost {
                 .product(),
             residual: r.residual.is_some(),
             wide_weights: false,
-            winograd: reduced >= MIN_WINOGRAD_SUM
-                && (r.input.offset == 0 || r.interior_bias.is_some())
-                && r.winograd_bias().is_some(),
+            winograd: reduced >= MIN_WINOGRAD_SUM && r.winograd_bias_ready().is_ok(),
             pairs_per_pixel: reduced / 2,
             channels: axes
                 .filter(|a| !r.axes[*a].reduce && r.input.index.coefficient(*a) == 0)
@@ -387,6 +385,17 @@ impl NestCost {
             Some(self.with_registers(ctx, 4.0 + loads, 4.0 * ACC_TRAFFIC, 4, 4))
         } else {
             None
+        }
+    }
+
+    /// A vectorized loop of `lanes` over `axis` around one multiply-accumulate, in `ctx`: 4
+    /// lanes of DSP SIMD ([`Self::lanes`]) or a Winograd pair ([`Self::pairs`]); `None` for
+    /// any other count or where the form does not apply.
+    pub fn vectorized(&self, ctx: Context, axis: usize, lanes: usize) -> Option<Estimate> {
+        match lanes {
+            super::rules::LANES => self.lanes(ctx, axis),
+            2 => self.pairs(ctx, axis),
+            _ => None,
         }
     }
 

@@ -77,10 +77,7 @@ impl<'a> NestExtractor<'a> {
         let mut innermost = None;
         for (spec, kind) in choice {
             if let ForKind::Vectorized { lanes } = kind {
-                innermost = match lanes {
-                    2 => cost.pairs(ctx, spec.axis),
-                    _ => cost.lanes(ctx, spec.axis),
-                };
+                innermost = cost.vectorized(ctx, spec.axis, *lanes as usize);
                 break;
             }
             let unrolled = *kind == ForKind::Unrolled;
@@ -191,12 +188,7 @@ impl<'a> NestExtractor<'a> {
         if spec.stride != 1 || !is_body(self.g, inner) {
             return out;
         }
-        let lanes = match spec.extent {
-            super::rules::LANES => self.cost.lanes(ctx, spec.axis),
-            2 => self.cost.pairs(ctx, spec.axis),
-            _ => None,
-        };
-        if let Some(estimate) = lanes {
+        if let Some(estimate) = self.cost.vectorized(ctx, spec.axis, spec.extent) {
             let lanes = spec.extent as u32;
             out.push((ForKind::Vectorized { lanes }, estimate));
         }

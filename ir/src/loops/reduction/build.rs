@@ -5,6 +5,21 @@ use super::winograd::{Scratch, ScratchBufs};
 use super::{Epilogue, Guard, Lanes, LoopNest, Operand, Reduction};
 use crate::loops::{BufId, Expr, ForKind, FuncBuilder, Intrinsic, ScalarType};
 
+/// That every one of `guards` holds at `axes` (`0 <= index < extent`); `None` for no guards.
+pub(super) fn all_inside<'g>(
+    guards: impl IntoIterator<Item = &'g Guard>,
+    axes: &[Option<Expr>],
+) -> Option<Expr> {
+    guards.into_iter().fold(None, |c: Option<Expr>, g| {
+        let v = g.index.eval(axes);
+        let inside = Expr::i32(0).le(v.clone()).and(v.lt(Expr::idx(g.extent)));
+        Some(match c {
+            Some(c) => c.and(inside),
+            None => inside,
+        })
+    })
+}
+
 /// State of one [`Reduction::build`].
 pub(super) struct Builder<'r> {
     pub(super) r: &'r Reduction,
@@ -30,15 +45,16 @@ impl<'r> Builder<'r> {
             .iter()
             .position(|l| r.axes[l.axis].reduce)
             .unwrap_or(nest.loops.len());
+        let lanes = r.lanes(nest);
         Builder {
             r,
             nest,
             first_reduce,
             vars: vec![None; nest.loops.len()],
-            lanes: r.lanes(nest),
+            lanes,
             // Winograd pairs read padding from the scratch block: no guard is tested.
-            proven: vec![r.lanes(nest) == Lanes::Winograd; r.guards.len()],
-            scratch: (r.lanes(nest) == Lanes::Winograd).then(|| (r.winograd_scratch(nest), None)),
+            proven: vec![lanes == Lanes::Winograd; r.guards.len()],
+            scratch: (lanes == Lanes::Winograd).then(|| (r.winograd_scratch(nest), None)),
         }
     }
 
@@ -195,11 +211,12 @@ impl<'r> Builder<'r> {
         self.open(f, block[k], &mut |b, f| b.over_block(f, block, k + 1, body));
     }
 
-    /// The accumulator slot of the current block position.
-    fn slot(&self, block: &[usize]) -> Expr {
+    /// The mixed radix of the bound variables of `loops`, the last fastest: the accumulator
+    /// slot of the current block position, or a Winograd scratch block's index.
+    pub(super) fn slot(&self, loops: &[usize]) -> Expr {
         let mut slot = Expr::i32(0);
-        for j in block {
-            let v = self.vars[*j].clone().expect("block loop bound");
+        for j in loops {
+            let v = self.vars[*j].clone().expect("loop bound");
             slot = slot * Expr::idx(self.nest.loops[*j].extent) + v;
         }
         slot
@@ -226,15 +243,7 @@ impl<'r> Builder<'r> {
             } else {
                 Vec::new()
             };
-            let cond = newly.iter().fold(None, |c: Option<Expr>, g| {
-                let v = g.index.eval(&bound);
-                let inside = Expr::i32(0).le(v.clone()).and(v.lt(Expr::idx(g.extent)));
-                Some(match c {
-                    Some(c) => c.and(inside),
-                    None => inside,
-                })
-            });
-            match cond {
+            match all_inside(newly, &bound) {
                 Some(cond) => f.if_then(cond, |f| b.inner(f, i + 1, block, acc)),
                 None => b.inner(f, i + 1, block, acc),
             }
@@ -280,7 +289,7 @@ impl<'r> Builder<'r> {
                 let (Some((scratch, _)), Some(bufs)) = (&self.scratch, self.scratch_bufs()) else {
                     unreachable!("the scratch block is filled outside the reduce loops");
                 };
-                let x = Expr::load(bufs.words, self.radix(&scratch.loops));
+                let x = Expr::load(bufs.words, self.slot(&scratch.loops));
                 let w = &self.r.weight;
                 let w = Expr::load_word(w.buf, self.index_times(w, &self.axes(), 2));
                 let args = vec![x, w, Expr::load(acc, slot.clone())];
@@ -403,7 +412,7 @@ impl<'r> Builder<'r> {
         let start = self.bias_start(axes);
         match (&self.scratch, self.scratch_bufs()) {
             (Some((scratch, _)), Some(bufs)) => {
-                start - Expr::load(bufs.cross, self.radix(&scratch.pixel_loops))
+                start - Expr::load(bufs.cross, self.slot(&scratch.pixel_loops))
             }
             _ => start,
         }

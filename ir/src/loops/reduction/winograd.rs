@@ -111,6 +111,18 @@ impl Reduction {
         self.interior_bias.or(self.bias)
     }
 
+    /// Why the reduction's bias cannot take Winograd pairs, whatever the nest: its input
+    /// offset must be folded into a bias table, which then takes the weights' cross terms.
+    pub fn winograd_bias_ready(&self) -> Result<(), String> {
+        if self.input.offset != 0 && self.interior_bias.is_none() {
+            return Err("Winograd pairs need the input offset folded into the bias".into());
+        }
+        if self.winograd_bias().is_none() {
+            return Err("Winograd pairs need a bias table for the weights' cross terms".into());
+        }
+        Ok(())
+    }
+
     /// Why `nest`, marked [`LoopNest::winograd`], cannot run as Winograd's inner product.
     pub(super) fn check_winograd(&self, nest: &LoopNest) -> Result<(), String> {
         if self.lanes(nest) != super::Lanes::Winograd {
@@ -123,12 +135,7 @@ impl Reduction {
         if !nest.wide_weights {
             return Err("Winograd pairs need the weights widened (stored crossed)".into());
         }
-        if self.input.offset != 0 && self.interior_bias.is_none() {
-            return Err("Winograd pairs need the input offset folded into the bias".into());
-        }
-        if self.winograd_bias().is_none() {
-            return Err("Winograd pairs need a bias table for the weights' cross terms".into());
-        }
+        self.winograd_bias_ready()?;
         let words = self.winograd_scratch(nest).words(nest);
         if words > SCRATCH_WORDS {
             return Err(format!(
@@ -244,16 +251,11 @@ impl super::build::Builder<'_> {
             self.vars[n - 1] = Some(Expr::i32(k));
             let axes = self.axes();
             let at = self.index(&self.r.input, &axes);
-            let inside = self.r.guards.iter().fold(None, |c: Option<Expr>, g| {
-                let v = g.index.eval(&axes);
-                let inside = Expr::i32(0).le(v.clone()).and(v.lt(Expr::idx(g.extent)));
-                Some(c.map_or(inside.clone(), |c| c.and(inside)))
-            });
-            (at, inside)
+            (at, super::build::all_inside(&self.r.guards, &axes))
         });
         self.vars[n - 1] = None;
         let load = |at: &Expr| Expr::load(self.r.input.buf, at.clone()).cast(ScalarType::I32);
-        let (slot, pixel) = (self.radix(&scratch.loops), self.radix(&scratch.pixel_loops));
+        let (slot, pixel) = (self.slot(&scratch.loops), self.slot(&scratch.pixel_loops));
         let store = |f: &mut FuncBuilder, x0: Expr, x1: Expr| {
             let word = x0.clone() + x1.clone() * Expr::i32(0x1_0000);
             f.store(bufs.words, slot.clone(), word);
@@ -295,15 +297,5 @@ impl super::build::Builder<'_> {
             Expr::load(tap, Expr::i32(0)),
             Expr::load(tap, Expr::i32(1)),
         );
-    }
-
-    /// The mixed radix of the bound variables of `loops`, the last fastest.
-    pub(super) fn radix(&self, loops: &[usize]) -> Expr {
-        let mut index = Expr::i32(0);
-        for l in loops {
-            let v = self.vars[*l].clone().expect("scratch loop bound");
-            index = index * Expr::idx(self.nest.loops[*l].extent) + v;
-        }
-        index
     }
 }
