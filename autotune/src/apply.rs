@@ -5,7 +5,7 @@ use crate::compile::{lower, schedule_and_emit, CompileError, Compiled, Schedules
 use crate::db::{DbError, TuningDb};
 use crate::task::workload_key;
 use minnow_ir::Graph;
-use minnow_schedules::{weight_is_private, Schedule};
+use minnow_schedules::{weight_is_private, winograd_allowed, Primitive, Schedule};
 use minnow_targets::Target;
 use std::collections::HashMap;
 
@@ -59,10 +59,14 @@ pub fn compile_tuned(
     for (index, step) in program.steps.iter().enumerate() {
         let Some(r) = &step.reduction else { continue };
         let (key, _) = workload_key(r, weight_is_private(program, index), target);
-        // A record whose schedule no longer applies (an older minnow's) is passed over.
+        // A record whose schedule no longer applies (an older minnow's) is passed over, and
+        // so is one of Winograd pairs for weights that cannot take them: the workload key
+        // names shapes, not weights, so another model's record may meet a -128 weight here.
+        let winograd = winograd_allowed(program, index, r);
+        let fits = |s: &Schedule| winograd || !s.steps.contains(&Primitive::WinogradPairs);
         let best = db
             .best(&key, target.name)?
-            .filter(|rec| rec.schedule.apply(r).is_ok());
+            .filter(|rec| rec.schedule.apply(r).is_ok() && fits(&rec.schedule));
         match best {
             Some(rec) => {
                 chosen.insert(index, rec.schedule);
