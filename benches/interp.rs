@@ -12,6 +12,7 @@ use minnow_autotune::compile::{compile, Schedules};
 use minnow_backends::jit::JitProgram;
 use minnow_ir::interp::Interpreter;
 use minnow_ir::loops::interp::ProgramInterp;
+use minnow_passes::patch::Patching;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -59,7 +60,14 @@ fn bench_model(c: &mut Criterion, name: &str) {
         b.iter(|| interp.run(std::slice::from_ref(&input)).unwrap())
     });
     let host = minnow_targets::find("host").unwrap();
-    let for_jit = compile(&graph, name, &host.for_jit(), Schedules::Default).unwrap();
+    let for_jit = compile(
+        &graph,
+        name,
+        &host.for_jit(),
+        Patching::Off,
+        Schedules::Default,
+    )
+    .unwrap();
     let mut loops = ProgramInterp::new(&for_jit.program).unwrap();
     let mut group = c.benchmark_group(format!("loop-interp/{name}"));
     group.sample_size(10);
@@ -72,7 +80,7 @@ fn bench_model(c: &mut Criterion, name: &str) {
     c.bench_function(&format!("jit/{name}"), |b| {
         b.iter(|| jit.run(std::slice::from_ref(&input)).unwrap())
     });
-    let compiled = compile(&graph, name, &host, Schedules::Default).unwrap();
+    let compiled = compile(&graph, name, &host, Patching::Off, Schedules::Default).unwrap();
     let mut jit = JitProgram::compile(&compiled.program, &compiled.plan).unwrap();
     jit.reset();
     c.bench_function(&format!("jit-c-schedules/{name}"), |b| {

@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let options = minnow::Options {
             name: "kws".into(),
             emit,
-            tuning_db: None,
+            ..minnow::Options::default()
         };
         let artifact = model.compile(&target, &options)?;
         let files = artifact.write_to(&out.join(dir))?;

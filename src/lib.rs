@@ -29,6 +29,7 @@ use minnow_autotune::compile::{compile as compile_graph, Compiled, Schedules};
 use minnow_backends::rust::RustEmitter;
 pub use minnow_ir::types::{DType, Quant, TensorType};
 use minnow_ir::Graph;
+pub use minnow_passes::patch::Patching;
 pub use minnow_targets::Target;
 use std::path::{Path, PathBuf};
 
@@ -98,6 +99,9 @@ pub struct Options {
     pub emit: Emit,
     /// A tuning database (SQLite file or `postgres://` URL) whose best schedules to apply.
     pub tuning_db: Option<String>,
+    /// Whether to run the first layers in bands of rows (patch-based execution) for a
+    /// smaller arena.
+    pub patching: Patching,
 }
 
 impl Default for Options {
@@ -106,6 +110,7 @@ impl Default for Options {
             name: "model".into(),
             emit: Emit::C,
             tuning_db: None,
+            patching: Patching::Off,
         }
     }
 }
@@ -192,10 +197,24 @@ impl Model {
     pub fn compile(&self, target: &Target, options: &Options) -> Result<Artifact, Error> {
         let name = minnow_ir::lower::c_identifier(&options.name);
         let compiled = match &options.tuning_db {
-            None => compile_graph(&self.graph, &name, target, Schedules::Default)?,
+            None => compile_graph(
+                &self.graph,
+                &name,
+                target,
+                options.patching,
+                Schedules::Default,
+            )?,
             Some(db) => {
                 let db = minnow_autotune::db::open(db)?;
-                minnow_autotune::apply::compile_tuned(&self.graph, &name, target, db.as_ref())?.0
+                let patching = options.patching;
+                minnow_autotune::apply::compile_tuned(
+                    &self.graph,
+                    &name,
+                    target,
+                    patching,
+                    db.as_ref(),
+                )?
+                .0
             }
         };
         Ok(artifact(&compiled, options.emit))

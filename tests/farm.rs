@@ -383,6 +383,7 @@ fn slow_job(url: &str) -> i64 {
         &graph,
         "kws",
         &target,
+        minnow_passes::patch::Patching::Off,
         minnow_autotune::compile::Schedules::Default,
     )
     .unwrap();

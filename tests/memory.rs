@@ -11,6 +11,7 @@ use minnow_backends::jit::JitProgram;
 use minnow_ir::loops::reduction::Reduction;
 use minnow_ir::loops::{Access, BufferKind, SlotKind};
 use minnow_passes::memory::check;
+use minnow_passes::patch::Patching;
 use minnow_schedules::Space;
 use proptest::prelude::*;
 
@@ -26,7 +27,7 @@ fn every_shared_model_fits_in_at_most_tflite_micros_arena_and_mlperf_in_0_8_of_i
         let bytes = std::fs::read(model_path(model)).unwrap();
         let graph = minnow_ir::import::tflite::import(&bytes, model).unwrap();
         let target = minnow_targets::find("cortex-m4").unwrap();
-        let compiled = compile(&graph, model, &target, Schedules::Default).unwrap();
+        let compiled = compile(&graph, model, &target, Patching::Off, Schedules::Default).unwrap();
         let (program, plan) = (&compiled.program, &compiled.plan);
         check(program, plan).unwrap_or_else(|e| panic!("{model}: {e}"));
         assert!(compiled.order.arena_after <= compiled.order.arena_before);
@@ -85,7 +86,7 @@ fn kws_runs_its_layers_over_their_inputs() {
     let bytes = std::fs::read(model_path("kws")).unwrap();
     let graph = minnow_ir::import::tflite::import(&bytes, "kws").unwrap();
     let target = minnow_targets::find("cortex-m4").unwrap();
-    let compiled = compile(&graph, "kws", &target, Schedules::Default).unwrap();
+    let compiled = compile(&graph, "kws", &target, Patching::Off, Schedules::Default).unwrap();
     let plan = &compiled.plan;
     let lagged: Vec<_> = plan.shared.iter().flatten().filter(|p| p.lag > 0).collect();
     assert!(lagged.len() >= 8, "{:?}", plan.shared);
@@ -108,7 +109,14 @@ fn run_with_picks(model: &str, target: &str, pick: &[u8]) -> Result<(), String> 
         let k = choices[pick[step % pick.len()] as usize % choices.len()];
         Some(space.schedule(&k))
     };
-    let compiled = compile(&graph, model, &target, Schedules::Chosen(&choose)).unwrap();
+    let compiled = compile(
+        &graph,
+        model,
+        &target,
+        Patching::Off,
+        Schedules::Chosen(&choose),
+    )
+    .unwrap();
     check(&compiled.program, &compiled.plan)?;
     let mut jit = JitProgram::compile(&compiled.program, &compiled.plan).unwrap();
     let got = jit.run(&[golden(model, "input_0.bin")]).unwrap();

@@ -68,7 +68,14 @@ fn run_both(graph: &minnow_ir::Graph, input: &[f32]) -> (Vec<Vec<u8>>, Vec<Vec<u
     let feed = vec![le(input)];
     let interp = Interpreter::new(graph).unwrap().run(&feed).unwrap();
     let host = minnow_targets::find("host").unwrap();
-    let compiled = compile(graph, "chain", &host, Schedules::Default).unwrap();
+    let compiled = compile(
+        graph,
+        "chain",
+        &host,
+        minnow_passes::patch::Patching::Off,
+        Schedules::Default,
+    )
+    .unwrap();
     let compiled_transposes = compiled
         .program
         .steps
@@ -377,7 +384,14 @@ fn qdq_models_fold_into_int8_kernels() {
     // The loading path folds too, and the compiled program is bit-exact with the interpreter.
     let loaded = minnow::load_graph(&qdq_model(), "qdq.onnx").unwrap();
     let host = minnow_targets::find("host").unwrap();
-    let compiled = compile(&loaded, "qdq", &host, Schedules::Default).unwrap();
+    let compiled = compile(
+        &loaded,
+        "qdq",
+        &host,
+        minnow_passes::patch::Patching::Off,
+        Schedules::Default,
+    )
+    .unwrap();
     let mut jit = JitProgram::compile(&compiled.program, &compiled.plan).unwrap();
     assert_eq!(jit.run(&[input]).unwrap(), int8);
 }

@@ -47,7 +47,14 @@ fn qdq_onnx_models_match_tflite_micro_on_the_host() {
             float_ops.is_empty(),
             "{model}: ops left in float: {float_ops:?}"
         );
-        let compiled = compile(&graph, model, &host.for_jit(), Schedules::Default).unwrap();
+        let compiled = compile(
+            &graph,
+            model,
+            &host.for_jit(),
+            minnow_passes::patch::Patching::Off,
+            Schedules::Default,
+        )
+        .unwrap();
         let mut jit = JitProgram::compile(&compiled.program, &compiled.plan).unwrap();
         for (i, input) in golden_vectors(model).iter().enumerate() {
             let want = golden(model, &format!("output_{i}.bin"));

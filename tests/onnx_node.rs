@@ -312,7 +312,13 @@ fn run_case(dir: &Path) -> Outcome {
         }
     }
     let host = minnow_targets::find("host").unwrap();
-    let compiled = match compile(&graph, "case", &host, Schedules::Default) {
+    let compiled = match compile(
+        &graph,
+        "case",
+        &host,
+        minnow_passes::patch::Patching::Off,
+        Schedules::Default,
+    ) {
         Ok(c) => c,
         Err(e) => return Outcome::Refused(e.to_string()),
     };

@@ -105,7 +105,14 @@ fn kws_pointwise_layers_on_rv32imac_within_three_instructions_per_mac() {
     }
     let bytes = std::fs::read(model_path("kws")).unwrap();
     let graph = minnow_ir::import::tflite::import(&bytes, "kws").unwrap();
-    let compiled = compile(&graph, "kws", &target, Schedules::Default).unwrap();
+    let compiled = compile(
+        &graph,
+        "kws",
+        &target,
+        minnow_passes::patch::Patching::Off,
+        Schedules::Default,
+    )
+    .unwrap();
     let vectors = [vec![golden("kws", "input_0.bin")]];
     let build = minnow_autotune::measure::Build {
         target: &target,

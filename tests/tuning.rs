@@ -14,6 +14,7 @@ use minnow_autotune::measure::{Build, MeasureError, Measurement, Measurer};
 use minnow_autotune::search::Strategy;
 use minnow_autotune::task::{extract_tasks, Task};
 use minnow_autotune::tuner::{TuneOptions, TuneResult, Tuner};
+use minnow_passes::patch::Patching;
 use minnow_targets::Target;
 use rand::SeedableRng;
 use std::process::Command;
@@ -25,7 +26,8 @@ fn load(model: &str) -> minnow_ir::Graph {
 }
 
 fn tasks(model: &str, target: &Target) -> Vec<Task> {
-    let lowered = minnow_autotune::compile::lower(&load(model), model, target).unwrap();
+    let lowered =
+        minnow_autotune::compile::lower(&load(model), model, target, Patching::Off).unwrap();
     extract_tasks(&lowered.program, target)
 }
 
@@ -312,7 +314,7 @@ fn stale_records_fall_back_to_the_default() {
         }],
     };
     db.insert(&record_of(t, &target, schedule)).unwrap();
-    let (_, applied) = compile_tuned(&graph, "kws", &target, &db).unwrap();
+    let (_, applied) = compile_tuned(&graph, "kws", &target, Patching::Off, &db).unwrap();
     assert!(applied.tuned.is_empty(), "{applied:?}");
     assert_eq!(applied.defaulted.len(), 10);
     assert!(

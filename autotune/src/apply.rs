@@ -5,6 +5,7 @@ use crate::compile::{lower, schedule_and_emit, CompileError, Compiled, Schedules
 use crate::db::{DbError, TuningDb};
 use crate::task::workload_key;
 use minnow_ir::Graph;
+use minnow_passes::patch::Patching;
 use minnow_schedules::{weight_is_private, winograd_allowed, Primitive, Schedule};
 use minnow_targets::Target;
 use std::collections::HashMap;
@@ -45,14 +46,16 @@ pub enum ApplyError {
     Compile(#[from] CompileError),
 }
 
-/// Compiles `graph` for `target` with the best record of `db` for each step's workload.
+/// Compiles `graph` for `target` (its first layers in bands as `patching` says) with the
+/// best record of `db` for each step's workload.
 pub fn compile_tuned(
     graph: &Graph,
     name: &str,
     target: &Target,
+    patching: Patching,
     db: &dyn TuningDb,
 ) -> Result<(Compiled, Applied), ApplyError> {
-    let lowered = lower(graph, name, target)?;
+    let lowered = lower(graph, name, target, patching)?;
     let program = &lowered.program;
     let mut chosen: HashMap<usize, Schedule> = HashMap::new();
     let mut applied = Applied::default();

@@ -7,10 +7,12 @@ use minnow_backends::c::{CEmitter, CSource};
 use minnow_ir::loops::reduction::Reduction;
 use minnow_ir::loops::{IndexReassociation, Program};
 use minnow_ir::Graph;
+use minnow_passes::constants::ConstantMerger;
 use minnow_passes::graph::{GraphRewriter, RewriteReport};
 use minnow_passes::loops::LoopTiler;
 use minnow_passes::memory::{ArenaPlan, MemoryPlanner};
 use minnow_passes::order::{OrderReport, StepOrderer};
+use minnow_passes::patch::{PatchReport, Patcher, Patching};
 use minnow_schedules::{
     schedule_program, weight_is_private, winograd_allowed, Chooser, Primitive, Schedule,
     ScheduleError, Space,
@@ -24,6 +26,8 @@ use std::collections::HashMap;
 pub struct Compiled {
     /// What the graph rewriter did.
     pub rewrite: RewriteReport,
+    /// Which first layers run in bands.
+    pub patch: PatchReport,
     /// What the step orderer did.
     pub order: OrderReport,
     /// The scheduled program, its steps in the order that needs the least arena.
@@ -53,6 +57,9 @@ pub enum CompileError {
     /// A schedule does not apply.
     #[error(transparent)]
     Schedule(#[from] ScheduleError),
+    /// The first layers cannot run in bands.
+    #[error("patch-based execution failed: {0}; compile with --patches off")]
+    Patch(String),
 }
 
 /// A model rewritten for a target and lowered to loops, before any schedule.
@@ -60,27 +67,44 @@ pub enum CompileError {
 pub struct Lowered {
     /// What the graph rewriter did.
     pub rewrite: RewriteReport,
+    /// Which first layers run in bands.
+    pub patch: PatchReport,
     /// The lowered program: every multiply-accumulate step in its reference loops.
     pub program: Program,
 }
 
-/// Rewrites and lowers `graph`, schedules it for `target`, plans its memory and emits C named `name`.
+/// Rewrites and lowers `graph` (its first layers in bands as `patching` says), schedules it
+/// for `target`, plans its memory and emits C named `name`.
 pub fn compile(
     graph: &Graph,
     name: &str,
     target: &Target,
+    patching: Patching,
     schedules: Schedules,
 ) -> Result<Compiled, CompileError> {
-    let lowered = lower(graph, name, target)?;
+    let lowered = lower(graph, name, target, patching)?;
     schedule_and_emit(lowered, target, schedules)
 }
 
-/// Rewrites `graph` for `target` and lowers it to a program named `name`.
-pub fn lower(graph: &Graph, name: &str, target: &Target) -> Result<Lowered, CompileError> {
+/// Rewrites `graph` for `target`, runs its first layers in bands as `patching` says
+/// ([`Patcher`]) and lowers it to a program named `name`.
+pub fn lower(
+    graph: &Graph,
+    name: &str,
+    target: &Target,
+    patching: Patching,
+) -> Result<Lowered, CompileError> {
     let (graph, rewrite) = rewrite_graph(graph, &target.features)?;
+    let (graph, patch) = Patcher::default()
+        .run(&graph, patching)
+        .map_err(CompileError::Patch)?;
     let mut program = minnow_ir::lower::lower(&graph)?;
     program.name = name.to_string();
-    Ok(Lowered { rewrite, program })
+    Ok(Lowered {
+        rewrite,
+        patch,
+        program,
+    })
 }
 
 /// Schedules a lowered program for `target`, orders its steps for the smallest arena, plans
@@ -92,6 +116,7 @@ pub fn schedule_and_emit(
 ) -> Result<Compiled, CompileError> {
     let Lowered {
         rewrite,
+        patch,
         mut program,
     } = lowered;
     let widenable: Vec<bool> = (0..program.steps.len())
@@ -129,12 +154,14 @@ pub fn schedule_and_emit(
     for func in &mut program.funcs {
         IndexReassociation.run(func);
     }
+    ConstantMerger.run(&mut program);
     let order = StepOrderer::default().run(&mut program);
     let plan = MemoryPlanner::default().run(&program);
     let mut source = CEmitter.emit(&program, &plan);
     note_build_flags(&mut source, target);
     Ok(Compiled {
         rewrite,
+        patch,
         order,
         program,
         plan,
@@ -226,9 +253,7 @@ fn rewrite_graph(
 
 /// The arena `graph` needs as lowered, its steps ordered for the smallest.
 fn planned_arena(graph: &Graph) -> Result<usize, CompileError> {
-    let mut program = minnow_ir::lower::lower(graph)?;
-    StepOrderer::default().run(&mut program);
-    Ok(MemoryPlanner::default().run(&program).arena_bytes)
+    Ok(minnow_passes::patch::planned_arena(graph)?)
 }
 
 /// What the tiling of `r` depends on: its axes, operand layouts and offsets, padding guards,

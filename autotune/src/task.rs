@@ -317,7 +317,9 @@ mod tests {
         .expect("shared models");
         let graph = minnow_ir::import::tflite::import(&bytes, "kws").unwrap();
         let target = minnow_targets::find("cortex-m4").unwrap();
-        let lowered = crate::compile::lower(&graph, "kws", &target).unwrap();
+        let lowered =
+            crate::compile::lower(&graph, "kws", &target, minnow_passes::patch::Patching::Off)
+                .unwrap();
         let tasks = extract_tasks(&lowered.program, &target);
         let counts: Vec<usize> = tasks.iter().map(|t| t.steps.len()).collect();
         assert_eq!(counts, vec![1, 4, 4, 1], "{tasks:#?}");

@@ -100,6 +100,7 @@ pub fn compile_candidate(
 ) -> Result<Compiled, String> {
     let lowered = Lowered {
         rewrite: Default::default(),
+        patch: Default::default(),
         program: task.program.clone(),
     };
     let chosen = |_: usize, _: &_, _: &_| Some(schedule.clone());

@@ -41,7 +41,14 @@ fn every_real_board_links_its_results_block_in_ram() {
     let graph = kws();
     for target in &boards {
         let board = target.real_board.as_ref().unwrap();
-        let compiled = compile(&graph, "kws", target, Schedules::Default).unwrap();
+        let compiled = compile(
+            &graph,
+            "kws",
+            target,
+            minnow_passes::patch::Patching::Off,
+            Schedules::Default,
+        )
+        .unwrap();
         let inputs = vec![vec![vec![0u8; 490]]; 2];
         let build = Build {
             target,

@@ -167,7 +167,14 @@ fn the_results_protocol_reads_every_vector_bit_exact() {
     let board = target.real_board.clone().unwrap();
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/kws.tflite");
     let graph = minnow_ir::import::tflite::import(&std::fs::read(path).unwrap(), "kws").unwrap();
-    let compiled = compile(&graph, "kws", &target, Schedules::Default).unwrap();
+    let compiled = compile(
+        &graph,
+        "kws",
+        &target,
+        minnow_passes::patch::Patching::Off,
+        Schedules::Default,
+    )
+    .unwrap();
     let vectors: Vec<Vec<Vec<u8>>> = (0..3u8)
         .map(|v| {
             vec![(0..490)

@@ -258,6 +258,12 @@ pub enum Op {
         /// `(before, after)` per dimension.
         pads: Vec<(usize, usize)>,
     },
+    /// The block of the input from `begin`, as large as the output (TFLite's SLICE with
+    /// constant begin and size). Inputs: `[input]`.
+    Slice {
+        /// The first index taken, per dimension.
+        begin: Vec<usize>,
+    },
     /// Concatenation along `axis`. Inputs: any number, same rank.
     Concat {
         /// The dimension joined.
@@ -400,6 +406,7 @@ impl Op {
             Op::Dequantize => "dequantize",
             Op::Svdf { .. } => "svdf",
             Op::Pad { .. } => "pad",
+            Op::Slice { .. } => "slice",
             Op::Concat { .. } => "concat",
             Op::Mean { .. } => "mean",
             Op::Transpose { .. } => "transpose",
@@ -436,6 +443,7 @@ impl Op {
             Op::Dequantize => "DEQUANTIZE",
             Op::Svdf { .. } => "SVDF",
             Op::Pad { .. } => "PAD",
+            Op::Slice { .. } => "SLICE",
             Op::Concat { .. } => "CONCATENATION",
             Op::Mean { .. } => "MEAN",
             Op::Transpose { .. } => "TRANSPOSE",
@@ -521,6 +529,7 @@ impl Op {
             Op::Softmax { beta } => format!("beta={beta}"),
             Op::Svdf { rank, activation } => format!("rank={rank} act={activation}"),
             Op::Pad { pads } => format!("pads={pads:?}"),
+            Op::Slice { begin } => format!("begin={begin:?}"),
             Op::Concat { axis, activation } => format!("axis={axis} act={activation}"),
             Op::Mean { axes, keep_dims } => format!("axes={axes:?} keep_dims={keep_dims}"),
             Op::Transpose { perm } => format!("perm={perm:?}"),

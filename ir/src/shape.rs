@@ -112,6 +112,18 @@ pub fn infer(g: &Graph, node: &Node) -> Result<Shape, String> {
                 .map(|(d, (a, b))| d + a + b)
                 .collect())
         }
+        Op::Slice { begin } => {
+            let out = &g.tensor(node.outputs[0]).ty.shape;
+            let fits = begin.len() == input.len()
+                && out.len() == input.len()
+                && (0..input.len()).all(|d| begin[d] + out[d] <= input[d]);
+            if !fits {
+                return Err(format!(
+                    "a slice of {out:?} from {begin:?} does not lie inside the input {input:?}"
+                ));
+            }
+            Ok(out.clone())
+        }
         Op::Concat { axis, .. } => concat(g, node, *axis),
         Op::Mean { axes, keep_dims } => {
             if axes.iter().any(|a| *a >= input.len()) {

@@ -118,6 +118,8 @@ struct Dependencies {
     reads: Vec<Vec<usize>>,
     /// Readers of each slot.
     readers: Vec<Bits>,
+    /// Writers of each slot (several for a tensor written in parts through views).
+    writers: Vec<Bits>,
     /// Size of each slot in bytes.
     size: Vec<usize>,
     /// Per step, the slot whose bytes an in-place output may take over, and that output.
@@ -133,6 +135,7 @@ impl Dependencies {
             writes: vec![Vec::new(); n],
             reads: vec![Vec::new(); n],
             readers: vec![vec![0; words]; program.slots.len()],
+            writers: vec![vec![0; words]; program.slots.len()],
             size: program.slots.iter().map(|s| s.bytes()).collect(),
             in_place: vec![None; n],
         };
@@ -140,7 +143,9 @@ impl Dependencies {
         let mut all_writes: Vec<Vec<usize>> = vec![Vec::new(); n];
         for (k, step) in program.steps.iter().enumerate() {
             let params = program.funcs[step.func].params();
-            for ((_, param), slot) in params.zip(&step.args) {
+            for ((_, param), arg) in params.zip(&step.args) {
+                // A view is read and written where its base holds it.
+                let slot = &program.storage(*arg).0;
                 let (read, write) = match param.kind {
                     BufferKind::Param { access, .. } => {
                         (access != Access::Write, access != Access::Read)
@@ -159,10 +164,15 @@ impl Dependencies {
                     all_writes[k].push(slot.0);
                     if arena {
                         d.writes[k].push(slot.0);
+                        d.writers[slot.0] = with(&d.writers[slot.0], k);
                     }
                 }
             }
-            d.in_place[k] = step.in_place.map(|(i, o)| (step.args[i].0, step.args[o].0));
+            let view = |a: usize| program.storage(step.args[a]).0 != step.args[a];
+            d.in_place[k] = step
+                .in_place
+                .filter(|(i, o)| !view(*i) && !view(*o))
+                .map(|(i, o)| (step.args[i].0, step.args[o].0));
         }
         // Any two steps touching a slot, one of them writing it, keep their order.
         for k in 0..n {
@@ -188,8 +198,10 @@ impl Dependencies {
     fn step(&self, done: &Bits, live: usize, k: usize) -> (usize, usize) {
         let after = with(done, k);
         let mut new = 0;
+        // A tensor takes its bytes at its first writer (a later one writes another part).
+        let unwritten = |s: usize| self.writers[s].iter().zip(done).all(|(w, d)| w & d == 0);
         for s in &self.writes[k] {
-            if !self.reads[k].contains(s) {
+            if !self.reads[k].contains(s) && unwritten(*s) {
                 new += self.size[*s];
             }
         }

@@ -24,6 +24,11 @@ pub struct BenchArgs {
     /// Input tensors to run on (default: a fixed pseudo-random input).
     #[arg(long = "input")]
     inputs: Vec<PathBuf>,
+    /// Run the first layers in bands of rows, for a smaller arena at the price of the rows
+    /// the bands share computed twice: `off` (the default), `auto` (the stage and band count
+    /// with the smallest arena, at most 5% more MACs) or a number of bands.
+    #[arg(long, default_value = "off")]
+    pub patches: minnow::Patching,
     /// Tuning records to apply.
     #[arg(long)]
     tuning_db: Option<PathBuf>,
@@ -56,7 +61,13 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     let inputs = read_inputs(args, &graph)?;
     pipeline::check_inputs(&graph, &inputs)?;
     let name = pipeline::model_name(&args.model, None);
-    let compiled = pipeline::compile(&graph, &name, &target, args.tuning_db.as_deref())?;
+    let compiled = pipeline::compile(
+        &graph,
+        &name,
+        &target,
+        args.patches,
+        args.tuning_db.as_deref(),
+    )?;
     let vectors = vec![inputs];
     let whole = pipeline::measure(&target, &board, &compiled, &vectors, false)?;
     let layers = if args.per_layer {

@@ -39,6 +39,11 @@ pub struct CompileArgs {
     /// C name of the model (file names and symbol prefix); defaults to the file's stem.
     #[arg(long)]
     name: Option<String>,
+    /// Run the first layers in bands of rows, for a smaller arena at the price of the rows
+    /// the bands share computed twice: `off` (the default), `auto` (the stage and band count
+    /// with the smallest arena, at most 5% more MACs) or a number of bands.
+    #[arg(long, default_value = "off")]
+    pub patches: minnow::Patching,
     /// Tuning records to apply.
     #[arg(long)]
     tuning_db: Option<PathBuf>,
@@ -58,7 +63,13 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
     let target = minnow_targets::find(&args.target).map_err(anyhow::Error::msg)?;
     let graph = super::load_model(&args.model)?;
     let name = super::pipeline::model_name(&args.model, args.name.as_deref());
-    let compiled = super::pipeline::compile(&graph, &name, &target, args.tuning_db.as_deref())?;
+    let compiled = super::pipeline::compile(
+        &graph,
+        &name,
+        &target,
+        args.patches,
+        args.tuning_db.as_deref(),
+    )?;
     let written = match args.emit {
         Emit::C => compiled.source.write_to(&args.out_dir),
         Emit::Rust => RustEmitter
@@ -101,6 +112,7 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
             "target": target.name,
             "graph_rewrite": compiled.rewrite,
             "step_order": compiled.order,
+            "patches": compiled.patch,
             "arena_peak_live_bytes": compiled.plan.peak_live_bytes(),
             "arena_timeline": compiled.plan.timeline,
             "compile_seconds": compile_seconds,

@@ -2,6 +2,7 @@
 //! plan memory → emit C) and the measurers that run the result.
 
 use anyhow::{bail, Context, Result};
+use minnow::Patching;
 use minnow_autotune::apply::compile_tuned;
 pub use minnow_autotune::compile::Compiled;
 use minnow_autotune::compile::Schedules;
@@ -24,13 +25,15 @@ pub fn model_name(path: &Path, name: Option<&str>) -> String {
     minnow_ir::lower::c_identifier(name.unwrap_or(&stem))
 }
 
-/// Lowers, schedules, plans and emits `graph` as C named `name`: with the best records of
+/// Lowers (the first layers in bands as `patching` says), schedules, plans and emits
+/// `graph` as C named `name`: with the best records of
 /// the tuning database `tuning_db` where given (a note on standard error says which layers
 /// had none and fell back to the default), else with the target's default schedules.
 pub fn compile(
     graph: &Graph,
     name: &str,
     target: &Target,
+    patching: Patching,
     tuning_db: Option<&Path>,
 ) -> Result<Compiled> {
     let Some(path) = tuning_db else {
@@ -38,11 +41,12 @@ pub fn compile(
             graph,
             name,
             target,
+            patching,
             Schedules::Default,
         )?);
     };
     let db = open_existing_db(path)?;
-    let (compiled, applied) = compile_tuned(graph, name, target, db.as_ref())?;
+    let (compiled, applied) = compile_tuned(graph, name, target, patching, db.as_ref())?;
     eprintln!("minnow: {}", applied.note());
     Ok(compiled)
 }

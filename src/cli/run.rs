@@ -42,6 +42,11 @@ pub struct RunArgs {
     /// The board: `qemu` (the target's emulated board, the default) or `probe[:SELECTOR]`.
     #[arg(long)]
     board: Option<String>,
+    /// Run the first layers in bands of rows, for a smaller arena at the price of the rows
+    /// the bands share computed twice: `off` (the default), `auto` (the stage and band count
+    /// with the smallest arena, at most 5% more MACs) or a number of bands.
+    #[arg(long, default_value = "off")]
+    pub patches: minnow::Patching,
     /// Tuning records to apply.
     #[arg(long)]
     tuning_db: Option<PathBuf>,
@@ -105,14 +110,26 @@ pub fn run(args: &RunArgs) -> Result<()> {
     } else if engine == Engine::Jit {
         let name = pipeline::model_name(&args.model, None);
         let jit_target = target.for_jit();
-        let compiled = pipeline::compile(&graph, &name, &jit_target, args.tuning_db.as_deref())?;
+        let compiled = pipeline::compile(
+            &graph,
+            &name,
+            &jit_target,
+            args.patches,
+            args.tuning_db.as_deref(),
+        )?;
         let mut jit = minnow_backends::jit::JitProgram::compile(&compiled.program, &compiled.plan)?;
         jit.reset();
         let outputs = jit.run(&inputs)?;
         (outputs, (None, None), Some(compiled.plan.arena_bytes), None)
     } else if engine == Engine::Rust {
         let name = pipeline::model_name(&args.model, None);
-        let compiled = pipeline::compile(&graph, &name, &target, args.tuning_db.as_deref())?;
+        let compiled = pipeline::compile(
+            &graph,
+            &name,
+            &target,
+            args.patches,
+            args.tuning_db.as_deref(),
+        )?;
         let generated = RustEmitter.emit(&compiled.program, &compiled.plan);
         let outputs = minnow_autotune::measure::rust_host::run_crate(&generated, &[inputs])
             .context("cannot run the generated Rust")?
@@ -121,7 +138,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
         (outputs, (None, None), Some(compiled.plan.arena_bytes), None)
     } else {
         let name = pipeline::model_name(&args.model, None);
-        let compiled = pipeline::compile(&graph, &name, &target, args.tuning_db.as_deref())?;
+        let compiled = pipeline::compile(
+            &graph,
+            &name,
+            &target,
+            args.patches,
+            args.tuning_db.as_deref(),
+        )?;
         let m = pipeline::measure(&target, &board, &compiled, &[inputs], false)?;
         let outputs = m.outputs.into_iter().next().unwrap_or_default();
         let instructions = m.instructions.and_then(|v| v.first().copied());

@@ -47,6 +47,11 @@ pub struct TuneArgs {
     /// The target (see `minnow targets`).
     #[arg(long)]
     target: String,
+    /// Run the first layers in bands of rows, for a smaller arena at the price of the rows
+    /// the bands share computed twice: `off` (the default), `auto` (the stage and band count
+    /// with the smallest arena, at most 5% more MACs) or a number of bands.
+    #[arg(long, default_value = "off")]
+    pub patches: minnow::Patching,
     /// Trials in total over every tunable layer (each layer's default counts as one).
     #[arg(long, default_value_t = 64)]
     trials: usize,
@@ -91,7 +96,7 @@ pub fn tune(args: &TuneArgs) -> Result<()> {
     }
     let graph = super::load_model(&args.model)?;
     let name = pipeline::model_name(&args.model, None);
-    let lowered = minnow_autotune::compile::lower(&graph, &name, &target)?;
+    let lowered = minnow_autotune::compile::lower(&graph, &name, &target, args.patches)?;
     let tasks = extract_tasks(&lowered.program, &target);
     if tasks.is_empty() {
         bail!(
@@ -132,7 +137,14 @@ pub fn tune(args: &TuneArgs) -> Result<()> {
     .tune(&tasks)?;
     progress.finish();
     let elapsed = started.elapsed();
-    let whole = super::tuned::whole_model(&graph, &name, &target, db.as_ref(), measurer.as_ref())?;
+    let whole = super::tuned::whole_model(
+        &graph,
+        &name,
+        &target,
+        args.patches,
+        db.as_ref(),
+        measurer.as_ref(),
+    )?;
     if let Some(path) = &args.report {
         super::tuned::write_report(path, db.as_ref(), Some((&graph, &name, &target)))?;
         eprintln!("minnow: wrote the report {}", path.display());

@@ -2,6 +2,7 @@
 //! schedules and measured side by side, and the HTML report.
 
 use anyhow::{Context, Result};
+use minnow::Patching;
 use minnow_autotune::apply::compile_tuned;
 use minnow_autotune::compile::{compile, Compiled, Schedules};
 use minnow_autotune::db::TuningDb;
@@ -69,6 +70,7 @@ pub fn whole_model(
     graph: &Graph,
     name: &str,
     target: &Target,
+    patching: Patching,
     db: &dyn TuningDb,
     measurer: &dyn Measurer,
 ) -> Result<WholeModel> {
@@ -81,8 +83,8 @@ pub fn whole_model(
     let reference = Interpreter::new(graph)?
         .run(&inputs)
         .context("the reference interpreter cannot run the model")?;
-    let default = compile(graph, name, target, Schedules::Default)?;
-    let (tuned, applied) = compile_tuned(graph, name, target, db)?;
+    let default = compile(graph, name, target, patching, Schedules::Default)?;
+    let (tuned, applied) = compile_tuned(graph, name, target, patching, db)?;
     let vectors = vec![inputs; measurer.repeats().max(1)];
     let run = |c: &Compiled| {
         let build = Build {
@@ -120,7 +122,7 @@ pub fn write_report(
         .collect::<Result<Vec<_>, _>>()?;
     let mut arenas = Vec::new();
     if let Some((graph, name, target)) = model {
-        let (tuned, _) = compile_tuned(graph, name, target, db)?;
+        let (tuned, _) = compile_tuned(graph, name, target, Patching::Off, db)?;
         arenas.push(timeline(
             &tuned,
             &format!("{name} for {}, tuned", target.name),

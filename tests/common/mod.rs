@@ -4,6 +4,7 @@
 
 use minnow_autotune::compile::{compile, Compiled, Schedules};
 use minnow_autotune::measure::{measure_on_target, Build, MeasureError, Measurement};
+use minnow_passes::patch::Patching;
 use minnow_targets::Target;
 use std::path::PathBuf;
 
@@ -91,7 +92,18 @@ pub fn measure_with(
     schedules: Schedules,
     vectors: &[Vec<Vec<u8>>],
 ) -> Result<(Compiled, Measurement), MeasureError> {
-    let compiled = compile(graph, &graph.name, target, schedules).unwrap();
+    measure_patched(graph, target, Patching::Off, schedules, vectors)
+}
+
+/// [`measure_with`], the first layers in bands as `patching` says.
+pub fn measure_patched(
+    graph: &minnow_ir::Graph,
+    target: &Target,
+    patching: Patching,
+    schedules: Schedules,
+    vectors: &[Vec<Vec<u8>>],
+) -> Result<(Compiled, Measurement), MeasureError> {
+    let compiled = compile(graph, &graph.name, target, patching, schedules).unwrap();
     let build = Build {
         target,
         source: &compiled.source,
@@ -139,7 +151,8 @@ pub fn scheduled_models() -> Vec<(&'static str, Target, Compiled)> {
         for model in MODELS {
             let bytes = std::fs::read(model_path(model)).unwrap();
             let graph = minnow_ir::import::tflite::import(&bytes, model).unwrap();
-            let compiled = compile(&graph, model, &target, Schedules::Default).unwrap();
+            let compiled =
+                compile(&graph, model, &target, Patching::Off, Schedules::Default).unwrap();
             all.push((*model, target.clone(), compiled));
         }
     }

@@ -220,12 +220,17 @@ fn write_run(c: &mut String, p: &Program, plan: &ArenaPlan) {
             .map(|arg| {
                 let ty = func::c_type(arg.elem);
                 let constness = if arg.read_only { "const " } else { "" };
+                let start = match arg.offset {
+                    0 => String::new(),
+                    n => format!(" + {n}"),
+                };
                 match arg.place {
-                    ArgPlace::Input(n) => format!("(const {ty} *)inputs[{n}]"),
-                    ArgPlace::Output(n) => format!("({constness}{ty} *)outputs[{n}]"),
-                    ArgPlace::Constant(slot) => constant_name(p, slot.0),
+                    ArgPlace::Input(n) => format!("(const {ty} *)inputs[{n}]{start}"),
+                    ArgPlace::Output(n) => format!("({constness}{ty} *)outputs[{n}]{start}"),
+                    ArgPlace::Constant(slot) => format!("{}{start}", constant_name(p, slot.0)),
                     ArgPlace::Arena(slot) => {
-                        let offset = plan.offsets[slot.0].expect("arena slots are planned");
+                        let offset = plan.offsets[slot.0].expect("arena slots are planned")
+                            + arg.offset * arg.elem.size();
                         format!("({constness}{ty} *)(void *)(arena + {offset})")
                     }
                 }

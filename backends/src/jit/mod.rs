@@ -239,24 +239,28 @@ impl JitProgram {
             let pointers: Vec<*mut u8> = args
                 .iter()
                 .zip(widened)
-                .map(|(a, wide)| match a.place {
-                    ArgPlace::Input(n) => ins[n].ptr(),
-                    ArgPlace::Output(n) => outs[n].ptr(),
-                    ArgPlace::Constant(slot) => {
-                        let table = if *wide {
-                            &mut self.widened
-                        } else {
-                            &mut self.constants
-                        };
-                        table
-                            .get_mut(&slot.0)
-                            .map_or(std::ptr::null_mut(), Aligned::ptr)
-                    }
-                    ArgPlace::Arena(slot) => {
-                        let offset = self.offsets[slot.0].expect("arena slots are planned");
-                        // SAFETY: the plan keeps every slot inside the arena.
-                        unsafe { arena.add(offset) }
-                    }
+                .map(|(a, wide)| {
+                    let base = match a.place {
+                        ArgPlace::Input(n) => ins[n].ptr(),
+                        ArgPlace::Output(n) => outs[n].ptr(),
+                        ArgPlace::Constant(slot) => {
+                            let table = if *wide {
+                                &mut self.widened
+                            } else {
+                                &mut self.constants
+                            };
+                            table
+                                .get_mut(&slot.0)
+                                .map_or(std::ptr::null_mut(), Aligned::ptr)
+                        }
+                        ArgPlace::Arena(slot) => {
+                            let offset = self.offsets[slot.0].expect("arena slots are planned");
+                            // SAFETY: the plan keeps every slot inside the arena.
+                            unsafe { arena.add(offset) }
+                        }
+                    };
+                    // SAFETY: a view lies inside its base (Program::verify).
+                    unsafe { base.add(a.offset * a.elem.size()) }
                 })
                 .collect();
             let start = times.is_some().then(Instant::now);

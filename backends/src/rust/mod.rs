@@ -241,14 +241,21 @@ fn write_run(r: &mut String, p: &Program, plan: &ArenaPlan) {
             .map(|arg| {
                 let ty = arg.elem.name();
                 let pointer = if arg.read_only { "*const" } else { "*mut" };
+                let at = |base: String| match arg.offset {
+                    0 => base,
+                    n => format!("({base}).add({n})"),
+                };
                 match arg.place {
-                    ArgPlace::Input(n) => format!("inputs[{n}].as_ptr() as {pointer} {ty}"),
-                    ArgPlace::Output(n) => format!("outputs[{n}].as_mut_ptr() as {pointer} {ty}"),
+                    ArgPlace::Input(n) => at(format!("inputs[{n}].as_ptr() as {pointer} {ty}")),
+                    ArgPlace::Output(n) => {
+                        at(format!("outputs[{n}].as_mut_ptr() as {pointer} {ty}"))
+                    }
                     ArgPlace::Constant(slot) => {
-                        format!("DATA_{}.0.as_ptr() as {pointer} {ty}", slot.0)
+                        at(format!("DATA_{}.0.as_ptr() as {pointer} {ty}", slot.0))
                     }
                     ArgPlace::Arena(slot) => {
-                        let offset = plan.offsets[slot.0].expect("arena slots are planned");
+                        let offset = plan.offsets[slot.0].expect("arena slots are planned")
+                            + arg.offset * arg.elem.size();
                         format!("arena.add({offset}) as {pointer} {ty}")
                     }
                 }

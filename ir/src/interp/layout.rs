@@ -106,6 +106,25 @@ pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String>
                 )),
             }
         }
+        Op::Slice { begin } => {
+            same_quant(input, output)?;
+            let s = strides(&input.shape);
+            let moves = coords(&output.shape)
+                .enumerate()
+                .map(|(dst, c)| {
+                    (
+                        dst,
+                        0,
+                        c.iter()
+                            .zip(begin)
+                            .zip(&s)
+                            .map(|((x, b), st)| (x + b) * st)
+                            .sum(),
+                    )
+                })
+                .collect();
+            LayoutKernel::Gather { moves, fill: None }
+        }
         Op::Concat { axis, activation } => {
             if *activation != Activation::None {
                 return Err("a fused activation on CONCATENATION is not supported".into());

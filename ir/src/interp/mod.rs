@@ -214,6 +214,7 @@ fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String> {
         Op::Svdf { .. } => svdf::prepare(g, node),
         Op::Reshape
         | Op::Pad { .. }
+        | Op::Slice { .. }
         | Op::Concat { .. }
         | Op::Transpose { .. }
         | Op::Mean { .. } => layout::prepare(g, node),

@@ -126,7 +126,7 @@ impl std::error::Error for InterpError {}
 /// Runs `func` with `args[i]` bound to parameter `i`. Every argument must have the element type
 /// and at least the length its parameter declares.
 pub fn run_func(func: &Func, args: &mut Vec<Storage>) -> Result<(), InterpError> {
-    let binding: Vec<usize> = (0..args.len()).collect();
+    let binding: Vec<(usize, usize)> = (0..args.len()).map(|a| (a, 0)).collect();
     let locals_from = args.len();
     let result = Machine::new(func, args, &binding).and_then(|mut m| m.block(&func.body));
     args.truncate(locals_from);
@@ -139,6 +139,8 @@ struct Machine<'a> {
     vars: Vec<Value>,
     /// Index into `store` of each buffer (`usize::MAX` for a local not yet allocated).
     bufs: Vec<usize>,
+    /// The element of that storage where each buffer starts (a view's offset).
+    starts: Vec<usize>,
     store: &'a mut Vec<Storage>,
 }
 
@@ -146,33 +148,36 @@ impl<'a> Machine<'a> {
     fn new(
         func: &'a Func,
         store: &'a mut Vec<Storage>,
-        binding: &[usize],
+        binding: &[(usize, usize)],
     ) -> Result<Machine<'a>, InterpError> {
         let mut bufs = vec![usize::MAX; func.buffers.len()];
+        let mut starts = vec![0; func.buffers.len()];
         for (b, decl) in func.buffers.iter().enumerate() {
             if let BufferKind::Param { index, .. } = decl.kind {
-                let s = *binding.get(index).ok_or_else(|| InterpError {
+                let (s, start) = *binding.get(index).ok_or_else(|| InterpError {
                     func: func.name.clone(),
                     message: format!("no argument for parameter {}", decl.name),
                 })?;
-                if store[s].len() < decl.len {
+                if store[s].len() < start + decl.len {
                     return Err(InterpError {
                         func: func.name.clone(),
                         message: format!(
                             "argument for {} has {} elements, fewer than {}",
                             decl.name,
-                            store[s].len(),
+                            store[s].len().saturating_sub(start),
                             decl.len
                         ),
                     });
                 }
                 bufs[b] = s;
+                starts[b] = start;
             }
         }
         Ok(Machine {
             func,
             vars: vec![Value::Int(0, ScalarType::I32); func.vars.len()],
             bufs,
+            starts,
             store,
         })
     }
@@ -255,7 +260,7 @@ impl<'a> Machine<'a> {
                 decl.name, decl.len
             ));
         }
-        Ok(i as usize)
+        Ok(i as usize + self.starts[buf.0 as usize])
     }
 
     fn eval(&mut self, e: &Expr) -> Result<Value, InterpError> {
@@ -426,7 +431,10 @@ impl<'p> ProgramInterp<'p> {
     /// The little-endian bytes slot `slot` holds now (after [`Self::run`]: the value the last
     /// run left in it, such as an intermediate tensor).
     pub fn slot_bytes(&self, slot: super::SlotId) -> Vec<u8> {
-        self.store[slot.0].to_le_bytes()
+        let (base, start) = self.program.storage(slot);
+        let size = self.program.slot(slot).elem.size();
+        let len = self.program.slot(slot).len;
+        self.store[base.0].to_le_bytes()[start * size..(start + len) * size].to_vec()
     }
 
     /// Runs every step on raw little-endian inputs (one per program input, already checked for
@@ -439,7 +447,14 @@ impl<'p> ProgramInterp<'p> {
         let slots = self.store.len();
         for step in &self.program.steps {
             let func = &self.program.funcs[step.func];
-            let binding: Vec<usize> = step.args.iter().map(|a| a.0).collect();
+            let binding: Vec<(usize, usize)> = step
+                .args
+                .iter()
+                .map(|a| {
+                    let (base, start) = self.program.storage(*a);
+                    (base.0, start)
+                })
+                .collect();
             let result =
                 Machine::new(func, &mut self.store, &binding).and_then(|mut m| m.block(&func.body));
             self.store.truncate(slots);

@@ -20,6 +20,15 @@ pub enum SlotKind {
     /// Persistent state (SVDF memory) with its initial bytes (zeros when `None`): kept in the
     /// arena for the whole program and across runs.
     State(Option<Vec<u8>>),
+    /// Elements `offset..offset + len` of slot `base`, which holds the bytes: a row band of a
+    /// tensor read where it lies, or one part of a concatenation written in place. A view
+    /// takes no memory of its own; its base lives as long as any view of it is used.
+    View {
+        /// The slot holding the elements (itself possibly a view).
+        base: SlotId,
+        /// The first element, counted in `base`'s elements (the same type as the view's).
+        offset: usize,
+    },
 }
 
 /// One tensor of the program.
@@ -86,6 +95,9 @@ pub struct StepArg {
     pub read_only: bool,
     /// Where it lives.
     pub place: ArgPlace,
+    /// Elements from the start of that place to the argument's first (non-zero for a
+    /// [`SlotKind::View`]).
+    pub offset: usize,
 }
 
 /// A model lowered to loop functions.
@@ -111,23 +123,46 @@ impl Program {
         let func = &self.funcs[step.func];
         func.params()
             .zip(&step.args)
-            .map(|((_, param), slot)| StepArg {
-                elem: param.elem,
-                read_only: matches!(
-                    param.kind,
-                    BufferKind::Param {
-                        access: Access::Read,
-                        ..
-                    }
-                ),
-                place: match &self.slot(*slot).kind {
-                    SlotKind::Input(n) => ArgPlace::Input(*n),
-                    SlotKind::Output(n) => ArgPlace::Output(*n),
-                    SlotKind::Constant(_) => ArgPlace::Constant(*slot),
-                    SlotKind::Activation | SlotKind::State(_) => ArgPlace::Arena(*slot),
-                },
+            .map(|((_, param), slot)| {
+                let (base, offset) = self.storage(*slot);
+                StepArg {
+                    elem: param.elem,
+                    read_only: matches!(
+                        param.kind,
+                        BufferKind::Param {
+                            access: Access::Read,
+                            ..
+                        }
+                    ),
+                    place: match &self.slot(base).kind {
+                        SlotKind::Input(n) => ArgPlace::Input(*n),
+                        SlotKind::Output(n) => ArgPlace::Output(*n),
+                        SlotKind::Constant(_) => ArgPlace::Constant(base),
+                        SlotKind::Activation | SlotKind::State(_) | SlotKind::View { .. } => {
+                            ArgPlace::Arena(base)
+                        }
+                    },
+                    offset,
+                }
             })
             .collect()
+    }
+
+    /// The slot that holds `id`'s elements and the offset of its first one there: `id` itself
+    /// at 0, or for a [`SlotKind::View`] its innermost base.
+    pub fn storage(&self, id: SlotId) -> (SlotId, usize) {
+        let (mut at, mut offset) = (id, 0);
+        // A chain of views is acyclic (verify checks); the bound keeps a bad one finite.
+        for _ in 0..=self.slots.len() {
+            match self.slots[at.0].kind {
+                SlotKind::View { base, offset: o } => {
+                    at = base;
+                    offset += o;
+                }
+                _ => break,
+            }
+        }
+        (at, offset)
     }
 
     /// The slot `id`.
@@ -150,6 +185,7 @@ impl Program {
         for f in &self.funcs {
             f.verify().map_err(|e| e.to_string())?;
         }
+        self.verify_views()?;
         for (k, step) in self.steps.iter().enumerate() {
             let func = self
                 .funcs
@@ -187,11 +223,47 @@ impl Program {
                         ..
                     }
                 );
-                if writes && matches!(slot.kind, SlotKind::Input(_) | SlotKind::Constant(_)) {
+                let held = &self.slot(self.storage(*arg).0).kind;
+                if writes && matches!(held, SlotKind::Input(_) | SlotKind::Constant(_)) {
                     return Err(format!(
                         "step {k}: {} writes read-only slot {}",
                         func.name, slot.name
                     ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that every view lies inside its base, has its element type, and that no chain of
+    /// views comes back to where it started.
+    fn verify_views(&self) -> Result<(), String> {
+        for (k, slot) in self.slots.iter().enumerate() {
+            let SlotKind::View { base, offset } = slot.kind else {
+                continue;
+            };
+            let Some(held) = self.slots.get(base.0) else {
+                return Err(format!("view {} has no base slot {}", slot.name, base.0));
+            };
+            if held.elem != slot.elem || offset + slot.len > held.len {
+                return Err(format!(
+                    "view {} ({}[{}] at {offset}) does not lie inside {} ({}[{}])",
+                    slot.name,
+                    slot.elem.name(),
+                    slot.len,
+                    held.name,
+                    held.elem.name(),
+                    held.len
+                ));
+            }
+            let mut at = base;
+            for _ in 0..self.slots.len() {
+                if at.0 == k {
+                    return Err(format!("view {} is its own base", slot.name));
+                }
+                match self.slots[at.0].kind {
+                    SlotKind::View { base, .. } => at = base,
+                    _ => break,
                 }
             }
         }

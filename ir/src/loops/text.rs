@@ -175,6 +175,7 @@ impl fmt::Display for Program {
                 SlotKind::Activation => "activation".into(),
                 SlotKind::Constant(_) => "constant".into(),
                 SlotKind::State(_) => "state".into(),
+                SlotKind::View { base, offset } => format!("view of s{} at {offset}", base.0),
             };
             writeln!(
                 f,

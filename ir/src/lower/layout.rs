@@ -1,5 +1,5 @@
-//! Data movement — RESHAPE (as a copy, when its output is a model output), PAD, CONCATENATION,
-//! TRANSPOSE — which copies raw elements of any type, and the integer MEAN reduction.
+//! Data movement — RESHAPE (as a copy, when its output is a model output), PAD, SLICE and
+//! CONCATENATION (as copies, where they are not views, [`super::views`]), TRANSPOSE — which copies raw elements of any type, and the integer MEAN reduction.
 
 use super::{clamp_to, for_each_coord, int_range, linear_index, strides, Kernel};
 use crate::fixedpoint::quantize_multiplier;
@@ -58,6 +58,24 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
                     out,
                     linear_index(&shifted, &out_strides),
                     Expr::load(x, linear_index(c, &in_strides)),
+                );
+            });
+        }
+        Op::Slice { begin } => {
+            let input = k.operand(0).clone();
+            let x = k.input("input", 0);
+            let out = k.output("output");
+            let (in_strides, out_strides) = (strides(&input.shape), strides(&output.shape));
+            for_each_coord(&mut k.f, &output.shape, "d", &mut |f, c| {
+                let shifted: Vec<Expr> = c
+                    .iter()
+                    .zip(&begin)
+                    .map(|(x, b)| x.clone() + Expr::idx(*b))
+                    .collect();
+                f.store(
+                    out,
+                    linear_index(c, &out_strides),
+                    Expr::load(x, linear_index(&shifted, &in_strides)),
                 );
             });
         }

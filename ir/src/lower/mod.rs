@@ -24,6 +24,7 @@ mod softmax;
 mod svdf;
 #[cfg(test)]
 mod tests;
+mod views;
 
 pub(crate) use elementwise::quantized_add;
 
@@ -91,6 +92,9 @@ struct Lowering<'g> {
     graph: &'g Graph,
     program: Program,
     slot_of: Vec<Option<SlotId>>,
+    /// The tensors computed straight into a part of another ([`views::concat_parts`]): the
+    /// tensor holding them and the element where each starts.
+    part_of: Vec<Option<(TensorId, usize)>>,
 }
 
 impl<'g> Lowering<'g> {
@@ -106,6 +110,7 @@ impl<'g> Lowering<'g> {
                 outputs: Vec::new(),
             },
             slot_of: vec![None; graph.tensor_count()],
+            part_of: views::concat_parts(graph),
         };
         for (n, t) in graph.inputs.iter().enumerate() {
             let slot = cx.new_slot(*t, SlotKind::Input(n));
@@ -136,6 +141,10 @@ impl<'g> Lowering<'g> {
         if let Some(s) = self.slot_of[t.index()] {
             return s;
         }
+        if let Some((whole, offset)) = self.part_of[t.index()] {
+            let base = self.slot(whole);
+            return self.new_slot(t, SlotKind::View { base, offset });
+        }
         let tensor = self.graph.tensor(t);
         let kind = match tensor.kind {
             TensorKind::Constant => SlotKind::Constant(tensor.data.clone().unwrap_or_default()),
@@ -152,6 +161,16 @@ impl<'g> Lowering<'g> {
             // Same bytes, new shape: share the slot.
             let input = self.slot(node.inputs[0].expect("verified"));
             self.slot_of[out.index()] = Some(input);
+            return Ok(());
+        }
+        if views::written_in_place(self.graph, node, &self.part_of) {
+            // Every part was computed where it lies in the output.
+            return Ok(());
+        }
+        if let Some(offset) = views::slice_offset(self.graph, node).filter(|_| !is_model_output) {
+            // A contiguous block: read where it lies.
+            let base = self.slot(node.inputs[0].expect("verified"));
+            self.new_slot(out, SlotKind::View { base, offset });
             return Ok(());
         }
         let name = format!("l{position}_{}", node.op.tflite_name().to_ascii_lowercase());
@@ -172,9 +191,11 @@ impl<'g> Lowering<'g> {
             Op::Softmax { .. } => softmax::lower(&mut k)?,
             Op::BatchMatMul => matmul::lower(&mut k)?,
             Op::Svdf { .. } => svdf::lower(&mut k)?,
-            Op::Reshape | Op::Pad { .. } | Op::Concat { .. } | Op::Transpose { .. } => {
-                layout::lower(&mut k)?
-            }
+            Op::Reshape
+            | Op::Pad { .. }
+            | Op::Slice { .. }
+            | Op::Concat { .. }
+            | Op::Transpose { .. } => layout::lower(&mut k)?,
             Op::Mean { .. } => layout::lower_mean(&mut k)?,
             Op::Add { .. }
             | Op::Mul { .. }

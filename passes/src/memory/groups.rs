@@ -40,9 +40,10 @@ impl Groups {
     pub fn new(program: &Program, alignment: usize, sharing: Sharing, lags: &mut Lags) -> Groups {
         let n = program.slots.len();
         let mut uses: Vec<Option<(usize, usize)>> = vec![None; n];
+        // A view is used where its base is: the base holds its bytes.
         for (k, step) in program.steps.iter().enumerate() {
             for a in &step.args {
-                let u = uses[a.0].get_or_insert((k, k));
+                let u = uses[program.storage(*a).0 .0].get_or_insert((k, k));
                 u.1 = k;
             }
         }
@@ -59,7 +60,8 @@ impl Groups {
         };
         for (k, step) in program.steps.iter().enumerate() {
             let pair = groups.sharing(program, k, &group_of, alignment, sharing, lags);
-            for a in &step.args {
+            for a in step.args.iter().map(|a| program.storage(*a).0) {
+                let a = &a;
                 if !in_arena(program, *a) || group_of[a.0].is_some() {
                     continue;
                 }
