@@ -101,6 +101,11 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if engine == Engine::Interp && args.tuning_db.is_some() {
         eprintln!("minnow: --tuning-db applies to generated code; the reference interpreter has no schedules to tune");
     }
+    let name = pipeline::model_name(&args.model, None);
+    let compile_for = |target: &minnow_targets::Target| {
+        let db = args.tuning_db.as_deref();
+        pipeline::compile(&graph, &name, target, args.patches, db)
+    };
     let (outputs, counts, arena, flash) = if engine == Engine::Interp {
         let mut interp = Interpreter::new(&graph)?;
         let outputs = interp
@@ -108,28 +113,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
             .context("the inputs do not fit the model")?;
         (outputs, (None, None), None, None)
     } else if engine == Engine::Jit {
-        let name = pipeline::model_name(&args.model, None);
-        let jit_target = target.for_jit();
-        let compiled = pipeline::compile(
-            &graph,
-            &name,
-            &jit_target,
-            args.patches,
-            args.tuning_db.as_deref(),
-        )?;
+        let compiled = compile_for(&target.for_jit())?;
         let mut jit = minnow_backends::jit::JitProgram::compile(&compiled.program, &compiled.plan)?;
         jit.reset();
         let outputs = jit.run(&inputs)?;
         (outputs, (None, None), Some(compiled.plan.arena_bytes), None)
     } else if engine == Engine::Rust {
-        let name = pipeline::model_name(&args.model, None);
-        let compiled = pipeline::compile(
-            &graph,
-            &name,
-            &target,
-            args.patches,
-            args.tuning_db.as_deref(),
-        )?;
+        let compiled = compile_for(&target)?;
         let generated = RustEmitter.emit(&compiled.program, &compiled.plan);
         let outputs = minnow_autotune::measure::rust_host::run_crate(&generated, &[inputs])
             .context("cannot run the generated Rust")?
@@ -137,14 +127,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             .unwrap_or_default();
         (outputs, (None, None), Some(compiled.plan.arena_bytes), None)
     } else {
-        let name = pipeline::model_name(&args.model, None);
-        let compiled = pipeline::compile(
-            &graph,
-            &name,
-            &target,
-            args.patches,
-            args.tuning_db.as_deref(),
-        )?;
+        let compiled = compile_for(&target)?;
         let m = pipeline::measure(&target, &board, &compiled, &[inputs], false)?;
         let outputs = m.outputs.into_iter().next().unwrap_or_default();
         let instructions = m.instructions.and_then(|v| v.first().copied());
