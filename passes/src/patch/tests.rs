@@ -96,3 +96,79 @@ fn patching_parses_off_auto_and_a_band_count() {
     assert!("1".parse::<Patching>().unwrap_err().contains("2 or more"));
     assert!("rows".parse::<Patching>().is_err());
 }
+
+fn int8(shape: &[usize], scale: f32, zero_point: i32) -> minnow_ir::TensorType {
+    minnow_ir::TensorType {
+        shape: shape.to_vec(),
+        dtype: minnow_ir::DType::I8,
+        quant: Some(minnow_ir::Quant::PerTensor { scale, zero_point }),
+    }
+}
+
+fn bytes(n: usize, seed: u32) -> Vec<u8> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (s >> 24) as u8
+        })
+        .collect()
+}
+
+/// A strided SAME convolution then a VALID max pool whose output is the model's: the bands
+/// write straight into the caller's output buffer.
+fn conv_then_pool() -> Graph {
+    use minnow_ir::{Activation, DType, Op, Padding, Quant, TensorType, Window};
+    let mut g = Graph::new("conv_pool");
+    let x = g.add_input("x", int8(&[1, 11, 7, 3], 0.03, 5));
+    let w = g.add_constant("w", int8(&[4, 3, 3, 3], 0.02, 0), bytes(108, 1));
+    let bias = TensorType {
+        quant: Some(Quant::PerTensor {
+            scale: 0.0006,
+            zero_point: 0,
+        }),
+        ..TensorType::new(vec![4], DType::I32)
+    };
+    let b = g.add_constant("b", bias, bytes(16, 2).iter().map(|v| v & 0x7).collect());
+    let y = g.add_tensor("y", int8(&[1, 6, 4, 4], 0.05, -3));
+    let conv = Op::Conv2d {
+        window: Window::square(2, Padding::Same),
+        activation: Activation::Relu,
+    };
+    g.add_op(conv, vec![Some(x), Some(w), Some(b)], vec![y])
+        .unwrap();
+    let z = g.add_tensor("z", int8(&[1, 5, 3, 4], 0.05, -3));
+    let pool = Op::MaxPool2d {
+        filter_h: 2,
+        filter_w: 2,
+        window: Window::square(1, Padding::Valid),
+        activation: Activation::None,
+    };
+    g.add_op(pool, vec![Some(y)], vec![z]).unwrap();
+    g.outputs.push(z);
+    g
+}
+
+#[test]
+fn bands_ending_in_a_model_output_give_the_whole_ops_bytes() {
+    let graph = conv_then_pool();
+    let input = vec![bytes(11 * 7 * 3, 9)];
+    let expected = Interpreter::new(&graph).unwrap().run(&input).unwrap();
+    for bands in [2, 3, 5] {
+        let stage = first_stage(&graph);
+        assert_eq!(stage.len(), 2);
+        let banded = super::bands::banded(&graph, &stage, bands).unwrap();
+        let got = Interpreter::new(&banded).unwrap().run(&input).unwrap();
+        assert_eq!(got, expected, "{bands} bands, graph interpreter");
+        let program = minnow_ir::lower::lower(&banded).unwrap();
+        program.verify().unwrap();
+        let lowered = ProgramInterp::new(&program).unwrap().run(&input).unwrap();
+        assert_eq!(lowered, expected, "{bands} bands, loop program");
+        let views = program.slots.iter();
+        let views = views.filter(|s| matches!(s.kind, minnow_ir::loops::SlotKind::View { .. }));
+        assert!(
+            views.count() >= 2 * bands - 1,
+            "{bands} bands: parts and slices are views"
+        );
+    }
+}
