@@ -23,5 +23,7 @@ pub mod memory;
 pub mod order;
 pub mod patch;
 pub mod qdq;
+#[cfg(test)]
+mod test_support;
 
 pub use limits::Limits;

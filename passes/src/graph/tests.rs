@@ -2,6 +2,7 @@
 //! same bytes as the original in the reference interpreter.
 
 use super::{GraphRewriter, OpCost};
+use crate::test_support::{bytes, int8};
 use minnow_ir::interp::Interpreter;
 use minnow_ir::{Activation, DType, Graph, Op, Padding, Quant, TensorId, TensorType, Window};
 
@@ -23,25 +24,6 @@ impl OpCost for GuardsCost {
         let guarded = matches!(op, Op::Conv2d { window, .. } if window.padding != Padding::Valid);
         Elements.cost(op, inputs, output) * if guarded { 10.0 } else { 1.0 }
     }
-}
-
-fn int8(shape: &[usize], scale: f32, zero_point: i32) -> TensorType {
-    TensorType {
-        shape: shape.to_vec(),
-        dtype: DType::I8,
-        quant: Some(Quant::PerTensor { scale, zero_point }),
-    }
-}
-
-/// Deterministic bytes.
-fn bytes(n: usize, seed: u32) -> Vec<u8> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (s >> 24) as u8
-        })
-        .collect()
 }
 
 /// Runs both graphs on the same pseudo-random inputs and compares every output byte.

@@ -1,5 +1,6 @@
 use super::bands::{band_bounds, RowMap};
 use super::*;
+use crate::test_support::{bytes, int8};
 use minnow_ir::interp::Interpreter;
 use minnow_ir::loops::interp::ProgramInterp;
 
@@ -95,24 +96,6 @@ fn patching_parses_off_auto_and_a_band_count() {
     assert_eq!("4".parse(), Ok(Patching::Bands(4)));
     assert!("1".parse::<Patching>().unwrap_err().contains("2 or more"));
     assert!("rows".parse::<Patching>().is_err());
-}
-
-fn int8(shape: &[usize], scale: f32, zero_point: i32) -> minnow_ir::TensorType {
-    minnow_ir::TensorType {
-        shape: shape.to_vec(),
-        dtype: minnow_ir::DType::I8,
-        quant: Some(minnow_ir::Quant::PerTensor { scale, zero_point }),
-    }
-}
-
-fn bytes(n: usize, seed: u32) -> Vec<u8> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (s >> 24) as u8
-        })
-        .collect()
 }
 
 /// A strided SAME convolution then a VALID max pool whose output is the model's: the bands
