@@ -43,6 +43,16 @@ fn strides(shape: &[usize]) -> Vec<usize> {
 }
 
 /// Coordinates of every element of `shape`, in row-major order.
+/// The linear index, by `strides`, of coordinates `c` moved by `shift` (PAD's rows and columns
+/// before, SLICE's begin).
+fn shifted_index(c: &[usize], shift: &[usize], strides: &[usize]) -> usize {
+    c.iter()
+        .zip(shift)
+        .zip(strides)
+        .map(|((x, d), st)| (x + d) * st)
+        .sum()
+}
+
 fn coords(shape: &[usize]) -> impl Iterator<Item = Vec<usize>> + '_ {
     let total: usize = shape.iter().product();
     (0..total).map(move |mut flat| {
@@ -83,19 +93,10 @@ pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String>
         Op::Pad { pads } => {
             same_quant(input, output)?;
             let s = strides(&output.shape);
+            let before: Vec<usize> = pads.iter().map(|(b, _)| *b).collect();
             let moves = coords(&input.shape)
                 .enumerate()
-                .map(|(src, c)| {
-                    (
-                        c.iter()
-                            .zip(pads)
-                            .zip(&s)
-                            .map(|((x, (before, _)), st)| (x + before) * st)
-                            .sum(),
-                        0,
-                        src,
-                    )
-                })
+                .map(|(src, c)| (shifted_index(&c, &before, &s), 0, src))
                 .collect();
             let pad_value = input.per_tensor().map_or(0, |(_, zp)| zp as i64);
             LayoutKernel::Gather {
@@ -111,17 +112,7 @@ pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String>
             let s = strides(&input.shape);
             let moves = coords(&output.shape)
                 .enumerate()
-                .map(|(dst, c)| {
-                    (
-                        dst,
-                        0,
-                        c.iter()
-                            .zip(begin)
-                            .zip(&s)
-                            .map(|((x, b), st)| (x + b) * st)
-                            .sum(),
-                    )
-                })
+                .map(|(dst, c)| (dst, 0, shifted_index(&c, begin, &s)))
                 .collect();
             LayoutKernel::Gather { moves, fill: None }
         }

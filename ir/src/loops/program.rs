@@ -236,9 +236,9 @@ impl Program {
     }
 
     /// Checks that every view lies inside its base, has its element type, and that no chain of
-    /// views comes back to where it started.
+    /// views comes back on itself.
     fn verify_views(&self) -> Result<(), String> {
-        for (k, slot) in self.slots.iter().enumerate() {
+        for slot in &self.slots {
             let SlotKind::View { base, offset } = slot.kind else {
                 continue;
             };
@@ -256,17 +256,71 @@ impl Program {
                     held.len
                 ));
             }
-            let mut at = base;
-            for _ in 0..self.slots.len() {
-                if at.0 == k {
-                    return Err(format!("view {} is its own base", slot.name));
-                }
-                match self.slots[at.0].kind {
-                    SlotKind::View { base, .. } => at = base,
-                    _ => break,
-                }
+        }
+        // Every base exists now. storage() stops after as many steps as there are slots: a
+        // view it ends on is in a cycle.
+        for (k, slot) in self.slots.iter().enumerate() {
+            let held = self.storage(SlotId(k)).0;
+            if matches!(self.slots[held.0].kind, SlotKind::View { .. }) {
+                return Err(format!(
+                    "the bases of view {} come back on themselves",
+                    slot.name
+                ));
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(base: usize, offset: usize) -> Slot {
+        Slot {
+            name: format!("v{base}"),
+            elem: ScalarType::I8,
+            len: 2,
+            kind: SlotKind::View {
+                base: SlotId(base),
+                offset,
+            },
+        }
+    }
+
+    fn program(slots: Vec<Slot>) -> Program {
+        Program {
+            name: "p".into(),
+            slots,
+            funcs: vec![],
+            steps: vec![],
+            inputs: vec![],
+            outputs: vec![],
+        }
+    }
+
+    #[test]
+    fn views_resolve_to_their_base_and_bad_ones_are_refused() {
+        let whole = Slot {
+            name: "whole".into(),
+            elem: ScalarType::I8,
+            len: 8,
+            kind: SlotKind::Activation,
+        };
+        let ok = program(vec![whole.clone(), view(0, 4), view(1, 0)]);
+        assert_eq!(ok.verify(), Ok(()));
+        assert_eq!(ok.storage(SlotId(2)), (SlotId(0), 4));
+        let outside = program(vec![whole.clone(), view(0, 7)]);
+        assert!(outside
+            .verify()
+            .unwrap_err()
+            .contains("does not lie inside"));
+        let missing = program(vec![whole.clone(), view(2, 0), view(9, 0)]);
+        assert!(missing.verify().unwrap_err().contains("no base slot 9"));
+        let cycle = program(vec![whole, view(2, 0), view(1, 0)]);
+        assert!(cycle
+            .verify()
+            .unwrap_err()
+            .contains("come back on themselves"));
     }
 }

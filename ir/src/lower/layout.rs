@@ -48,15 +48,11 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
             k.f.for_loop("i", output.elements(), |f, i| f.store(out, i, fill.clone()));
             let out_strides = strides(&output.shape);
             let in_strides = strides(&input.shape);
+            let before: Vec<usize> = pads.iter().map(|(b, _)| *b).collect();
             for_each_coord(&mut k.f, &input.shape, "d", &mut |f, c| {
-                let shifted: Vec<Expr> = c
-                    .iter()
-                    .zip(&pads)
-                    .map(|(x, (before, _))| x.clone() + Expr::idx(*before))
-                    .collect();
                 f.store(
                     out,
-                    linear_index(&shifted, &out_strides),
+                    linear_index(&shifted(c, &before), &out_strides),
                     Expr::load(x, linear_index(c, &in_strides)),
                 );
             });
@@ -67,15 +63,10 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
             let out = k.output("output");
             let (in_strides, out_strides) = (strides(&input.shape), strides(&output.shape));
             for_each_coord(&mut k.f, &output.shape, "d", &mut |f, c| {
-                let shifted: Vec<Expr> = c
-                    .iter()
-                    .zip(&begin)
-                    .map(|(x, b)| x.clone() + Expr::idx(*b))
-                    .collect();
                 f.store(
                     out,
                     linear_index(c, &out_strides),
-                    Expr::load(x, linear_index(&shifted, &in_strides)),
+                    Expr::load(x, linear_index(&shifted(c, &begin), &in_strides)),
                 );
             });
         }
@@ -105,6 +96,14 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
         other => unreachable!("layout::lower called for {}", other.name()),
     }
     Ok(())
+}
+
+/// Coordinates `c` moved by `shift` (PAD's padding before, SLICE's begin).
+fn shifted(c: &[Expr], shift: &[usize]) -> Vec<Expr> {
+    c.iter()
+        .zip(shift)
+        .map(|(x, d)| x.clone() + Expr::idx(*d))
+        .collect()
 }
 
 /// MEAN: a sum per output in the reference's order, then for integer tensors TFLite's
