@@ -31,7 +31,9 @@ fn every_shared_model_fits_in_at_most_tflite_micros_arena_and_mlperf_in_0_8_of_i
         let (program, plan) = (&compiled.program, &compiled.plan);
         check(program, plan).unwrap_or_else(|e| panic!("{model}: {e}"));
         assert!(compiled.order.arena_after <= compiled.order.arena_before);
-        assert_eq!(compiled.order.arena_after, plan.arena_bytes);
+        // The orderer compares orders with the quick planner; the final plan also breaks
+        // chains, which only shrinks the arena.
+        assert!(plan.arena_bytes <= compiled.order.arena_after, "{model}");
         assert_eq!(plan.timeline.len(), program.steps.len());
         assert!(plan.peak_live_bytes() <= plan.arena_bytes, "{model}");
         // Each step's arena outputs (the slots it writes) are alive while it runs.

@@ -54,9 +54,10 @@ pub struct OrderReport {
     pub peak_before: usize,
     /// Largest live set of the order found.
     pub peak_after: usize,
-    /// Arena of the original order, as planned.
+    /// Arena of the original order, as [`MemoryPlanner::quick`] plans it.
     pub arena_before: usize,
-    /// Arena of the order kept.
+    /// Arena of the order kept, as [`MemoryPlanner::quick`] plans it (the final plan breaks
+    /// chains too, and may be smaller).
     pub arena_after: usize,
     /// Whether the program's steps were reordered.
     pub reordered: bool,
@@ -68,7 +69,7 @@ impl StepOrderer {
         let deps = Dependencies::new(program);
         let original: Vec<usize> = (0..program.steps.len()).collect();
         let (found, exact, states) = deps.search(self.max_states);
-        let planner = MemoryPlanner::default();
+        let planner = MemoryPlanner::quick();
         let arena_before = planner.run(program).arena_bytes;
         // Try the order found on the program itself (steps only; the constants stay put), and
         // put the original back if it places no better.

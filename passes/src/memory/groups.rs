@@ -6,7 +6,7 @@ use super::place::{Block, Unit};
 use super::{LiveSet, SharedArgs};
 use minnow_ir::loops::lag::output_lag;
 use minnow_ir::loops::{Access, BufId, BufferKind, Program, SlotId, SlotKind, Step};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// Arena slots grouped by shared storage, with the steps each slot is used by.
 pub(super) struct Groups {
@@ -23,13 +23,19 @@ pub(super) struct Groups {
 /// Whether outputs may be placed below inputs they overwrite ([`output_lag`]), or only over
 /// the inputs their lowering declares in place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Sharing {
+pub(super) enum Sharing<'a> {
     /// Declared pairs only.
     Declared,
     /// Declared pairs, and outputs lagged below their inputs while the group they join spans
-    /// at most this many bytes (each lagged output lies lower than its input, so a chain of
+    /// at most `cap` bytes (each lagged output lies lower than its input, so a chain of
     /// them drifts down; past the cap a chain starts a new group, wherever placement puts it).
-    Lagged(usize),
+    /// The outputs of the steps in `broken` start a new group whatever the span.
+    Lagged {
+        /// The most bytes a group may span.
+        cap: usize,
+        /// Steps whose output never joins its input's group.
+        broken: &'a BTreeSet<usize>,
+    },
 }
 
 /// Lags already computed, by function and parameter pair.
@@ -54,9 +60,10 @@ impl Groups {
             refused: None,
         };
         let mut group_of: Vec<Option<usize>> = vec![None; n];
-        let cap = match sharing {
-            Sharing::Declared => usize::MAX,
-            Sharing::Lagged(cap) => cap,
+        let none = BTreeSet::new();
+        let (cap, broken) = match sharing {
+            Sharing::Declared => (usize::MAX, &none),
+            Sharing::Lagged { cap, broken } => (cap, broken),
         };
         for (k, step) in program.steps.iter().enumerate() {
             let pair = groups.sharing(program, k, &group_of, alignment, sharing, lags);
@@ -65,7 +72,8 @@ impl Groups {
                 if !in_arena(program, *a) || group_of[a.0].is_some() {
                     continue;
                 }
-                let joined = pair.filter(|p| step.args[p.output] == *a).and_then(|p| {
+                let joined = pair.filter(|p| step.args[p.output] == *a && !broken.contains(&k));
+                let joined = joined.and_then(|p| {
                     let g = group_of[step.args[p.input].0]?;
                     let input = step.args[p.input];
                     groups
@@ -117,7 +125,7 @@ impl Groups {
                 });
             }
         }
-        if sharing == Sharing::Declared {
+        if matches!(sharing, Sharing::Declared) {
             return None;
         }
         let params: Vec<(usize, Access)> = program.funcs[step.func]

@@ -18,7 +18,9 @@
 //! function: a convolution's output row overwrites input rows no later output reads (TinyEngine
 //! runs depthwise convolutions in place; this covers every op whose accesses the analysis
 //! bounds). The planner keeps such sharing only when it gives a smaller arena than the
-//! declared pairs alone.
+//! declared pairs alone. A chain of lagged outputs drifts down the arena, each below the last;
+//! a cap on every group's span, then breaks of single chains where they shrink the arena,
+//! stop the drift where it costs more than the overlap saves.
 
 mod groups;
 mod place;
@@ -28,6 +30,7 @@ pub use place::{place, place_units, Block, Unit};
 use groups::{in_arena, lag_of, Groups, Lags, Sharing};
 use minnow_ir::loops::{Program, SlotId, SlotKind};
 use serde::Serialize;
+use std::collections::BTreeSet;
 
 /// Plans tried at most with lagged outputs (one per cap on their groups' span).
 const MAX_CAPS: usize = 256;
@@ -85,26 +88,46 @@ pub struct LiveSet {
 pub struct MemoryPlanner {
     /// Alignment of every offset in bytes (4 keeps word and SIMD loads aligned).
     pub alignment: usize,
+    /// Plans tried at most while breaking lagged groups one step at a time (0: none).
+    pub max_break_plans: usize,
 }
 
 impl Default for MemoryPlanner {
     fn default() -> Self {
-        MemoryPlanner { alignment: 4 }
+        MemoryPlanner {
+            alignment: 4,
+            max_break_plans: 512,
+        }
     }
 }
 
 impl MemoryPlanner {
+    /// The planner without [`MemoryPlanner::break_chains`]: for comparing many programs
+    /// (step orders, patch candidates) at one plan or so each.
+    pub fn quick() -> Self {
+        MemoryPlanner {
+            max_break_plans: 0,
+            ..MemoryPlanner::default()
+        }
+    }
+
     /// Plans the arena of `program`: with the declared in-place pairs alone, and with outputs
     /// lagged below the inputs they overwrite, their groups capped at each step's least
-    /// footprint in turn (and uncapped); the smallest arena wins (the declared pairs on a tie,
-    /// which leave the compiler more freedom).
+    /// footprint in turn (and uncapped); then, from the best lagged plan, chains broken one
+    /// step at a time wherever that shrinks the arena ([`MemoryPlanner::break_chains`]). The
+    /// smallest arena wins (the declared pairs on a tie, which leave the compiler more freedom).
     pub fn run(&self, program: &Program) -> ArenaPlan {
         let mut lags = Lags::new();
-        let (mut best, _) = self.plan(program, Sharing::Declared, &mut lags);
+        let unbroken = BTreeSet::new();
+        let lagged = |cap| Sharing::Lagged {
+            cap,
+            broken: &unbroken,
+        };
+        let (declared, _) = self.plan(program, Sharing::Declared, &mut lags);
         // Caps from the least span a lagged group can have, each next one the smallest span
         // the last refused: every distinct grouping the caps give, in turn.
-        let (lagged, _) = self.plan(program, Sharing::Lagged(usize::MAX), &mut lags);
-        let mut cap = lagged
+        let (uncapped, _) = self.plan(program, lagged(usize::MAX), &mut lags);
+        let mut cap = uncapped
             .shared
             .iter()
             .zip(&program.steps)
@@ -114,18 +137,63 @@ impl MemoryPlanner {
                 Some((bytes(p.input) + p.lag).max(bytes(p.output)))
             })
             .max();
-        let mut plans = vec![lagged];
-        while let Some(c) = cap.filter(|c| *c < best.arena_bytes && plans.len() < MAX_CAPS) {
-            let (plan, refused) = self.plan(program, Sharing::Lagged(c), &mut lags);
-            plans.push(plan);
+        let mut best = (uncapped, usize::MAX);
+        let mut tried = 1;
+        while let Some(c) = cap.filter(|c| *c < declared.arena_bytes && tried < MAX_CAPS) {
+            let (plan, refused) = self.plan(program, lagged(c), &mut lags);
+            if plan.arena_bytes < best.0.arena_bytes {
+                best = (plan, c);
+            }
+            tried += 1;
             cap = refused;
         }
-        for plan in plans {
-            if plan.arena_bytes < best.arena_bytes {
-                best = plan;
+        let (lagged, cap) = best;
+        let lagged = self.break_chains(program, lagged, cap, &mut lags);
+        if lagged.arena_bytes < declared.arena_bytes {
+            lagged
+        } else {
+            declared
+        }
+    }
+
+    /// Improves `plan`, made with lagged groups capped at `cap`, by breaking its groups: each
+    /// step whose output joined its input's group is tried in turn as the start of a new
+    /// group, and the break kept where the arena does not grow, pass after pass while a pass
+    /// shrinks it (at most [`MemoryPlanner::max_break_plans`]). A global cap splits every long chain
+    /// alike; breaks split single chains, and keeping the breaks that change nothing lets
+    /// chains that repeat (the bands of patch-based execution, each its own group with the
+    /// same offsets) all break before the arena shows it.
+    fn break_chains(
+        &self,
+        program: &Program,
+        mut plan: ArenaPlan,
+        cap: usize,
+        lags: &mut Lags,
+    ) -> ArenaPlan {
+        let mut broken = BTreeSet::new();
+        let mut tried = 0;
+        loop {
+            let joins: Vec<usize> = (0..program.steps.len())
+                .filter(|k| plan.shared[*k].is_some() && !broken.contains(k))
+                .collect();
+            let start = plan.arena_bytes;
+            for k in joins {
+                if tried == self.max_break_plans {
+                    return plan;
+                }
+                tried += 1;
+                let mut more = broken.clone();
+                more.insert(k);
+                let sharing = Sharing::Lagged { cap, broken: &more };
+                let (candidate, _) = self.plan(program, sharing, lags);
+                if candidate.arena_bytes <= plan.arena_bytes {
+                    (plan, broken) = (candidate, more);
+                }
+            }
+            if plan.arena_bytes == start {
+                return plan;
             }
         }
-        best
     }
 
     /// The plan with `sharing`, and the smallest group span its cap refused.

