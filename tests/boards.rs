@@ -97,6 +97,7 @@ fn a_float_model_matches_the_interpreter_on_host_and_boards() {
     let b = g.add_constant("b", f32t(&[3]), floats(3, 0.1));
     let c = g.add_tensor("c", f32t(&[1, 6, 6, 3]));
     let conv = Op::Conv2d {
+        weights: minnow_ir::WeightLayout::Bytes,
         window: Window::square(1, Padding::Same),
         activation: Activation::Relu,
     };
@@ -114,6 +115,7 @@ fn a_float_model_matches_the_interpreter_on_host_and_boards() {
     let f = g.add_tensor("f", f32t(&[1, 4]));
     g.add_op(
         Op::FullyConnected {
+            weights: minnow_ir::WeightLayout::Bytes,
             activation: Activation::None,
             keep_num_dims: false,
         },

@@ -3,13 +3,13 @@
 //! order the steps for the smallest arena, plan the arena, emit C.
 
 use crate::cost::{InputCopies, ScheduleCost};
+use crate::tilings::Tilings;
 use minnow_backends::c::{CEmitter, CSource};
 use minnow_ir::loops::reduction::Reduction;
 use minnow_ir::loops::{IndexReassociation, Program};
-use minnow_ir::Graph;
+use minnow_ir::{Graph, TensorKind, WeightLayout};
 use minnow_passes::constants::ConstantMerger;
 use minnow_passes::graph::{GraphRewriter, RewriteReport};
-use minnow_passes::loops::LoopTiler;
 use minnow_passes::memory::{ArenaPlan, MemoryPlanner};
 use minnow_passes::order::{OrderReport, StepOrderer};
 use minnow_passes::patch::{PatchReport, Patcher, Patching};
@@ -17,7 +17,7 @@ use minnow_schedules::{
     schedule_program, weight_is_private, winograd_allowed, Chooser, Primitive, Schedule,
     ScheduleError, Space,
 };
-use minnow_targets::{Features, Target};
+use minnow_targets::Target;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -42,7 +42,7 @@ pub struct Compiled {
 pub enum Schedules<'a> {
     /// The reference kernels' loops (what the interpreter mirrors).
     Naive,
-    /// The target's default: the loop nest [`LoopTiler`] extracts by the target's analytic cost.
+    /// The target's default: the loop nest [`minnow_passes::loops::LoopTiler`] extracts by the target's analytic cost.
     Default,
     /// Chosen per step (index into the program's steps); `None` falls back to the default.
     Chosen(Chooser<'a>),
@@ -71,6 +71,8 @@ pub struct Lowered {
     pub patch: PatchReport,
     /// The lowered program: every multiply-accumulate step in its reference loops.
     pub program: Program,
+    /// The nests the graph rewriter's layout choice tiled, for the default schedules.
+    pub tilings: Tilings,
 }
 
 /// Rewrites and lowers `graph` (its first layers in bands as `patching` says), schedules it
@@ -94,7 +96,8 @@ pub fn lower(
     target: &Target,
     patching: Patching,
 ) -> Result<Lowered, CompileError> {
-    let (graph, rewrite) = rewrite_graph(graph, &target.features)?;
+    let tilings = Tilings::default();
+    let (graph, rewrite) = rewrite_graph(graph, target, &tilings)?;
     let (graph, patch) = Patcher::default()
         .run(&graph, patching)
         .map_err(CompileError::Patch)?;
@@ -104,6 +107,7 @@ pub fn lower(
         rewrite,
         patch,
         program,
+        tilings,
     })
 }
 
@@ -118,8 +122,9 @@ pub fn schedule_and_emit(
         rewrite,
         patch,
         mut program,
+        tilings,
     } = lowered;
-    let widenable: Vec<bool> = (0..program.steps.len())
+    let private: Vec<bool> = (0..program.steps.len())
         .map(|i| weight_is_private(&program, i))
         .collect();
     let winograd: Vec<bool> = (0..program.steps.len())
@@ -129,14 +134,20 @@ pub fn schedule_and_emit(
         })
         .collect();
     // Ops of the same shape (a model's repeated blocks) are tiled once.
-    let tilings: RefCell<HashMap<String, Option<Schedule>>> = RefCell::default();
+    let by_workload: RefCell<HashMap<String, Option<Schedule>>> = RefCell::default();
     let tiled = |i: usize, r: &Reduction| {
-        let key = format!("{} {} {}", workload(r), widenable[i], winograd[i]);
-        if let Some(s) = tilings.borrow().get(&key) {
+        let key = format!(
+            "{} {} {:?} {}",
+            workload(r),
+            private[i],
+            r.weight_layout,
+            winograd[i]
+        );
+        if let Some(s) = by_workload.borrow().get(&key) {
             return s.clone();
         }
-        let schedule = default_schedule(r, target, widenable[i], winograd[i]);
-        tilings.borrow_mut().insert(key, schedule.clone());
+        let schedule = default_schedule(r, target, private[i], winograd[i], &tilings);
+        by_workload.borrow_mut().insert(key, schedule.clone());
         schedule
     };
     let naive = |_: usize, _: &Reduction, _: &Space| Some(Schedule::default());
@@ -169,30 +180,34 @@ pub fn schedule_and_emit(
     })
 }
 
-/// The target's default schedule of `r`: the nest [`LoopTiler`] extracts by the target's
-/// analytic cost (with widened weights where `widenable` and worth their flash, and on cores
-/// without SIMD Winograd pairs where `winograd`, see
+/// The target's default schedule of `r`: the nest [`minnow_passes::loops::LoopTiler`] extracts by the target's
+/// analytic cost, with the weights widened where the graph rewriter chose
+/// [`WeightLayout::Wide`] for them and `private` (a constant only this op reads), and on
+/// cores without SIMD Winograd pairs where `winograd`, see
 /// [`minnow_schedules::winograd_allowed`]). `None` where the tiler finds no nest (the
 /// space's default applies then).
 ///
 /// Targets whose code generator has 128-bit SIMD (the host as the JIT compiles for it,
 /// [`Target::for_jit`]) take [`Space::default_for`]'s block of eight channels by up to five
-/// pixels instead: the tiler's cost model counts a microcontroller's scalar and DSP
-/// instructions, not the `i32x4` lanes the JIT runs such a block's channels in (measured in
-/// one run, kws on the JIT: 1.07 ms with the tiler's nests, 0.50 ms with the block; the
-/// same block built by `cc -O2` is slower than the tiler's, so C targets keep the tiler).
+/// pixels instead, widening private weights wherever the block takes SIMD pairs (the host's
+/// memory is not a microcontroller's flash): the tiler's cost model counts a
+/// microcontroller's scalar and DSP instructions, not the `i32x4` lanes the JIT runs such a
+/// block's channels in (measured in one run, kws on the JIT: 1.07 ms with the tiler's nests,
+/// 0.50 ms with the block; the same block built by `cc -O2` is slower than the tiler's, so C
+/// targets keep the tiler).
 pub fn default_schedule(
     r: &Reduction,
     target: &Target,
-    widenable: bool,
+    private: bool,
     winograd: bool,
+    tilings: &Tilings,
 ) -> Option<Schedule> {
     if target.features.simd128 {
         let space = Space::of(r);
         let knobs = space.default_for(&target.features);
         let mut schedule = space.schedule(&knobs);
         // Weights stored as 16-bit pairs: a vector of four channels' pairs is one load.
-        if knobs.pairs && widenable {
+        if knobs.pairs && private {
             schedule.steps.push(Primitive::WidenWeights);
         }
         // Padded ops: the interior of the image tests no guard and reads no input offset.
@@ -203,9 +218,11 @@ pub fn default_schedule(
     }
     let mut machine = crate::cost::machine(target);
     machine.winograd &= winograd;
-    let tiling = LoopTiler::default()
-        .run_with_layout(r, machine, widenable)
-        .ok()?;
+    let layout = match private {
+        true => r.weight_layout,
+        false => WeightLayout::Bytes,
+    };
+    let tiling = tilings.nest(r, machine, layout)?;
     Some(Schedule::of_nest(r, &tiling.nest))
 }
 
@@ -221,34 +238,85 @@ fn note_build_flags(source: &mut CSource, target: &Target) {
     source.source.insert_str(at, &line);
 }
 
-/// `graph` rewritten for a target with `features`: first with every intermediate byte
-/// charged, then with copies of the model inputs free within the arena that first form needs
-/// (a first layer's padded input); the second form is kept if its planned arena is no
-/// larger, since the cost sees one op at a time and not what else is alive.
+/// `graph` rewritten for `target`: first with every intermediate byte charged, then with
+/// copies of the model inputs free within the arena that first form needs (a first layer's
+/// padded input); the second form is kept if its planned arena is no larger, since the cost
+/// sees one op at a time and not what else is alive. Where the weights the extraction widened
+/// would not leave the model in [`FLASH_SHARE`] of the target's flash, the rewriting runs
+/// again with flash priced higher ([`fitting_flash`]).
 fn rewrite_graph(
     graph: &Graph,
-    features: &Features,
+    target: &Target,
+    tilings: &Tilings,
 ) -> Result<(Graph, RewriteReport), CompileError> {
-    let rewriter = GraphRewriter::default();
-    let strict = ScheduleCost {
-        features,
-        input_copies: None,
-    };
-    let (tight, report) = rewriter.run(graph, &strict)?;
+    let (tight, report) = fitting_flash(graph, target, &ScheduleCost::new(target, tilings))?;
     let arena = planned_arena(&tight)?;
     let inputs = graph.inputs.iter().map(|t| graph.tensor(*t).ty.clone());
     let within = ScheduleCost {
-        features,
         input_copies: Some(InputCopies {
             budget: arena,
             inputs: inputs.collect(),
         }),
+        ..ScheduleCost::new(target, tilings)
     };
-    let (spent, spent_report) = rewriter.run(graph, &within)?;
+    let (spent, spent_report) = fitting_flash(graph, target, &within)?;
     if planned_arena(&spent)? <= arena {
         return Ok((spent, spent_report));
     }
     Ok((tight, report))
+}
+
+/// The share of a target's flash the model's constants may take with widened weights: the
+/// rest is for the code and the application.
+pub const FLASH_SHARE: f64 = 0.75;
+
+/// `graph` rewritten by `cost`, with flash priced four times higher each time the constants
+/// of the result exceed [`FLASH_SHARE`] of `target`'s flash while some op's weights are
+/// widened, until none is (a model too large in bytes is left to the linker to refuse).
+fn fitting_flash(
+    graph: &Graph,
+    target: &Target,
+    cost: &ScheduleCost,
+) -> Result<(Graph, RewriteReport), CompileError> {
+    let budget = FLASH_SHARE * target.flash_bytes as f64;
+    let mut price = cost.flash_byte;
+    loop {
+        let priced = ScheduleCost {
+            flash_byte: price,
+            input_copies: cost.input_copies.clone(),
+            ..ScheduleCost::new(target, cost.tilings)
+        };
+        let (rewritten, report) = GraphRewriter::default().run(graph, &priced)?;
+        let widened = rewritten
+            .execution_order()
+            .into_iter()
+            .any(|op| rewritten.node(op).op.weight_layout() == WeightLayout::Wide);
+        if !widened || target.flash_bytes == 0 || constant_flash(&rewritten) as f64 <= budget {
+            return Ok((rewritten, report));
+        }
+        price = if price >= 1e6 {
+            f64::INFINITY
+        } else {
+            price * 4.0
+        };
+    }
+}
+
+/// The flash the constants of `graph` take, the weights of widened ops counted twice.
+pub fn constant_flash(graph: &Graph) -> usize {
+    let mut bytes: usize = graph
+        .tensors()
+        .filter(|(_, t)| t.kind == TensorKind::Constant)
+        .map(|(_, t)| t.ty.bytes())
+        .sum();
+    for op in graph.execution_order() {
+        let node = graph.node(op);
+        if node.op.weight_layout() == WeightLayout::Wide {
+            let weights = node.inputs.get(1).copied().flatten();
+            bytes += weights.map_or(0, |w| graph.tensor(w).ty.bytes());
+        }
+    }
+    bytes
 }
 
 /// The arena `graph` needs as lowered, its steps ordered for the smallest.

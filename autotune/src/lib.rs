@@ -27,5 +27,6 @@ pub mod model;
 pub mod report;
 pub mod search;
 pub mod task;
+pub mod tilings;
 pub mod trial;
 pub mod tuner;

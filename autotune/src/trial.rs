@@ -102,6 +102,7 @@ pub fn compile_candidate(
         rewrite: Default::default(),
         patch: Default::default(),
         program: task.program.clone(),
+        tilings: Default::default(),
     };
     let chosen = |_: usize, _: &_, _: &_| Some(schedule.clone());
     schedule_and_emit(lowered, target, Schedules::Chosen(&chosen)).map_err(|e| e.to_string())

@@ -175,6 +175,7 @@ impl Tuner<'_> {
         };
         let mut model = CostModel::new(o.seed);
         let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
+        let tilings = crate::tilings::Tilings::default();
         let defaults: Vec<(usize, Proposal)> = (0..states.len())
             .filter_map(|i| {
                 let t = states[i].search.task;
@@ -183,6 +184,7 @@ impl Tuner<'_> {
                     self.target,
                     t.widenable,
                     t.winograd,
+                    &tilings,
                 )
                 .unwrap_or_default();
                 states[i].search.fixed(schedule, "default").map(|p| (i, p))

@@ -49,6 +49,7 @@ fn generate(op: Op, input: &[usize], filter: &[usize], output: &[usize]) -> Stri
 #[test]
 fn conv2d() {
     let op = Op::Conv2d {
+        weights: minnow_ir::WeightLayout::Bytes,
         window: Window::square(1, Padding::Same),
         activation: Activation::Relu,
     };
@@ -58,6 +59,7 @@ fn conv2d() {
 #[test]
 fn depthwise_conv2d() {
     let op = Op::DepthwiseConv2d {
+        weights: minnow_ir::WeightLayout::Bytes,
         window: Window::square(2, Padding::Valid),
         depth_multiplier: 1,
         activation: Activation::None,
@@ -68,6 +70,7 @@ fn depthwise_conv2d() {
 #[test]
 fn fully_connected() {
     let op = Op::FullyConnected {
+        weights: minnow_ir::WeightLayout::Bytes,
         activation: Activation::None,
         keep_num_dims: false,
     };

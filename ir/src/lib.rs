@@ -38,5 +38,5 @@ mod verify;
 
 pub use error::Error;
 pub use graph::{Graph, Node, OpId, Tensor, TensorId, TensorKind};
-pub use op::{Activation, Op, Padding, Window};
+pub use op::{Activation, Op, Padding, WeightLayout, Window};
 pub use types::{DType, Quant, TensorType};

@@ -10,6 +10,28 @@ use crate::types::TensorType;
 use serde::Serialize;
 use std::fmt;
 
+/// How a multiply-accumulate op's constant weights are stored in flash. The graph rewriter
+/// chooses it per op by the target's cost (`choose-weight-layout` in `minnow_passes::graph`);
+/// the schedules lay the bytes out in the order their loops read them either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightLayout {
+    /// One byte per int8 weight, as the model gives them.
+    #[default]
+    Bytes,
+    /// Widened to the 16-bit pairs the target's multiply-accumulate takes: pre-interleaved
+    /// for SXTB16 + SMLAD on Arm DSP cores (no unpacking in the loop), crossed for Winograd's
+    /// inner product on cores without SIMD. Twice the flash.
+    Wide,
+}
+
+impl WeightLayout {
+    /// Whether this is the model's own layout (serde leaves it out then).
+    pub fn is_bytes(&self) -> bool {
+        *self == WeightLayout::Bytes
+    }
+}
+
 /// A fused activation applied to an op's result before it is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -171,6 +193,9 @@ pub enum Op {
         window: Window,
         /// Fused activation.
         activation: Activation,
+        /// How the filter is stored.
+        #[serde(skip_serializing_if = "WeightLayout::is_bytes")]
+        weights: WeightLayout,
     },
     /// Depthwise 2-D convolution. Inputs: `[input NHWC, filter 1HW(C*M), bias (C*M)?]`.
     DepthwiseConv2d {
@@ -180,6 +205,9 @@ pub enum Op {
         depth_multiplier: usize,
         /// Fused activation.
         activation: Activation,
+        /// How the filter is stored.
+        #[serde(skip_serializing_if = "WeightLayout::is_bytes")]
+        weights: WeightLayout,
     },
     /// Fully connected (dense). Inputs: `[input (.., K), weights (N, K), bias N?]`.
     FullyConnected {
@@ -187,6 +215,9 @@ pub enum Op {
         activation: Activation,
         /// Keep the input's leading dimensions instead of flattening them to a batch.
         keep_num_dims: bool,
+        /// How the weights are stored.
+        #[serde(skip_serializing_if = "WeightLayout::is_bytes")]
+        weights: WeightLayout,
     },
     /// Element-wise addition with broadcasting. Inputs: `[a, b]`.
     Add {
@@ -423,6 +454,32 @@ impl Op {
         }
     }
 
+    /// How a multiply-accumulate op (or the one a fused ADD wraps) stores its weights;
+    /// [`WeightLayout::Bytes`] for every other op.
+    pub fn weight_layout(&self) -> WeightLayout {
+        match self {
+            Op::Conv2d { weights, .. }
+            | Op::DepthwiseConv2d { weights, .. }
+            | Op::FullyConnected { weights, .. } => *weights,
+            Op::ResidualAdd { mac, .. } => mac.weight_layout(),
+            _ => WeightLayout::Bytes,
+        }
+    }
+
+    /// The op with its weights stored as `layout`, if it is a multiply-accumulate op (or
+    /// wraps one).
+    pub fn with_weight_layout(&self, layout: WeightLayout) -> Option<Op> {
+        let mut op = self.clone();
+        match &mut op {
+            Op::Conv2d { weights, .. }
+            | Op::DepthwiseConv2d { weights, .. }
+            | Op::FullyConnected { weights, .. } => *weights = layout,
+            Op::ResidualAdd { mac, .. } => **mac = mac.with_weight_layout(layout)?,
+            _ => return None,
+        }
+        Some(op)
+    }
+
     /// The TFLite builtin name of the op (`CONV_2D`, ...), used by `inspect` so its op counts
     /// read the same as TFLite's tools.
     pub fn tflite_name(&self) -> &'static str {
@@ -483,26 +540,40 @@ impl Op {
             }
             s
         }
+        /// Nothing for the model's own layout, so the text of an imported graph is unchanged.
+        fn layout(weights: &WeightLayout) -> &'static str {
+            match weights {
+                WeightLayout::Bytes => "",
+                WeightLayout::Wide => " weights=wide",
+            }
+        }
         match self {
             Op::Conv2d {
                 window: w,
                 activation,
-            } => format!("{} act={activation}", window(w)),
+                weights,
+            } => format!("{} act={activation}{}", window(w), layout(weights)),
             Op::DepthwiseConv2d {
                 window: w,
                 depth_multiplier,
                 activation,
+                weights,
             } => {
                 format!(
-                    "{} multiplier={depth_multiplier} act={activation}",
-                    window(w)
+                    "{} multiplier={depth_multiplier} act={activation}{}",
+                    window(w),
+                    layout(weights)
                 )
             }
             Op::FullyConnected {
                 activation,
                 keep_num_dims,
+                weights,
             } => {
-                format!("act={activation} keep_num_dims={keep_num_dims}")
+                format!(
+                    "act={activation} keep_num_dims={keep_num_dims}{}",
+                    layout(weights)
+                )
             }
             Op::Add { activation }
             | Op::Mul { activation }

@@ -275,7 +275,9 @@ pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String>
     let out = g.tensor(node.outputs[0]).ty.shape.clone();
     let (input, filter) = (shape_of(0), shape_of(1));
     let (shape, channels, activation) = match &node.op {
-        Op::Conv2d { window, activation } => {
+        Op::Conv2d {
+            window, activation, ..
+        } => {
             let geom = ConvGeometry::new(&input, (filter[1], filter[2]), filter[3], &out, *window)?;
             (MacShape::Conv(geom), filter[0], *activation)
         }
@@ -283,6 +285,7 @@ pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String>
             window,
             depth_multiplier,
             activation,
+            ..
         } => {
             let geom = ConvGeometry::new(&input, (filter[1], filter[2]), 1, &out, *window)?;
             (

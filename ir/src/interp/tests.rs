@@ -130,6 +130,7 @@ fn conv_same_stride_2_per_channel_with_negative_zero_points() {
     for (padding, out_hw, pad) in [(Padding::Same, 2, 0), (Padding::Valid, 1, 0)] {
         let got = run_op(
             Op::Conv2d {
+                weights: crate::WeightLayout::Bytes,
                 window: Window::square(2, padding),
                 activation: Activation::None,
             },
@@ -169,6 +170,7 @@ fn conv_saturates_at_both_ends_and_relu_clamps_at_the_zero_point() {
     let run = |activation| {
         run_op(
             Op::Conv2d {
+                weights: crate::WeightLayout::Bytes,
                 window: Window::square(1, Padding::Valid),
                 activation,
             },
@@ -191,6 +193,7 @@ fn depthwise_with_multiplier_2_and_same_padding() {
     let f: Vec<i8> = (0..36).map(|i| (i % 7) as i8 - 3).collect(); // 1x3x3x4
     let got = run_op(
         Op::DepthwiseConv2d {
+            weights: crate::WeightLayout::Bytes,
             window: Window::square(2, Padding::Same),
             depth_multiplier: 2,
             activation: Activation::None,
@@ -234,6 +237,7 @@ fn fully_connected_rounds_half_away_from_zero_and_saturates() {
     ];
     let got = run_op(
         Op::FullyConnected {
+            weights: crate::WeightLayout::Bytes,
             activation: Activation::None,
             keep_num_dims: false,
         },

@@ -10,7 +10,7 @@ use crate::interp::Buffer;
 use crate::loops::reduction::{Affine, Axis, Epilogue, Guard, Operand, PerChannel};
 use crate::loops::reduction::{Reduction, Residual};
 use crate::loops::{BufId, Intrinsic, ScalarType};
-use crate::op::{Activation, Op};
+use crate::op::{Activation, Op, WeightLayout};
 use crate::qparams;
 use crate::types::{DType, TensorType};
 
@@ -98,6 +98,7 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
         }
     };
     reduction.residual = residual;
+    reduction.weight_layout = op.weight_layout();
     bind_bias(k, &mut reduction);
     reduction.build(&reduction.default_nest(), &mut k.f)?;
     k.set_reduction(reduction);
@@ -328,6 +329,7 @@ fn reduction(
         output_index: output,
         epilogue: parts.epilogue,
         residual: None,
+        weight_layout: WeightLayout::Bytes,
     }
 }
 

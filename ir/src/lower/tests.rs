@@ -176,6 +176,7 @@ fn conv_case(dtype: DType, window: Window, groups: usize, data: &[u8]) {
     let zp = if wide { 0 } else { -3 };
     check(
         Op::Conv2d {
+            weights: crate::WeightLayout::Bytes,
             window,
             activation: Activation::Relu6,
         },
@@ -223,9 +224,9 @@ proptest! {
 
     #[test]
     fn conv_and_fully_connected_with_a_residual_add(data in vec(any::<u8>(), 64..512)) {
-        let conv = Op::Conv2d { window: window(1, 1, Padding::Same), activation: Activation::Relu };
+        let conv = Op::Conv2d { weights: crate::WeightLayout::Bytes, window: window(1, 1, Padding::Same), activation: Activation::Relu };
         residual_add_case(conv, Activation::None, &data);
-        let fc = Op::FullyConnected { activation: Activation::None, keep_num_dims: false };
+        let fc = Op::FullyConnected { weights: crate::WeightLayout::Bytes, activation: Activation::None, keep_num_dims: false };
         residual_add_case(fc, Activation::Relu, &data);
     }
 
@@ -233,7 +234,7 @@ proptest! {
     fn depthwise_with_multiplier_and_stride(data in vec(any::<u8>(), 64..512)) {
         let (c, m) = (3, 2);
         check(
-            Op::DepthwiseConv2d { window: window(2, 1, Padding::Same), depth_multiplier: m, activation: Activation::None },
+            Op::DepthwiseConv2d { weights: crate::WeightLayout::Bytes, window: window(2, 1, Padding::Same), depth_multiplier: m, activation: Activation::None },
             vec![ty(&[1, 6, 5, c], DType::I8, 0.1, 7)],
             vec![
                 (per_channel(&[1, 3, 3, c * m], vec![0.02, 0.03, 0.01, 0.05, 0.04, 0.02], 3), bytes(9 * c * m, 5)),
@@ -283,6 +284,7 @@ proptest! {
 fn float_cases(data: &[u8]) {
     let data = data.to_vec();
     let conv = Op::Conv2d {
+        weights: crate::WeightLayout::Bytes,
         window: window(2, 1, Padding::Same),
         activation: Activation::Relu6,
     };
@@ -297,6 +299,7 @@ fn float_cases(data: &[u8]) {
         &data,
     );
     let dw = Op::DepthwiseConv2d {
+        weights: crate::WeightLayout::Bytes,
         window: window(1, 1, Padding::Valid),
         depth_multiplier: 2,
         activation: Activation::None,
@@ -312,6 +315,7 @@ fn float_cases(data: &[u8]) {
         &data,
     );
     let fc = Op::FullyConnected {
+        weights: crate::WeightLayout::Bytes,
         activation: Activation::Relu,
         keep_num_dims: false,
     };

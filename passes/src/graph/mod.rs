@@ -31,6 +31,7 @@ pub mod rules;
 pub mod term;
 #[cfg(test)]
 mod tests;
+pub mod weights;
 
 use egg::{CostFunction, Extractor, Id, Language, RecExpr, Runner, SimpleScheduler};
 use minnow_ir::{Error, Graph, Op, Tensor, TensorId, TensorKind, TensorType};
@@ -87,10 +88,38 @@ impl RewriteReport {
 }
 
 impl GraphRewriter {
-    /// Rewrites `graph` and extracts its cheapest form under `cost`. A graph the pass does not
-    /// handle (an op with several outputs) comes back unchanged, with the reason as the report's
-    /// stop reason.
+    /// Rewrites `graph` and extracts its cheapest form under `cost`, in two phases: the
+    /// structural rules ([`rules::structural`]) saturate and the cheapest structure is
+    /// extracted; then the weight layout of each of its ops is chosen ([`rules::layout`]) and
+    /// extracted again. A layout does not change which structure is cheapest, and pricing one
+    /// runs the target's tiler, which the second phase does for the extracted ops alone rather
+    /// than for every form the first reaches. A graph the pass does not handle (an op with
+    /// several outputs) comes back unchanged, with the reason as the report's stop reason.
     pub fn run(&self, graph: &Graph, cost: &dyn OpCost) -> Result<(Graph, RewriteReport), Error> {
+        let start = Instant::now();
+        let (structured, mut report) = self.phase(graph, cost, rules::structural())?;
+        let (laid_out, layout) = self.phase(&structured, cost, rules::layout())?;
+        report.stop_reason = match layout.stop_reason.as_str() {
+            "saturated" => report.stop_reason,
+            other => other.to_string(),
+        };
+        report.iterations += layout.iterations;
+        report.nodes = report.nodes.max(layout.nodes);
+        report.classes = report.classes.max(layout.classes);
+        report.applied.extend(layout.applied);
+        report.ops.1 = layout.ops.1;
+        report.cost.1 = layout.cost.1;
+        report.micros = start.elapsed().as_micros();
+        Ok((laid_out, report))
+    }
+
+    /// One phase: `rules` saturate the e-graph of `graph` and the cheapest form is extracted.
+    fn phase(
+        &self,
+        graph: &Graph,
+        cost: &dyn OpCost,
+        rules: Vec<std::sync::Arc<dyn rules::Rule>>,
+    ) -> Result<(Graph, RewriteReport), Error> {
         let start = Instant::now();
         let (egraph, root, inputs) = match insert(graph) {
             Ok(inserted) => inserted,
@@ -103,12 +132,7 @@ impl GraphRewriter {
             .with_iter_limit(self.limits.iterations)
             .with_time_limit(self.limits.time)
             .with_scheduler(SimpleScheduler)
-            .run(
-                &rules::all()
-                    .into_iter()
-                    .map(rules::rewrite)
-                    .collect::<Vec<_>>(),
-            );
+            .run(&rules.into_iter().map(rules::rewrite).collect::<Vec<_>>());
         let egraph = &runner.egraph;
         let root = egraph.find(root);
         let (after, expr) = Extractor::new(egraph, Cost::new(egraph, cost)).find_best(root);

@@ -13,7 +13,8 @@
 //! | `transpose-chain` | `transpose[p2](transpose[p1](x))`, `transpose[id](x)` | `transpose[p1∘p2](x)`, `x` |
 //! | `fold-constant` | `op(constants)` | a constant |
 //!
-//! The layout rules that move transposes through element-wise ops are in [`super::layout`].
+//! The layout rules that move transposes through element-wise ops are in [`super::layout`],
+//! the choice of each op's weight layout in [`super::weights`].
 
 use super::term::Term;
 use super::term::{add_leaf, applications, apply, leaf_in, type_of, users, ModelGraph, OpEntry};
@@ -32,8 +33,8 @@ pub trait Rule: Send + Sync {
     fn rewrite(&self, g: &mut ModelGraph, class: Id, entry: &OpEntry, args: &[Id]) -> Vec<Id>;
 }
 
-/// Every rule, in the order the runner tries them.
-pub fn all() -> Vec<Arc<dyn Rule>> {
+/// The rules that change which ops compute the model, in the order the runner tries them.
+pub fn structural() -> Vec<Arc<dyn Rule>> {
     vec![
         Arc::new(FoldPadIntoConv),
         Arc::new(PadForVectorizing),
@@ -48,6 +49,11 @@ pub fn all() -> Vec<Arc<dyn Rule>> {
         Arc::new(super::layout::TransposeAsReshape),
         Arc::new(FoldConstant),
     ]
+}
+
+/// The rules that choose how the extracted ops store their weights.
+pub fn layout() -> Vec<Arc<dyn Rule>> {
+    vec![Arc::new(super::weights::ChooseWeightLayout)]
 }
 
 /// The egg rewrite that runs `rule` on every class applying an op it wants.

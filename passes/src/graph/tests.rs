@@ -4,7 +4,9 @@
 use super::{GraphRewriter, OpCost};
 use crate::test_support::{bytes, int8};
 use minnow_ir::interp::Interpreter;
-use minnow_ir::{Activation, DType, Graph, Op, Padding, Quant, TensorId, TensorType, Window};
+use minnow_ir::{
+    Activation, DType, Graph, Op, Padding, Quant, TensorId, TensorType, WeightLayout, Window,
+};
 
 /// Every op costs its output's elements.
 struct Elements;
@@ -63,6 +65,7 @@ fn conv(g: &mut Graph, x: TensorId, padding: Padding, activation: Activation) ->
     let out_h = if padding == Padding::Same { in_h } else { 5 };
     let y = g.add_tensor("y", int8(&[1, out_h, out_h, 8], 0.05, -3));
     let op = Op::Conv2d {
+        weights: WeightLayout::Bytes,
         window: Window::square(1, padding),
         activation,
     };
@@ -129,6 +132,7 @@ fn pad_channels_for_vectorizing_with_zero_weights() {
     let w = g.add_constant("w", int8(&[8, 3, 3, 3], 0.02, 0), bytes(216, 3));
     let y = g.add_tensor("y", int8(&[1, 3, 3, 8], 0.05, -3));
     let op = Op::Conv2d {
+        weights: WeightLayout::Bytes,
         window: Window::square(2, Padding::Same),
         activation: Activation::Relu,
     };
@@ -312,4 +316,51 @@ fn the_runner_stops_at_its_limits_and_says_why() {
     assert_same_results(&g, &after);
     let (_, report) = GraphRewriter::default().run(&g, &GuardsCost).unwrap();
     assert_eq!(report.stop_reason, "saturated");
+}
+
+/// As [`Elements`], but widened weights cost `wide` times as much as bytes (a target's price of
+/// the instructions they save against the flash they add).
+struct WideWeightsCost {
+    wide: f64,
+}
+
+impl OpCost for WideWeightsCost {
+    fn cost(&self, op: &Op, inputs: &[Option<&TensorType>], output: &TensorType) -> f64 {
+        let factor = match op.weight_layout() {
+            WeightLayout::Wide => self.wide,
+            WeightLayout::Bytes => 1.0,
+        };
+        Elements.cost(op, inputs, output) * factor
+    }
+}
+
+#[test]
+fn choose_weight_layout_by_the_targets_price() {
+    let mut g = Graph::new("conv");
+    let x = g.add_input("x", int8(&[1, 7, 7, 4], 0.1, 5));
+    let y = conv(&mut g, x, Padding::Valid, Activation::None);
+    g.outputs.push(y);
+    let layout = |cost: &WideWeightsCost| {
+        let (after, report) = GraphRewriter::default().run(&g, cost).unwrap();
+        assert!(report.applied("choose-weight-layout") > 0);
+        assert_same_results(&g, &after);
+        after.node(after.execution_order()[0]).op.weight_layout()
+    };
+    assert_eq!(layout(&WideWeightsCost { wide: 0.5 }), WeightLayout::Wide);
+    assert_eq!(layout(&WideWeightsCost { wide: 2.0 }), WeightLayout::Bytes);
+    // Float weights have no widened form.
+    let mut f = Graph::new("float-fc");
+    let x = f.add_input("x", TensorType::new(vec![1, 4], DType::F32));
+    let w = f.add_constant("w", TensorType::new(vec![2, 4], DType::F32), vec![0; 32]);
+    let y = f.add_tensor("y", TensorType::new(vec![1, 2], DType::F32));
+    let fc = Op::FullyConnected {
+        weights: WeightLayout::Bytes,
+        activation: Activation::None,
+        keep_num_dims: false,
+    };
+    f.add_op(fc, vec![Some(x), Some(w), None], vec![y]).unwrap();
+    f.outputs.push(y);
+    let cheap = WideWeightsCost { wide: 0.5 };
+    let (_, report) = GraphRewriter::default().run(&f, &cheap).unwrap();
+    assert_eq!(report.applied("choose-weight-layout"), 0);
 }

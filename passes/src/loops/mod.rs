@@ -7,6 +7,7 @@
 //! ```
 //! use minnow_ir::loops::reduction::{Affine, Axis, Epilogue, Operand, PerChannel, Reduction};
 //! use minnow_ir::loops::{BufId, ForKind, Intrinsic, ScalarType};
+//! use minnow_ir::WeightLayout;
 //! use minnow_passes::loops::{LoopTiler, Machine};
 //!
 //! // A fully connected layer: out[c] = Σ_k x[k] * w[c][k], 16 outputs of 64 products.
@@ -35,6 +36,7 @@
 //!         elem: ScalarType::I8,
 //!     },
 //!     residual: None,
+//!     weight_layout: WeightLayout::Bytes,
 //! };
 //! let tiling = LoopTiler::default().run(&r, Machine::cortex_m(true)).unwrap();
 //! // SMLADs along k: its innermost part is 4 vectorized lanes.
@@ -58,6 +60,7 @@ use extract::{Choice, NestExtractor};
 use lang::{name_loops, term_of, NestGraph};
 use minnow_ir::loops::reduction::{Loop, LoopNest, Reduction};
 use minnow_ir::loops::ForKind;
+use minnow_ir::WeightLayout;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -148,39 +151,63 @@ impl LoopTiler {
 
     /// The cheapest nest of `r` on `machine`.
     pub fn run(&self, r: &Reduction, machine: Machine) -> Result<Tiling, String> {
-        self.run_with_layout(r, machine, false)
+        self.run_with_layout(r, machine, WeightLayout::Bytes)
     }
 
-    /// The cheapest nest of `r` on `machine`, where `widenable` (the weights are a constant
-    /// only this op reads) with widened weights if the instructions that saves pay for the
-    /// flash it costs: at least [`WIDEN_INSTRUCTIONS_PER_BYTE`] per added byte.
+    /// The cheapest nest of `r` on `machine` with its weights stored as `layout` (the graph
+    /// rewriter's choice, [`minnow_ir::WeightLayout`]): widened where that is
+    /// [`WeightLayout::Wide`] and a nest with the SIMD lanes innermost exists, else in bytes.
     pub fn run_with_layout(
         &self,
         r: &Reduction,
         machine: Machine,
-        widenable: bool,
+        layout: WeightLayout,
     ) -> Result<Tiling, String> {
         let start = Instant::now();
         let space = self.space(r);
-        let mut tiling = space.best(r, machine)?;
-        if widenable {
-            if let Some(wide) = space.best_widened(r, machine) {
-                let saved = tiling.estimate.instructions - wide.estimate.instructions;
-                if saved >= WIDEN_INSTRUCTIONS_PER_BYTE * weight_elements(r) as f64 {
-                    tiling = wide;
-                }
-            }
-        }
+        let wide = match layout {
+            WeightLayout::Wide => space.best_widened(r, machine),
+            WeightLayout::Bytes => None,
+        };
+        let mut tiling = match wide {
+            Some(wide) => wide,
+            None => space.best(r, machine)?,
+        };
         tiling.report.micros = start.elapsed().as_micros();
         Ok(tiling)
     }
+
+    /// The cheapest nest of `r` on `machine` in bytes, and the cheapest with the weights
+    /// widened where one exists: both layouts' tilings from one space, for a caller that
+    /// prices the layouts ([`Widening::between`]) and then schedules the one it keeps.
+    pub fn both_layouts(
+        &self,
+        r: &Reduction,
+        machine: Machine,
+    ) -> Result<(Tiling, Option<Tiling>), String> {
+        let space = self.space(r);
+        Ok((space.best(r, machine)?, space.best_widened(r, machine)))
+    }
 }
 
-/// Instructions per inference that one more byte of flash must save for the weights to be
-/// widened. Widening saves about one instruction per four products, so this asks each
-/// weight to be used at least 16 times per inference (a convolution over 16 pixels or
-/// more); fully connected layers, whose weights are used once, stay in bytes.
-pub const WIDEN_INSTRUCTIONS_PER_BYTE: f64 = 4.0;
+impl Widening {
+    /// What widening changes from the nest `bytes` to the nest `wide` of `r`.
+    pub fn between(r: &Reduction, bytes: &Tiling, wide: &Tiling) -> Widening {
+        Widening {
+            saved_instructions: bytes.estimate.instructions - wide.estimate.instructions,
+            added_flash_bytes: weight_elements(r),
+        }
+    }
+}
+
+/// What storing an op's weights widened changes ([`Widening::between`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Widening {
+    /// Instructions per inference saved (estimated).
+    pub saved_instructions: f64,
+    /// Flash bytes added.
+    pub added_flash_bytes: usize,
+}
 
 /// The number of weight elements: the extents of the axes the weight index depends on.
 fn weight_elements(r: &Reduction) -> usize {

@@ -5,6 +5,7 @@ use super::lang::term_of;
 use super::*;
 use minnow_ir::loops::reduction::{Affine, Axis, Epilogue, Operand, PerChannel};
 use minnow_ir::loops::{BufId, Intrinsic, ScalarType};
+use minnow_ir::WeightLayout;
 
 /// out[c] = Σ_k x[k] * w[c][k]: a fully connected layer of `units` outputs and `depth` inputs.
 fn fully_connected(units: usize, depth: usize, acc: ScalarType) -> Reduction {
@@ -53,6 +54,7 @@ fn fully_connected(units: usize, depth: usize, acc: ScalarType) -> Reduction {
         output_index: Affine::of(&[(0, 1)]),
         epilogue,
         residual: None,
+        weight_layout: WeightLayout::Bytes,
     }
 }
 

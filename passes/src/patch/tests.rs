@@ -115,6 +115,7 @@ fn conv_then_pool() -> Graph {
     let b = g.add_constant("b", bias, bytes(16, 2).iter().map(|v| v & 0x7).collect());
     let y = g.add_tensor("y", int8(&[1, 6, 4, 4], 0.05, -3));
     let conv = Op::Conv2d {
+        weights: minnow_ir::WeightLayout::Bytes,
         window: Window::square(2, Padding::Same),
         activation: Activation::Relu,
     };

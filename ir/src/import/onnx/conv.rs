@@ -62,12 +62,14 @@ fn filter(w: &Constant, layout: &Layout) -> Constant {
 fn conv_op(layout: &Layout, window: crate::op::Window) -> Op {
     if layout.depthwise {
         Op::DepthwiseConv2d {
+            weights: crate::WeightLayout::Bytes,
             window,
             depth_multiplier: layout.multiplier,
             activation: Activation::None,
         }
     } else {
         Op::Conv2d {
+            weights: crate::WeightLayout::Bytes,
             window,
             activation: Activation::None,
         }

@@ -13,6 +13,7 @@ use crate::types::{DType, Quant};
 /// A FULLY_CONNECTED op that keeps its input's leading dimensions.
 fn fully_connected() -> Op {
     Op::FullyConnected {
+        weights: crate::WeightLayout::Bytes,
         activation: Activation::None,
         keep_num_dims: true,
     }

@@ -141,6 +141,7 @@ impl<'a> ImportCx<'a> {
                     o.dilation_w_factor(),
                 )?;
                 Op::Conv2d {
+                    weights: crate::WeightLayout::Bytes,
                     window,
                     activation: self.activation(cx, o.fused_activation_function())?,
                 }
@@ -165,6 +166,7 @@ impl<'a> ImportCx<'a> {
                     ));
                 }
                 Op::DepthwiseConv2d {
+                    weights: crate::WeightLayout::Bytes,
                     window,
                     depth_multiplier: out_c / in_c,
                     activation: self.activation(cx, o.fused_activation_function())?,
@@ -178,6 +180,7 @@ impl<'a> ImportCx<'a> {
                     );
                 }
                 Op::FullyConnected {
+                    weights: crate::WeightLayout::Bytes,
                     activation: self.activation(cx, o.fused_activation_function())?,
                     keep_num_dims: o.keep_num_dims(),
                 }

@@ -25,6 +25,7 @@ mod build;
 pub mod winograd;
 
 use super::{BufId, Expr, ForKind, FuncBuilder, Intrinsic, ScalarType};
+use crate::op::WeightLayout;
 use build::Builder;
 
 /// What a reduction's innermost loop becomes in [`Reduction::build`].
@@ -249,6 +250,9 @@ pub struct Reduction {
     pub epilogue: Epilogue,
     /// An ADD fused after the epilogue (integer kernels only).
     pub residual: Option<Residual>,
+    /// How the graph chose to store the weights ([`WeightLayout::Wide`]: the default schedule
+    /// widens them, `Primitive::WidenWeights`, where they are a constant only this op reads).
+    pub weight_layout: WeightLayout,
 }
 
 /// One loop of a nest: `extent` iterations of one axis, the variable weighted by `stride`.
