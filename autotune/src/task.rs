@@ -174,6 +174,12 @@ pub fn standalone(program: &Program, indices: &[usize]) -> (Program, Vec<SlotId>
             );
             let id = SlotId(p.slots.len());
             let kind = match &old.kind {
+                // A state the task writes (an SVDF's projection into its memory) is its
+                // result: copied out like an activation, so candidates are checked on it.
+                SlotKind::State(_) if writes => {
+                    copies_out.push(id);
+                    old.kind.clone()
+                }
                 SlotKind::Constant(_) | SlotKind::State(_) => old.kind.clone(),
                 _ if writes => {
                     copies_out.push(id);
@@ -335,5 +341,36 @@ mod tests {
         let m7 = minnow_targets::find("cortex-m7").unwrap();
         let other = extract_tasks(&lowered.program, &m7);
         assert_ne!(other[0].key, tasks[0].key, "the target is part of the key");
+    }
+
+    /// An SVDF's feature projection writes only its state: the task copies the state out, so
+    /// its candidates are checked on what they compute.
+    #[test]
+    fn a_task_writing_state_has_it_as_its_output() {
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/models/keyword_scrambled.tflite"
+        ))
+        .expect("shared models");
+        let graph = minnow_ir::import::tflite::import(&bytes, "ks").unwrap();
+        let target = minnow_targets::find("cortex-m4").unwrap();
+        let lowered =
+            crate::compile::lower(&graph, "ks", &target, minnow_passes::patch::Patching::Off)
+                .unwrap();
+        let tasks = extract_tasks(&lowered.program, &target);
+        let projections: Vec<&Task> = tasks
+            .iter()
+            .filter(|t| {
+                t.program.steps[task_step(&t.program)]
+                    .name
+                    .ends_with("/projection")
+            })
+            .collect();
+        assert!(!projections.is_empty(), "{tasks:#?}");
+        for t in projections {
+            t.program.verify().unwrap();
+            let output = t.program.slot(t.program.outputs[0]);
+            assert_eq!(output.elem, minnow_ir::loops::ScalarType::I16, "the state");
+        }
     }
 }

@@ -5,7 +5,7 @@
 
 use super::Kernel;
 use crate::fixedpoint;
-use crate::geometry::ConvGeometry;
+use crate::geometry::{ConvGeometry, SvdfGeometry};
 use crate::interp::Buffer;
 use crate::loops::reduction::{Affine, Axis, Epilogue, Guard, Operand, PerChannel};
 use crate::loops::reduction::{Reduction, Residual};
@@ -99,7 +99,7 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
     };
     reduction.residual = residual;
     reduction.weight_layout = op.weight_layout();
-    bind_bias(k, &mut reduction);
+    bind_bias(k, &mut reduction, Some(2));
     reduction.build(&reduction.default_nest(), &mut k.f)?;
     k.set_reduction(reduction);
     Ok(())
@@ -113,19 +113,22 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
 /// `i32` arithmetic that wraps, as the kernels' sums do, the two are equal bit for bit. With
 /// padding the folded bias serves only the interior, where no tap is skipped
 /// ([`Reduction::interior_bias`]).
-fn bind_bias(k: &mut Kernel, r: &mut Reduction) {
+///
+/// The weights are operand 1; the bias, if the op has one, operand `bias`.
+fn bind_bias(k: &mut Kernel, r: &mut Reduction, bias: Option<usize>) {
     let tensor = |i: usize| k.cx.graph.tensor(k.node.inputs[i].expect("present"));
     let sums = tensor(1).data.as_deref().and_then(|w| offset_sums(r, w));
+    let present = bias.filter(|i| k.has_operand(*i));
     // The bias's values, as the interpreter decodes them: an i32 constant, or zeros.
-    let bias = match k.has_operand(2) {
-        false => sums.as_ref().map(|s| vec![0; s.len()]),
-        true if tensor(2).ty.dtype == DType::I32 => tensor(2)
+    let bias = match present {
+        None => sums.as_ref().map(|s| vec![0; s.len()]),
+        Some(i) if tensor(i).ty.dtype == DType::I32 => tensor(i)
             .data
             .as_deref()
             .and_then(|d| Buffer::from_le_bytes(DType::I32, d).to_i64()),
-        true => None,
+        Some(_) => None,
     };
-    let mut own = || k.has_operand(2).then(|| k.input("bias", 2));
+    let mut own = || present.map(|i| k.input("bias", i));
     let folded = match (sums, bias) {
         (Some(sums), Some(bias)) if bias.len() == sums.len() => {
             let offset = r.input.offset;
@@ -239,6 +242,18 @@ fn quantized(
     } else {
         ScalarType::I32
     };
+    parts.epilogue = requantizing(k, &requant, parts.acc, ScalarType::of(output.dtype));
+    Ok(())
+}
+
+/// The epilogue that requantizes accumulators of type `acc` by `requant` into `elem`, in the
+/// cheapest exact form the scales allow ([`scaling`]); per-channel values become constants.
+fn requantizing(
+    k: &mut Kernel,
+    requant: &qparams::Requantize,
+    acc: ScalarType,
+    elem: ScalarType,
+) -> Epilogue {
     let mut per_channel = |name: &str, values: &[i32]| {
         if values.windows(2).all(|w| w[0] == w[1]) {
             PerChannel::Same(values.first().copied().unwrap_or(0))
@@ -246,7 +261,7 @@ fn quantized(
             PerChannel::Table(k.constant_i32(name, values))
         }
     };
-    let (scale, shifts) = scaling(&requant, parts.acc);
+    let (scale, shifts) = scaling(requant, acc);
     let roundings = (scale == Intrinsic::MultiplyByQuantizedMultiplierHighShift)
         .then(|| {
             let offset = requant.output_offset;
@@ -260,15 +275,60 @@ fn quantized(
         Some(_) => Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset,
         None => scale,
     };
-    parts.epilogue = Epilogue::Quantized {
+    Epilogue::Quantized {
         scale,
         multiplier: per_channel("multiplier", &requant.multipliers),
         shift: per_channel("shift", &shifts),
         rounding: roundings.map(|r| per_channel("rounding", &r)),
         output_offset: requant.output_offset,
         range: (requant.act_min as i64, requant.act_max as i64),
-        elem: ScalarType::of(output.dtype),
+        elem,
+    }
+}
+
+/// An integer SVDF's feature projection as a fully connected reduction that the schedules
+/// vectorize: `batches x input` int8 inputs (operand 0) by the `filters x input` int8 feature
+/// weights (operand 1), each sum requantized by `scale` (the state's zero point is 0) into
+/// the int16 range and stored in the newest memory slot of its filter in the state (operand
+/// 4, `[batches, filters, memory]`).
+pub(super) fn svdf_projection(
+    k: &mut Kernel,
+    d: &SvdfGeometry,
+    input_zp: i32,
+    (multiplier, shift): (i32, i32),
+) -> Result<(), String> {
+    let state = k.operand(4).clone();
+    let (lo, hi) = state.dtype.int_range().ok_or("integer state expected")?;
+    let x = k.input("input", 0);
+    let w = k.input("feature", 1);
+    let out = k.state("state", 4);
+    let parts = Parts {
+        input: x,
+        filter: w,
+        bias: None,
+        output: out,
+        input_elem: ScalarType::I8,
+        filter_elem: ScalarType::I8,
+        input_offset: -input_zp,
+        filter_offset: 0,
+        acc: ScalarType::I32,
+        epilogue: Epilogue::Float { min: 0.0, max: 0.0 },
     };
+    let requant = qparams::Requantize {
+        multipliers: vec![multiplier],
+        shifts: vec![shift],
+        output_offset: 0,
+        act_min: lo as i32,
+        act_max: hi as i32,
+        wide: false,
+    };
+    let mut r = fully_connected(d.batches, d.input, d.filters, parts);
+    let memory = d.memory as i64;
+    r.output_index = Affine::of(&[(0, d.filters as i64 * memory), (1, memory)]).plus(memory - 1);
+    r.epilogue = requantizing(k, &requant, ScalarType::I32, ScalarType::of(state.dtype));
+    bind_bias(k, &mut r, None);
+    r.build(&r.default_nest(), &mut k.f)?;
+    k.set_reduction(r);
     Ok(())
 }
 

@@ -177,10 +177,12 @@ impl<'g> Lowering<'g> {
         let mut k = Kernel {
             cx: self,
             node,
-            f: FuncBuilder::new(name),
+            f: FuncBuilder::new(name.clone()),
+            name,
             args: Vec::new(),
             in_place: None,
             reduction: None,
+            split_macs: 0,
         };
         match &node.op {
             Op::Conv2d { .. }
@@ -210,6 +212,7 @@ impl<'g> Lowering<'g> {
             | Op::Tanh => elementwise::lower(&mut k)?,
         }
         let (func, args, in_place, reduction) = (k.f.finish(), k.args, k.in_place, k.reduction);
+        let split_macs = k.split_macs;
         let tensor_name = self.graph.tensor(out).name.clone();
         self.program.funcs.push(func);
         self.program.steps.push(Step {
@@ -218,7 +221,7 @@ impl<'g> Lowering<'g> {
             func: self.program.funcs.len() - 1,
             args,
             in_place,
-            macs: crate::stats::op_macs(self.graph, node),
+            macs: crate::stats::op_macs(self.graph, node).saturating_sub(split_macs),
             reduction,
         });
         Ok(())
@@ -237,9 +240,13 @@ pub(crate) struct Kernel<'a, 'g> {
     pub node: &'a Node,
     /// The function.
     pub f: FuncBuilder,
+    /// The function's name (steps split off take it with a suffix).
+    name: String,
     args: Vec<SlotId>,
     in_place: Option<(usize, usize)>,
     reduction: Option<Reduction>,
+    /// Multiply-accumulates of the steps split off so far ([`Kernel::split_step`]).
+    split_macs: u64,
 }
 
 impl Kernel<'_, '_> {
@@ -286,6 +293,31 @@ impl Kernel<'_, '_> {
             self.node.inputs[i].expect("verified operand"),
             Access::ReadWrite,
         )
+    }
+
+    /// Ends a step of the op's own: what the kernel built so far (function, bound slots,
+    /// reduction) becomes a step named after the op's output with `/part` appended, of
+    /// `macs` multiply-accumulates, and the kernel goes on with a new function. An op whose
+    /// parts schedule apart (SVDF's feature projection, a fully connected reduction between
+    /// the state's shift and its time filter) lowers to several steps this way; they keep
+    /// their order, as each touches the slot the next one reads.
+    pub fn split_step(&mut self, part: &str, macs: u64) {
+        let fresh = FuncBuilder::new(self.name.clone());
+        let mut func = std::mem::replace(&mut self.f, fresh).finish();
+        func.name = format!("{}_{part}", self.name);
+        let program = &mut self.cx.program;
+        program.funcs.push(func);
+        let output = self.node.outputs[0];
+        program.steps.push(Step {
+            name: format!("{}/{part}", self.cx.graph.tensor(output).name),
+            op: self.node.op.tflite_name().to_string(),
+            func: program.funcs.len() - 1,
+            args: std::mem::take(&mut self.args),
+            in_place: self.in_place.take(),
+            macs,
+            reduction: self.reduction.take(),
+        });
+        self.split_macs += macs;
     }
 
     /// Records the op's compute definition for the schedules.

@@ -30,7 +30,10 @@ struct Arithmetic {
     to_output: Box<dyn Fn(Expr) -> Expr>,
 }
 
-/// Lowers an SVDF.
+/// Lowers an SVDF. An integer SVDF with int8 input and feature weights (and a state zero point
+/// of 0, as TFLite's converter writes) is three steps: the state's shift, the feature
+/// projection as a fully connected reduction the schedules vectorize
+/// ([`super::mac::svdf_projection`]), and the time filter; any other is one loop nest.
 pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
     let Op::Svdf { rank, activation } = k.node.op else {
         unreachable!("svdf::lower called for {}", k.node.op.name())
@@ -41,9 +44,9 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
         k.operand(2).clone(),
     );
     let dims = SvdfGeometry::new(&input.shape, &wf.shape, &wt.shape, rank);
-    let arithmetic = if input.dtype == DType::F32 {
+    if input.dtype == DType::F32 {
         let (lo, hi) = qparams::activation_range_f32(activation);
-        Arithmetic {
+        let arithmetic = Arithmetic {
             acc: ScalarType::F32,
             zero: Expr::f32(0.0),
             load: Expr::load,
@@ -51,11 +54,23 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
             state_offset: None,
             to_state: Box::new(|dot| dot),
             to_output: Box::new(move |v| v.clamp(Expr::f32(lo), Expr::f32(hi))),
-        }
+        };
+        emit(k, &dims, &arithmetic);
+        return Ok(());
+    }
+    let state = k.operand(4).clone();
+    let q = qparams::svdf([&input, &wf, &wt, &state, k.output_type()])?;
+    let arithmetic = integer(&input, &wf, &wt, &state, k.output_type())?;
+    if input.dtype == DType::I8 && wf.dtype == DType::I8 && q.state_zp == 0 {
+        shift_state(k, &dims);
+        k.split_step("shift", 0);
+        super::mac::svdf_projection(k, &dims, q.input_zp, q.scale_1)?;
+        let macs = (dims.batches * dims.filters * dims.input) as u64;
+        k.split_step("projection", macs);
+        filter_in_time(k, &dims, &arithmetic);
     } else {
-        integer(&input, &wf, &wt, k.operand(4), k.output_type())?
-    };
-    emit(k, &dims, &arithmetic);
+        emit(k, &dims, &arithmetic);
+    }
     Ok(())
 }
 
@@ -96,20 +111,13 @@ fn integer(
     })
 }
 
-/// The loop nest: shift the state, project the input into it, filter and sum per unit.
+/// The whole SVDF as one loop nest: shift the state, project the input into it, filter and
+/// sum per unit.
 fn emit(k: &mut Kernel, d: &SvdfGeometry, a: &Arithmetic) {
+    let s = shift_state(k, d);
     let x = k.input("input", 0);
     let feature = k.input("feature", 1);
-    let time = k.input("time", 2);
-    let bias = k.has_operand(3).then(|| k.input("bias", 3));
-    let s = k.state("state", 4);
-    let out = k.output("output");
     let f = &mut k.f;
-    let state_len = d.batches * d.filters * d.memory;
-    f.for_loop("i", state_len.saturating_sub(1), |f, i| {
-        f.store(s, i.clone(), Expr::load(s, i + Expr::i32(1)));
-    });
-    let units = d.units();
     f.for_loop("b", d.batches, |f, b| {
         f.for_loop("r", d.filters, |f, r| {
             let dot = dot_product(f, a, d.input, |kk| {
@@ -121,6 +129,30 @@ fn emit(k: &mut Kernel, d: &SvdfGeometry, a: &Arithmetic) {
                 + Expr::idx(d.memory - 1);
             f.store(s, slot, (a.to_state)(dot));
         });
+    });
+    filter_in_time(k, d, a);
+}
+
+/// Binds the state and shifts it left by one element (its newest slots are written next).
+fn shift_state(k: &mut Kernel, d: &SvdfGeometry) -> BufId {
+    let s = k.state("state", 4);
+    let state_len = d.batches * d.filters * d.memory;
+    k.f.for_loop("i", state_len.saturating_sub(1), |f, i| {
+        f.store(s, i.clone(), Expr::load(s, i + Expr::i32(1)));
+    });
+    s
+}
+
+/// Filters every memory with the time weights, sums `rank` filters per unit with the bias,
+/// and stores the outputs.
+fn filter_in_time(k: &mut Kernel, d: &SvdfGeometry, a: &Arithmetic) {
+    let time = k.input("time", 2);
+    let bias = k.has_operand(3).then(|| k.input("bias", 3));
+    let s = k.state("state", 4);
+    let out = k.output("output");
+    let f = &mut k.f;
+    let units = d.units();
+    f.for_loop("b", d.batches, |f, b| {
         f.for_loop("u", units, |f, u| {
             let acc = f.local("acc", a.acc, 1);
             let init = bias.map_or(a.zero.clone(), |bias| (a.load)(bias, u.clone()));

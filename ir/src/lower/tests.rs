@@ -490,6 +490,17 @@ fn svdf_case(float: bool, data: &[u8]) {
     let mut interpreter = Interpreter::new(&g).unwrap();
     let program = lower(&g).unwrap();
     program.verify().unwrap();
+    // An integer SVDF is its shift, its feature projection as a reduction (whose MACs the
+    // per-layer figures count; the model's total counts none for SVDF, as MLPerf does), and
+    // its time filter.
+    let names: Vec<&str> = program.steps.iter().map(|s| s.name.as_str()).collect();
+    if float {
+        assert_eq!(names, ["y"]);
+    } else {
+        assert_eq!(names, ["y/shift", "y/projection", "y"]);
+        assert!(program.steps[1].reduction.is_some());
+        assert_eq!(program.steps[1].macs, (batches * filters * input) as u64);
+    }
     let mut loops = ProgramInterp::new(&program).unwrap();
     for step in 0..memory + 2 {
         let feed: Vec<u8> = if float {
