@@ -312,20 +312,22 @@ fn add_copy(p: &mut Program, from: SlotId, to: SlotId) {
 mod tests {
     use super::*;
 
+    /// Shared model `name` lowered for Cortex-M4, with the target.
+    fn lowered(name: &str) -> (crate::compile::Lowered, Target) {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/models");
+        let bytes = std::fs::read(format!("{dir}/{name}.tflite")).expect("shared models");
+        let graph = minnow_ir::import::tflite::import(&bytes, name).unwrap();
+        let target = minnow_targets::find("cortex-m4").unwrap();
+        let patching = minnow_passes::patch::Patching::Off;
+        let lowered = crate::compile::lower(&graph, name, &target, patching).unwrap();
+        (lowered, target)
+    }
+
     /// kws's four depthwise and four pointwise layers are two tasks; every step with a
     /// reduction is in exactly one task, and each standalone program verifies.
     #[test]
     fn kws_repeated_blocks_share_tasks() {
-        let bytes = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/models/kws.tflite"
-        ))
-        .expect("shared models");
-        let graph = minnow_ir::import::tflite::import(&bytes, "kws").unwrap();
-        let target = minnow_targets::find("cortex-m4").unwrap();
-        let lowered =
-            crate::compile::lower(&graph, "kws", &target, minnow_passes::patch::Patching::Off)
-                .unwrap();
+        let (lowered, target) = lowered("kws");
         let tasks = extract_tasks(&lowered.program, &target);
         let counts: Vec<usize> = tasks.iter().map(|t| t.steps.len()).collect();
         assert_eq!(counts, vec![1, 4, 4, 1], "{tasks:#?}");
@@ -347,16 +349,7 @@ mod tests {
     /// its candidates are checked on what they compute.
     #[test]
     fn a_task_writing_state_has_it_as_its_output() {
-        let bytes = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/models/keyword_scrambled.tflite"
-        ))
-        .expect("shared models");
-        let graph = minnow_ir::import::tflite::import(&bytes, "ks").unwrap();
-        let target = minnow_targets::find("cortex-m4").unwrap();
-        let lowered =
-            crate::compile::lower(&graph, "ks", &target, minnow_passes::patch::Patching::Off)
-                .unwrap();
+        let (lowered, target) = lowered("keyword_scrambled");
         let tasks = extract_tasks(&lowered.program, &target);
         let projections: Vec<&Task> = tasks
             .iter()
