@@ -238,18 +238,20 @@ fn note_build_flags(source: &mut CSource, target: &Target) {
     source.source.insert_str(at, &line);
 }
 
-/// `graph` rewritten for `target`: first with every intermediate byte charged, then with
-/// copies of the model inputs free within the arena that first form needs (a first layer's
-/// padded input); the second form is kept if its planned arena is no larger, since the cost
-/// sees one op at a time and not what else is alive. Where the weights the extraction widened
-/// would not leave the model in [`FLASH_SHARE`] of the target's flash, the rewriting runs
-/// again with flash priced higher ([`fitting_flash`]).
+/// `graph` rewritten for `target`: its structure first with every intermediate byte charged,
+/// then with copies of the model inputs free within the arena that first form needs (a first
+/// layer's padded input); the second form is kept if its planned arena is no larger, since the
+/// cost sees one op at a time and not what else is alive. Then the weight layouts of the form
+/// kept are chosen, with flash priced higher where the widened weights would not leave the
+/// model in [`FLASH_SHARE`] of the target's flash ([`fitting_flash`]).
 fn rewrite_graph(
     graph: &Graph,
     target: &Target,
     tilings: &Tilings,
 ) -> Result<(Graph, RewriteReport), CompileError> {
-    let (tight, report) = fitting_flash(graph, target, &ScheduleCost::new(target, tilings))?;
+    let rewriter = GraphRewriter::default();
+    let strict = ScheduleCost::new(target, tilings);
+    let (tight, tight_report) = rewriter.structure(graph, &strict)?;
     let arena = planned_arena(&tight)?;
     let inputs = graph.inputs.iter().map(|t| graph.tensor(*t).ty.clone());
     let within = ScheduleCost {
@@ -259,20 +261,23 @@ fn rewrite_graph(
         }),
         ..ScheduleCost::new(target, tilings)
     };
-    let (spent, spent_report) = fitting_flash(graph, target, &within)?;
-    if planned_arena(&spent)? <= arena {
-        return Ok((spent, spent_report));
-    }
-    Ok((tight, report))
+    let (spent, spent_report) = rewriter.structure(graph, &within)?;
+    let (kept, report, cost) = match planned_arena(&spent)? <= arena {
+        true => (spent, spent_report, within),
+        false => (tight, tight_report, strict),
+    };
+    let (laid_out, layout) = fitting_flash(&kept, target, &cost)?;
+    Ok((laid_out, report.then(layout)))
 }
 
 /// The share of a target's flash the model's constants may take with widened weights: the
 /// rest is for the code and the application.
 pub const FLASH_SHARE: f64 = 0.75;
 
-/// `graph` rewritten by `cost`, with flash priced four times higher each time the constants
-/// of the result exceed [`FLASH_SHARE`] of `target`'s flash while some op's weights are
-/// widened, until none is (a model too large in bytes is left to the linker to refuse).
+/// The weight layouts of `graph` chosen by `cost`, with flash priced four times higher each
+/// time the constants of the result exceed [`FLASH_SHARE`] of `target`'s flash while some op's
+/// weights are widened, until none is (a model too large in bytes is left to the linker to
+/// refuse).
 fn fitting_flash(
     graph: &Graph,
     target: &Target,
@@ -286,7 +291,7 @@ fn fitting_flash(
             input_copies: cost.input_copies.clone(),
             ..ScheduleCost::new(target, cost.tilings)
         };
-        let (rewritten, report) = GraphRewriter::default().run(graph, &priced)?;
+        let (rewritten, report) = GraphRewriter::default().layout(graph, &priced)?;
         let widened = rewritten
             .execution_order()
             .into_iter()

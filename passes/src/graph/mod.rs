@@ -78,6 +78,21 @@ pub struct RewriteReport {
 }
 
 impl RewriteReport {
+    /// This phase's report followed by `later`'s: one report of both.
+    pub fn then(mut self, later: RewriteReport) -> RewriteReport {
+        if later.stop_reason != "saturated" {
+            self.stop_reason = later.stop_reason;
+        }
+        self.iterations += later.iterations;
+        self.nodes = self.nodes.max(later.nodes);
+        self.classes = self.classes.max(later.classes);
+        self.applied.extend(later.applied);
+        self.ops.1 = later.ops.1;
+        self.cost.1 = later.cost.1;
+        self.micros += later.micros;
+        self
+    }
+
     /// How many times rule `name` applied.
     pub fn applied(&self, name: &str) -> usize {
         self.applied
@@ -96,21 +111,28 @@ impl GraphRewriter {
     /// than for every form the first reaches. A graph the pass does not handle (an op with
     /// several outputs) comes back unchanged, with the reason as the report's stop reason.
     pub fn run(&self, graph: &Graph, cost: &dyn OpCost) -> Result<(Graph, RewriteReport), Error> {
-        let start = Instant::now();
-        let (structured, mut report) = self.phase(graph, cost, rules::structural())?;
-        let (laid_out, layout) = self.phase(&structured, cost, rules::layout())?;
-        report.stop_reason = match layout.stop_reason.as_str() {
-            "saturated" => report.stop_reason,
-            other => other.to_string(),
-        };
-        report.iterations += layout.iterations;
-        report.nodes = report.nodes.max(layout.nodes);
-        report.classes = report.classes.max(layout.classes);
-        report.applied.extend(layout.applied);
-        report.ops.1 = layout.ops.1;
-        report.cost.1 = layout.cost.1;
-        report.micros = start.elapsed().as_micros();
-        Ok((laid_out, report))
+        let (structured, report) = self.structure(graph, cost)?;
+        let (laid_out, layout) = self.layout(&structured, cost)?;
+        Ok((laid_out, report.then(layout)))
+    }
+
+    /// The first phase alone: the structural rules, for a caller that compares structures
+    /// before it chooses layouts for the one it keeps.
+    pub fn structure(
+        &self,
+        graph: &Graph,
+        cost: &dyn OpCost,
+    ) -> Result<(Graph, RewriteReport), Error> {
+        self.phase(graph, cost, rules::structural())
+    }
+
+    /// The second phase alone: the weight layouts of `graph`'s ops.
+    pub fn layout(
+        &self,
+        graph: &Graph,
+        cost: &dyn OpCost,
+    ) -> Result<(Graph, RewriteReport), Error> {
+        self.phase(graph, cost, rules::layout())
     }
 
     /// One phase: `rules` saturate the e-graph of `graph` and the cheapest form is extracted.
