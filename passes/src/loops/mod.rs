@@ -60,7 +60,6 @@ use extract::{Choice, NestExtractor};
 use lang::{name_loops, term_of, NestGraph};
 use minnow_ir::loops::reduction::{Loop, LoopNest, Reduction};
 use minnow_ir::loops::ForKind;
-use minnow_ir::WeightLayout;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -149,30 +148,11 @@ impl LoopTiler {
         }
     }
 
-    /// The cheapest nest of `r` on `machine`.
+    /// The cheapest nest of `r` on `machine`, its weights in bytes (which layout to schedule,
+    /// given [`LoopTiler::both_layouts`], is the caller's choice).
     pub fn run(&self, r: &Reduction, machine: Machine) -> Result<Tiling, String> {
-        self.run_with_layout(r, machine, WeightLayout::Bytes)
-    }
-
-    /// The cheapest nest of `r` on `machine` with its weights stored as `layout` (the graph
-    /// rewriter's choice, [`minnow_ir::WeightLayout`]): widened where that is
-    /// [`WeightLayout::Wide`] and a nest with the SIMD lanes innermost exists, else in bytes.
-    pub fn run_with_layout(
-        &self,
-        r: &Reduction,
-        machine: Machine,
-        layout: WeightLayout,
-    ) -> Result<Tiling, String> {
         let start = Instant::now();
-        let space = self.space(r);
-        let wide = match layout {
-            WeightLayout::Wide => space.best_widened(r, machine),
-            WeightLayout::Bytes => None,
-        };
-        let mut tiling = match wide {
-            Some(wide) => wide,
-            None => space.best(r, machine)?,
-        };
+        let mut tiling = self.space(r).best(r, machine)?;
         tiling.report.micros = start.elapsed().as_micros();
         Ok(tiling)
     }
