@@ -69,6 +69,21 @@ fn cases(i: Intrinsic, rng: &mut impl FnMut() -> i64) -> Vec<Vec<i64>> {
                     .expect("a rounding constant for offset 0");
                 vec![x, multiplier, shift as i64, rounding as i64]
             }
+            Intrinsic::MultiplyByQuantizedMultiplierHighMul => {
+                use minnow_ir::fixedpoint::{
+                    high_mul_form, high_shift_rounding, HIGH_MUL_ACC_LIMIT,
+                };
+                let multiplier = y.rem_euclid(1 << 31);
+                let high_shift = 1 + (y >> 8).rem_euclid(28) as i32;
+                let offset = [-128, 0, 127, -32768, 32767][k % 5];
+                let rounding = high_shift_rounding(high_shift, offset)
+                    .and_then(|r| high_mul_form(high_shift, r))
+                    .or(high_mul_form(high_shift, (1 << high_shift) >> 1))
+                    .expect("the offset-free rounding fits");
+                let limit = HIGH_MUL_ACC_LIMIT - 1;
+                let x = x.clamp(-limit, limit);
+                vec![x, multiplier, rounding.0 as i64, rounding.1 as i64]
+            }
             Intrinsic::MultiplyByQuantizedMultiplierWide => vec![
                 rng() >> 20,
                 (1 << 30) + y.rem_euclid(1 << 30),

@@ -18,13 +18,14 @@
 
 // The definitions generated code runs live in `crate::runtime` (copied into generated Rust).
 pub use crate::runtime::fixedpoint::{
-    exp_on_negative_values, high_shift_rounding, logistic, multiply_by_quantized_multiplier,
-    multiply_by_quantized_multiplier_greater_than_one, multiply_by_quantized_multiplier_high_shift,
+    exp_on_negative_values, high_mul_form, high_shift_rounding, logistic,
+    multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_greater_than_one,
+    multiply_by_quantized_multiplier_high_mul, multiply_by_quantized_multiplier_high_shift,
     multiply_by_quantized_multiplier_high_shift_offset, multiply_by_quantized_multiplier_i64,
     multiply_by_quantized_multiplier_smaller_than_one_exp,
     one_minus_x_over_one_plus_x_for_x_in_0_1, one_over_one_plus_x_for_x_in_0_1,
     rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
-    saturating_rounding_multiply_by_pot, tanh,
+    saturating_rounding_multiply_by_pot, tanh, HIGH_MUL_ACC_LIMIT,
 };
 
 /// The exponent of the final shift in [`multiply_by_quantized_multiplier_high_shift`] for
@@ -214,6 +215,52 @@ mod tests {
                 );
             }
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn high_mul_form_is_the_offset_form(
+            x in -(HIGH_MUL_ACC_LIMIT as i32 - 1)..HIGH_MUL_ACC_LIMIT as i32,
+            multiplier in 0i32..=i32::MAX,
+            high_shift in 1i32..=28,
+            offset in -32768i32..=32767,
+        ) {
+            let Some(rounding) = high_shift_rounding(high_shift, offset) else {
+                return Ok(());
+            };
+            if let Some((shift, rounding4)) = high_mul_form(high_shift, rounding) {
+                proptest::prop_assert_eq!(
+                    multiply_by_quantized_multiplier_high_mul(x, multiplier, shift, rounding4),
+                    multiply_by_quantized_multiplier_high_shift_offset(
+                        x, multiplier, high_shift, rounding
+                    )
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn high_mul_form_at_the_edges() {
+        let limit = HIGH_MUL_ACC_LIMIT as i32 - 1;
+        let xs = [0, 1, -1, limit, -limit, 1 << 20, -(1 << 20) - 1];
+        let multipliers = [0, 1, 1 << 30, i32::MAX, 0x5555_5555, (1 << 30) + 1];
+        for x in xs {
+            for m in multipliers {
+                for (high_shift, offset) in [(1, 0), (10, -128), (28, 0), (20, 127)] {
+                    let rounding = high_shift_rounding(high_shift, offset).unwrap();
+                    let (shift, r4) = high_mul_form(high_shift, rounding).unwrap();
+                    assert_eq!(
+                        multiply_by_quantized_multiplier_high_mul(x, m, shift, r4),
+                        multiply_by_quantized_multiplier_high_shift_offset(
+                            x, m, high_shift, rounding
+                        ),
+                        "x {x} m {m} high shift {high_shift} offset {offset}"
+                    );
+                }
+            }
+        }
+        assert_eq!(high_mul_form(30, 0), None);
+        assert_eq!(high_mul_form(5, 1 << 28), None);
     }
 
     #[test]

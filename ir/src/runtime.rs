@@ -113,6 +113,41 @@ pub mod fixedpoint {
         (r.abs() < 1 << 30).then_some(r as i32)
     }
 
+    /// [`multiply_by_quantized_multiplier_high_shift_offset`] by one 32-bit high multiply, for
+    /// cores whose only wide product is `mulh` (RISC-V RV32M): `shift` and `rounding` are the
+    /// high-shift form's `high_shift + 2` and `4 rounding` ([`high_mul_form`]), and `|x|` is below
+    /// [`HIGH_MUL_ACC_LIMIT`].
+    ///
+    /// The high-shift form is `floor((floor((x m ± 2^30) / 2^32) + r) / 2^e)`, the nudge's sign
+    /// that of `x`. Nested floors by powers of two compose, so it is also
+    /// `floor((floor((x m ± 2^30) / 2^30) + 4 r) / 2^(e+2))`, and
+    /// `floor((x m ± 2^30) / 2^30) = floor(x m / 2^30) ± 1 = mulh(4 x, m) ± 1` where `4 x` fits
+    /// in 32 bits. The sum cannot overflow: `|mulh(4 x, m)| < 2^30` and `|4 r| < 2^30`. Seven
+    /// RV32 instructions (`slli, mulh, srai, ori, add, add, sra`) where the 64-bit sum and its
+    /// carry take eleven.
+    pub fn multiply_by_quantized_multiplier_high_mul(
+        x: i32,
+        multiplier: i32,
+        shift: i32,
+        rounding: i32,
+    ) -> i32 {
+        debug_assert!(multiplier >= 0 && (3..=31).contains(&shift));
+        let high = ((x.wrapping_shl(2) as i64 * multiplier as i64) >> 32) as i32;
+        high.wrapping_add((x >> 31) | 1).wrapping_add(rounding) >> shift
+    }
+
+    /// Accumulators must stay below this in size for
+    /// [`multiply_by_quantized_multiplier_high_mul`] (`4 x` must fit in 32 bits).
+    pub const HIGH_MUL_ACC_LIMIT: i64 = 1 << 29;
+
+    /// The `(shift, rounding)` arguments of [`multiply_by_quantized_multiplier_high_mul`] for
+    /// the high-shift form's `(high_shift, rounding)`, where they fit: a rounding constant
+    /// below `2^28` in size (so a high shift of at most 28).
+    pub fn high_mul_form(high_shift: i32, rounding: i32) -> Option<(i32, i32)> {
+        let fits = (1..=28).contains(&high_shift) && (rounding as i64).abs() < 1 << 28;
+        fits.then_some((high_shift + 2, rounding * 4))
+    }
+
     /// TFLite's `MultiplyByQuantizedMultiplier` for 64-bit accumulators (16x8 kernels): the
     /// multiplier is first reduced to 16 bits, then one rounding shift.
     pub fn multiply_by_quantized_multiplier_i64(x: i64, multiplier: i32, shift: i32) -> i32 {

@@ -1,5 +1,6 @@
 //! Applying schedules to a lowered [`Program`].
 
+use crate::narrow::NarrowRequantization;
 use crate::primitive::{Schedule, ScheduleError};
 use crate::space::Space;
 use minnow_ir::loops::reduction::{Lanes, LoopNest, Reduction};
@@ -26,6 +27,9 @@ pub fn schedule_program(
         let schedule = choose(index, &r, &space)
             .unwrap_or_else(|| space.schedule(&space.default_for(features)));
         let nest = schedule.apply(&r)?;
+        if !features.wide_multiply {
+            NarrowRequantization::run(program, index, &mut r);
+        }
         let packed = pack_weight(program, index, &mut r, &nest);
         let func = program.steps[index].func;
         let old = &mut program.funcs[func];
@@ -95,16 +99,21 @@ pub fn winograd_allowed(program: &Program, index: usize, r: &Reduction) -> bool 
 
 /// The slot behind buffer `buf` of step `index`'s function, if it is a constant that only
 /// that step reads.
-fn private_constant(program: &Program, index: usize, buf: BufId) -> Option<SlotId> {
+pub(crate) fn private_constant(program: &Program, index: usize, buf: BufId) -> Option<SlotId> {
+    let slot = constant_of(program, index, buf)?;
+    let users = program.steps.iter().filter(|s| s.args.contains(&slot));
+    (users.count() == 1).then_some(slot)
+}
+
+/// The slot behind buffer `buf` of step `index`'s function, if it is a constant.
+pub(crate) fn constant_of(program: &Program, index: usize, buf: BufId) -> Option<SlotId> {
     let step = &program.steps[index];
     let func = &program.funcs[step.func];
     let BufferKind::Param { index: param, .. } = func.buffer(buf).kind else {
         return None;
     };
-    let slot = step.args[param];
-    let users = program.steps.iter().filter(|s| s.args.contains(&slot));
-    let constant = matches!(program.slots[slot.0].kind, SlotKind::Constant(_));
-    (constant && users.count() == 1).then_some(slot)
+    let slot = *step.args.get(param)?;
+    matches!(program.slots[slot.0].kind, SlotKind::Constant(_)).then_some(slot)
 }
 
 /// Lays the weights of step `index` out in the order `nest` reads them, when they are a

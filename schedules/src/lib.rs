@@ -23,9 +23,11 @@
 //! ```
 
 mod apply;
+mod narrow;
 mod primitive;
 mod space;
 
 pub use apply::{schedule_program, weight_is_private, winograd_allowed, Chooser};
+pub use narrow::NarrowRequantization;
 pub use primitive::{Primitive, Schedule, ScheduleError};
 pub use space::{Knobs, Space};

@@ -3,7 +3,8 @@
 //! interpreter.
 
 use minnow_ir::loops::interp::ProgramInterp;
-use minnow_ir::loops::reduction::Reduction;
+use minnow_ir::loops::reduction::{Epilogue, Reduction};
+use minnow_ir::loops::Intrinsic;
 use minnow_schedules::{schedule_program, Space};
 use proptest::prelude::*;
 use std::path::PathBuf;
@@ -157,4 +158,97 @@ fn simd_defaults_block_eight_channels_or_more() {
         }
     }
     assert_eq!(pointwise, 4, "kws's pointwise convolutions");
+}
+
+fn lowered(model: &str) -> minnow_ir::loops::Program {
+    let bytes = std::fs::read(shared(&format!("models/{model}.tflite"))).unwrap();
+    let graph = minnow_ir::import::tflite::import(&bytes, model).unwrap();
+    minnow_ir::lower::lower(&graph).unwrap()
+}
+
+/// How many of `program`'s multiply-accumulate steps requantize with `scale`.
+fn scaled_with(program: &minnow_ir::loops::Program, scale: Intrinsic) -> usize {
+    let scales = program
+        .steps
+        .iter()
+        .filter_map(|s| match s.reduction.as_ref()?.epilogue {
+            Epilogue::Quantized { scale, .. } => Some(scale),
+            Epilogue::Float { .. } => None,
+        });
+    scales.filter(|s| *s == scale).count()
+}
+
+/// On a core without a 64-bit multiply-accumulate, every requantization in the offset form
+/// takes the high-multiply form (these models' accumulators stay far below 2^29), and the
+/// models still give the golden bytes; with SMLAL (Cortex-M4) none does. keyword_scrambled's
+/// random int32 biases let most of its sums reach 2^31: only its first layer changes form.
+#[test]
+fn high_multiply_requantization_keeps_the_golden_outputs() {
+    let offset = Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset;
+    let high_mul = Intrinsic::MultiplyByQuantizedMultiplierHighMul;
+    for (model, all) in [
+        ("micro_speech", true),
+        ("ad01", true),
+        ("kws", true),
+        ("keyword_scrambled", false),
+    ] {
+        let mut program = lowered(model);
+        let quantized = scaled_with(&program, offset);
+        assert!(
+            quantized > 0,
+            "{model}: no requantization in the offset form"
+        );
+        let mut m4 = program.clone();
+        let features = minnow_targets::find("cortex-m4").unwrap().features;
+        schedule_program(&mut m4, &features, &|_, _, _| None).unwrap();
+        assert_eq!(scaled_with(&m4, high_mul), 0, "{model} on cortex-m4");
+        let features = minnow_targets::find("rv32imac").unwrap().features;
+        schedule_program(&mut program, &features, &|_, _, _| None).unwrap();
+        let narrowed = scaled_with(&program, high_mul);
+        assert!(narrowed > 0, "{model} on rv32imac");
+        assert!(
+            !all || narrowed == quantized,
+            "{model}: {narrowed} of {quantized}"
+        );
+        assert_golden(&program, model, "high-multiply requantization");
+    }
+}
+
+/// The rewrite leaves an op alone where a bias entry lets an accumulator reach 2^29, and
+/// rewrites an op once: a second run finds the high-multiply form and changes nothing.
+#[test]
+fn high_multiply_requantization_only_where_exact() {
+    use minnow_ir::loops::{BufferKind, SlotKind};
+    use minnow_schedules::NarrowRequantization;
+    let program = lowered("kws");
+    let index = program
+        .steps
+        .iter()
+        .position(|s| s.reduction.is_some())
+        .unwrap();
+    let r = program.steps[index].reduction.clone().unwrap();
+    let mut once = (program.clone(), r.clone());
+    assert!(NarrowRequantization::run(&mut once.0, index, &mut once.1));
+    let mut twice = once.clone();
+    assert!(!NarrowRequantization::run(
+        &mut twice.0,
+        index,
+        &mut twice.1
+    ));
+    assert_eq!(twice.1, once.1);
+    let mut big_bias = (program.clone(), r.clone());
+    let func = &big_bias.0.funcs[big_bias.0.steps[index].func];
+    let BufferKind::Param { index: param, .. } = func.buffer(r.bias.unwrap()).kind else {
+        panic!("the bias is a parameter");
+    };
+    let slot = big_bias.0.steps[index].args[param];
+    let entries = big_bias.0.slots[slot.0].len;
+    let huge = (1i32 << 29).to_le_bytes().repeat(entries);
+    big_bias.0.slots[slot.0].kind = SlotKind::Constant(huge);
+    assert!(!NarrowRequantization::run(
+        &mut big_bias.0,
+        index,
+        &mut big_bias.1
+    ));
+    assert_eq!(big_bias.1, r);
 }

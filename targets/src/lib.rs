@@ -40,6 +40,11 @@ pub struct Features {
     /// SSE4.1 or NEON ([`Target::for_jit`]). Off for every C target (the host's C is built
     /// by `cc -O2`, which keeps such blocks on the stack).
     pub simd128: bool,
+    /// One instruction multiplies two 32-bit words into a 64-bit sum (Arm SMULL/SMLAL on
+    /// Armv7-M and later; 64-bit hosts). Without it (RISC-V RV32M, Armv6-M) requantization
+    /// takes the form with one 32-bit high multiply where the accumulators allow
+    /// (`Intrinsic::MultiplyByQuantizedMultiplierHighMul`).
+    pub wide_multiply: bool,
 }
 
 /// The C toolchain of a target.
@@ -208,6 +213,11 @@ fn core_targets() -> Vec<Target> {
         mve,
         compressed,
         simd128: false,
+        wide_multiply: true,
+    };
+    let narrow = |f: Features| Features {
+        wide_multiply: false,
+        ..f
     };
     let thumb = ["-mthumb", NO_PRE_RA_SCHEDULING];
     let with = |extra: &[&'static str]| -> Vec<&'static str> {
@@ -218,7 +228,10 @@ fn core_targets() -> Vec<Target> {
             name: "host",
             triple: Triple::host(),
             cpu: "native",
-            features: Features::default(),
+            features: Features {
+                wide_multiply: true,
+                ..Features::default()
+            },
             ram_bytes: 0,
             flash_bytes: 0,
             toolchain: Toolchain {
@@ -233,7 +246,7 @@ fn core_targets() -> Vec<Target> {
             "cortex-m0plus",
             "thumbv6m-none-eabi",
             "cortex-m0plus",
-            f(false, false, false, false),
+            narrow(f(false, false, false, false)),
             with(&["-mcpu=cortex-m0plus", "-mfloat-abi=soft"]),
             32 * 1024,
             256 * 1024,
@@ -293,14 +306,14 @@ fn core_targets() -> Vec<Target> {
             "rv32imc",
             "riscv32imc-unknown-none-elf",
             "rv32imc",
-            f(false, false, false, true),
+            narrow(f(false, false, false, true)),
             "-march=rv32imc",
         ),
         riscv(
             "rv32imac",
             "riscv32imac-unknown-none-elf",
             "rv32imac",
-            f(false, false, false, true),
+            narrow(f(false, false, false, true)),
             "-march=rv32imac",
         ),
     ]

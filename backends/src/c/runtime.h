@@ -83,6 +83,14 @@ static inline int32_t minnow_mbqm_high_shift_offset(int32_t x, int32_t multiplie
   const int32_t high = (int32_t)(((int64_t)x * multiplier + (int64_t)nudge) >> 32);
   return (high + rounding) >> high_shift;
 }
+/* minnow_mbqm_high_shift_offset by one 32-bit high multiply (RISC-V mulh) for |x| < 2^29, with
+   shift = high_shift + 2 and rounding 4 times the offset form's (ir::fixedpoint::high_mul_form;
+   the proof is at ir::fixedpoint::multiply_by_quantized_multiplier_high_mul). */
+static inline int32_t minnow_mbqm_high_mul(int32_t x, int32_t multiplier, int32_t shift,
+                                           int32_t rounding) {
+  const int32_t high = (int32_t)(((int64_t)(int32_t)((uint32_t)x << 2) * multiplier) >> 32);
+  return (high + ((x >> 31) | 1) + rounding) >> shift;
+}
 static inline int32_t minnow_mbqm_high_shift(int32_t x, int32_t multiplier, int32_t high_shift) {
   return minnow_mbqm_high_shift_offset(x, multiplier, high_shift, (1 << high_shift) >> 1);
 }

@@ -28,6 +28,9 @@ pub(super) fn inline(
         Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset => {
             mbqm_high_shift(b, args[0], args[1], args[2], Some(args[3]))
         }
+        Intrinsic::MultiplyByQuantizedMultiplierHighMul => {
+            mbqm_high_mul(b, args[0], args[1], args[2], args[3])
+        }
         Intrinsic::MultiplyByQuantizedMultiplierWide => mbqm_wide(b, args[0], args[1], args[2]),
         Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp => {
             let high = srdhm(b, args[0], args[1]);
@@ -132,6 +135,23 @@ fn mbqm_high_shift(
     });
     let rounded = b.ins().iadd(high, round);
     b.ins().sshr(rounded, high_shift)
+}
+
+/// `multiply_by_quantized_multiplier_high_mul(x, multiplier, shift, rounding)`.
+fn mbqm_high_mul(
+    b: &mut FunctionBuilder,
+    x: Value,
+    multiplier: Value,
+    shift: Value,
+    rounding: Value,
+) -> Value {
+    let times_four = b.ins().ishl_imm_u(x, 2);
+    let high = b.ins().smulhi(times_four, multiplier);
+    let sign = b.ins().sshr_imm_u(x, 31);
+    let nudge = b.ins().bor_imm_u(sign, 1);
+    let nudged = b.ins().iadd(high, nudge);
+    let rounded = b.ins().iadd(nudged, rounding);
+    b.ins().sshr(rounded, shift)
 }
 
 /// `multiply_by_quantized_multiplier_i64(x, multiplier, shift)`.

@@ -19,6 +19,9 @@ extern "C" fn mbqm_high_shift(x: i32, m: i32, s: i32) -> i32 {
 extern "C" fn mbqm_high_shift_offset(x: i32, m: i32, s: i32, r: i32) -> i32 {
     fp::multiply_by_quantized_multiplier_high_shift_offset(x, m, s, r)
 }
+extern "C" fn mbqm_high_mul(x: i32, m: i32, s: i32, r: i32) -> i32 {
+    fp::multiply_by_quantized_multiplier_high_mul(x, m, s, r)
+}
 extern "C" fn mbqm_wide(x: i64, m: i32, s: i32) -> i32 {
     fp::multiply_by_quantized_multiplier_i64(x, m, s)
 }
@@ -88,6 +91,9 @@ pub(super) fn address(intrinsic: Intrinsic) -> *const u8 {
         Intrinsic::MultiplyByQuantizedMultiplierHighShift => mbqm_high_shift as I3 as *const u8,
         Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset => {
             mbqm_high_shift_offset as extern "C" fn(i32, i32, i32, i32) -> i32 as *const u8
+        }
+        Intrinsic::MultiplyByQuantizedMultiplierHighMul => {
+            mbqm_high_mul as extern "C" fn(i32, i32, i32, i32) -> i32 as *const u8
         }
         Intrinsic::MultiplyByQuantizedMultiplierWide => {
             mbqm_wide as extern "C" fn(i64, i32, i32) -> i32 as *const u8

@@ -26,6 +26,9 @@ fn runtime_path(i: Intrinsic) -> &'static str {
         Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset => {
             "fixedpoint::multiply_by_quantized_multiplier_high_shift_offset"
         }
+        Intrinsic::MultiplyByQuantizedMultiplierHighMul => {
+            "fixedpoint::multiply_by_quantized_multiplier_high_mul"
+        }
         Intrinsic::MultiplyByQuantizedMultiplierWide => {
             "fixedpoint::multiply_by_quantized_multiplier_i64"
         }

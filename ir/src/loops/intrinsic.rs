@@ -30,6 +30,11 @@ pub enum Intrinsic {
     /// rounding)`: the same plus the output offset, which `rounding` holds
     /// ([`fp::high_shift_rounding`]).
     MultiplyByQuantizedMultiplierHighShiftOffset,
+    /// [`fp::multiply_by_quantized_multiplier_high_mul`]`(x, multiplier, shift, rounding)`: the
+    /// offset form by one 32-bit high multiply, for accumulators below
+    /// [`fp::HIGH_MUL_ACC_LIMIT`] on cores without a 64-bit multiply-accumulate, with its shift
+    /// and rounding as [`fp::high_mul_form`] gives them.
+    MultiplyByQuantizedMultiplierHighMul,
     /// [`fp::multiply_by_quantized_multiplier_i64`]`(x: i64, multiplier, shift)`.
     MultiplyByQuantizedMultiplierWide,
     /// [`fp::multiply_by_quantized_multiplier_smaller_than_one_exp`]`(x, multiplier, shift)`.
@@ -69,12 +74,13 @@ pub enum Intrinsic {
 
 impl Intrinsic {
     /// Every intrinsic, for tests and for backends that emit all definitions.
-    pub const ALL: [Intrinsic; 22] = [
+    pub const ALL: [Intrinsic; 23] = [
         Intrinsic::SaturatingRoundingDoublingHighMul,
         Intrinsic::RoundingDivideByPot,
         Intrinsic::MultiplyByQuantizedMultiplier,
         Intrinsic::MultiplyByQuantizedMultiplierHighShift,
         Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset,
+        Intrinsic::MultiplyByQuantizedMultiplierHighMul,
         Intrinsic::MultiplyByQuantizedMultiplierWide,
         Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp,
         Intrinsic::MultiplyByQuantizedMultiplierGreaterThanOne,
@@ -102,6 +108,7 @@ impl Intrinsic {
             Intrinsic::MultiplyByQuantizedMultiplier => "mbqm",
             Intrinsic::MultiplyByQuantizedMultiplierHighShift => "mbqm_high_shift",
             Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset => "mbqm_high_shift_offset",
+            Intrinsic::MultiplyByQuantizedMultiplierHighMul => "mbqm_high_mul",
             Intrinsic::MultiplyByQuantizedMultiplierWide => "mbqm_wide",
             Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp => "mbqm_smaller_than_one",
             Intrinsic::MultiplyByQuantizedMultiplierGreaterThanOne => "mbqm_greater_than_one",
@@ -138,7 +145,8 @@ impl Intrinsic {
             | Intrinsic::Sxtab16
             | Intrinsic::Sxtab16Ror8 => &[I32, I32],
             Intrinsic::MultiplyByQuantizedMultiplierWide => &[I64, I32, I32],
-            Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset => &[I32, I32, I32, I32],
+            Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset
+            | Intrinsic::MultiplyByQuantizedMultiplierHighMul => &[I32, I32, I32, I32],
             Intrinsic::MultiplyByQuantizedMultiplier
             | Intrinsic::MultiplyByQuantizedMultiplierHighShift
             | Intrinsic::MultiplyByQuantizedMultiplierSmallerThanOneExp
@@ -174,6 +182,9 @@ impl Intrinsic {
             }
             Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset => {
                 fp::multiply_by_quantized_multiplier_high_shift_offset(a(0), a(1), a(2), a(3))
+            }
+            Intrinsic::MultiplyByQuantizedMultiplierHighMul => {
+                fp::multiply_by_quantized_multiplier_high_mul(a(0), a(1), a(2), a(3))
             }
             Intrinsic::MultiplyByQuantizedMultiplierWide => {
                 fp::multiply_by_quantized_multiplier_i64(args[0].as_int(), a(1), a(2))

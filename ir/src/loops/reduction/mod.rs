@@ -307,6 +307,27 @@ impl Reduction {
         self.axes.iter().map(|a| a.extent).product()
     }
 
+    /// A bound on the size of every finished integer accumulator, given one on the bias
+    /// entries: each of the reduce axes' products is at most the largest operand values'
+    /// (offsets included) in size: int8 inputs with offset 128 (`|x + 128| <= 255`) by int8
+    /// weights (`|w| <= 128`) over a 3x3 window of 8 channels are within `72 * 255 * 128` of
+    /// the bias. `None` for float sums and 32-bit operands.
+    pub fn accumulator_bound(&self, bias: i64) -> Option<i64> {
+        let largest = |o: &Operand| -> Option<i64> {
+            let (lo, hi) = match o.elem {
+                ScalarType::I8 => (i8::MIN as i64, i8::MAX as i64),
+                ScalarType::U8 => (0, u8::MAX as i64),
+                ScalarType::I16 => (i16::MIN as i64, i16::MAX as i64),
+                _ => return None,
+            };
+            let offset = o.offset as i64;
+            Some((lo + offset).abs().max((hi + offset).abs()))
+        };
+        let product = largest(&self.input)? * largest(&self.weight)?;
+        let terms = self.macs() / self.outputs().max(1);
+        (terms as i64).checked_mul(product)?.checked_add(bias.abs())
+    }
+
     /// One serial loop per axis, in definition order.
     pub fn default_nest(&self) -> LoopNest {
         let loops = self.axes.iter().enumerate().map(|(axis, a)| Loop {
