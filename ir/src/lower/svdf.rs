@@ -7,7 +7,7 @@
 
 use super::{clamp_to, load_i32, Kernel};
 use crate::geometry::SvdfGeometry;
-use crate::loops::{BufId, Expr, FuncBuilder, ScalarType};
+use crate::loops::{BufId, Expr, ForKind, FuncBuilder, ScalarType};
 use crate::op::Op;
 use crate::qparams;
 use crate::types::{DType, TensorType};
@@ -136,12 +136,25 @@ fn emit(k: &mut Kernel, d: &SvdfGeometry, a: &Arithmetic) {
 /// Binds the state and shifts it left by one element (its newest slots are written next).
 fn shift_state(k: &mut Kernel, d: &SvdfGeometry) -> BufId {
     let s = k.state("state", 4);
-    let state_len = d.batches * d.filters * d.memory;
-    k.f.for_loop("i", state_len.saturating_sub(1), |f, i| {
-        f.store(s, i.clone(), Expr::load(s, i + Expr::i32(1)));
+    let moved = (d.batches * d.filters * d.memory).saturating_sub(1);
+    let shift =
+        |f: &mut FuncBuilder, i: Expr| f.store(s, i.clone(), Expr::load(s, i + Expr::i32(1)));
+    // Blocks of SHIFT_UNROLL unrolled copies, then the rest: C compilers turn a plain copy loop
+    // into a `memmove` call, which newlib runs a byte at a time for elements moved by one.
+    let (blocks, rest) = (moved / SHIFT_UNROLL, moved % SHIFT_UNROLL);
+    k.f.for_loop("i_o", blocks, |f, io| {
+        f.for_kind("i_i", SHIFT_UNROLL, ForKind::Unrolled, |f, ii| {
+            shift(f, io * Expr::i32(SHIFT_UNROLL as i32) + ii)
+        });
+    });
+    k.f.for_kind("i_r", rest, ForKind::Unrolled, |f, ir| {
+        shift(f, ir + Expr::i32((blocks * SHIFT_UNROLL) as i32))
     });
     s
 }
+
+/// Elements the state's shift copies per block.
+const SHIFT_UNROLL: usize = 8;
 
 /// Filters every memory with the time weights, sums `rank` filters per unit with the bias,
 /// and stores the outputs.
