@@ -46,7 +46,10 @@ pub fn place(blocks: &[Block], alignment: usize) -> Vec<usize> {
 }
 
 /// Start offsets for `units`, as [`place`] chooses them for blocks: the blocks of different
-/// units alive at the same time never share a byte.
+/// units alive at the same time never share a byte. Besides the two orders, each of the
+/// [`DEFERRED`] largest units is also tried placed last, largest first otherwise: a tall unit
+/// with a long-lived block high up (a tensor written by bands, with the outputs lagged below
+/// it that come after) then sits where the short-lived units placed before it leave room.
 pub fn place_units(units: &[Unit], alignment: usize) -> Vec<usize> {
     let span = |u: &Unit| u.iter().map(|(o, b)| o + b.size).max().unwrap_or(0);
     let first = |u: &Unit| u.iter().map(|(_, b)| b.first).min().unwrap_or(0);
@@ -58,14 +61,24 @@ pub fn place_units(units: &[Unit], alignment: usize) -> Vec<usize> {
         let ends = starts.iter().zip(units).map(|(s, u)| s + span(u));
         ends.max().unwrap_or(0)
     };
-    let sized = place_in_order(units, &by_size, alignment);
-    let timed = place_in_order(units, &by_first, alignment);
-    if end(&timed) < end(&sized) {
-        timed
-    } else {
-        sized
+    let deferred = (0..DEFERRED.min(units.len())).map(|k| {
+        let mut order = by_size.clone();
+        let unit = order.remove(k);
+        order.push(unit);
+        order
+    });
+    let mut best = place_in_order(units, &by_size, alignment);
+    for order in std::iter::once(by_first).chain(deferred) {
+        let starts = place_in_order(units, &order, alignment);
+        if end(&starts) < end(&best) {
+            best = starts;
+        }
     }
+    best
 }
+
+/// Units [`place_units`] tries deferring, largest first.
+const DEFERRED: usize = 4;
 
 /// First fit of `units` taken in `order`: each goes at the lowest aligned start at which none
 /// of its blocks meets a block placed before it and alive at the same time.
@@ -125,6 +138,20 @@ mod tests {
                 })
                 .collect()
         })
+    }
+
+    /// The deferred order at work: the largest unit placed after a smaller one.
+    #[test]
+    fn a_tall_unit_placed_last_sits_over_a_short_lived_one() {
+        // A long-lived tensor 60 bytes up its unit (a band-written stage output, with a
+        // later output lagged below it), and a short-lived tensor alive beside it early on.
+        let block = |size, first, last| Block { size, first, last };
+        let tall: Unit = vec![(60, block(100, 0, 10)), (0, block(150, 10, 11))];
+        let short: Unit = vec![(0, block(80, 0, 5))];
+        let starts = place_units(&[tall, short], 4);
+        // Either placed first at 0 pushes the short one above it (240 bytes); the short one
+        // first at 0 and the tall one 20 bytes up take 180.
+        assert_eq!(starts, vec![20, 0]);
     }
 
     /// A chain whose large tensors come in turns (vww with a padded copy of its input: the
