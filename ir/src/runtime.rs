@@ -145,7 +145,7 @@ pub mod fixedpoint {
     /// below `2^28` in size (so a high shift of at most 28).
     pub fn high_mul_form(high_shift: i32, rounding: i32) -> Option<(i32, i32)> {
         let fits = (1..=28).contains(&high_shift) && (rounding as i64).abs() < 1 << 28;
-        fits.then_some((high_shift + 2, rounding * 4))
+        fits.then(|| (high_shift + 2, rounding * 4))
     }
 
     /// TFLite's `MultiplyByQuantizedMultiplier` for 64-bit accumulators (16x8 kernels): the
