@@ -40,11 +40,11 @@ pub struct StepOrderer {
 
 /// Prefix sets kept over all levels at most, where that allows more than [`MIN_BEAM`] per
 /// level: vww in 8 bands (66 steps) kept 20,000 per level for 0.64 s and found the order
-/// 500 per level finds (2,000 or 3,000 per level: 0.09-0.14 s).
+/// 500 per level find (2,000 per level: 0.09 s).
 pub const MAX_TOTAL_STATES: usize = 200_000;
 
 /// Prefix sets per level that [`MAX_TOTAL_STATES`] never cuts below.
-const MIN_BEAM: usize = 500;
+pub const MIN_BEAM: usize = 500;
 
 impl Default for StepOrderer {
     fn default() -> Self {

@@ -142,14 +142,18 @@ fn shift_state(k: &mut Kernel, d: &SvdfGeometry) -> BufId {
     // Blocks of SHIFT_UNROLL unrolled copies, then the rest: C compilers turn a plain copy loop
     // into a `memmove` call, which newlib runs a byte at a time for elements moved by one.
     let (blocks, rest) = (moved / SHIFT_UNROLL, moved % SHIFT_UNROLL);
-    k.f.for_loop("i_o", blocks, |f, io| {
-        f.for_kind("i_i", SHIFT_UNROLL, ForKind::Unrolled, |f, ii| {
-            shift(f, io * Expr::i32(SHIFT_UNROLL as i32) + ii)
+    if blocks > 0 {
+        k.f.for_loop("i_o", blocks, |f, io| {
+            f.for_kind("i_i", SHIFT_UNROLL, ForKind::Unrolled, |f, ii| {
+                shift(f, io * Expr::i32(SHIFT_UNROLL as i32) + ii)
+            });
         });
-    });
-    k.f.for_kind("i_r", rest, ForKind::Unrolled, |f, ir| {
-        shift(f, ir + Expr::i32((blocks * SHIFT_UNROLL) as i32))
-    });
+    }
+    if rest > 0 {
+        k.f.for_kind("i_r", rest, ForKind::Unrolled, |f, ir| {
+            shift(f, ir + Expr::i32((blocks * SHIFT_UNROLL) as i32))
+        });
+    }
     s
 }
 
