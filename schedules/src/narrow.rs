@@ -12,8 +12,10 @@
 
 use crate::apply::{constant_of, private_constant};
 use minnow_ir::fixedpoint;
+use minnow_ir::interp::Buffer;
 use minnow_ir::loops::reduction::{Epilogue, PerChannel, Reduction};
-use minnow_ir::loops::{Intrinsic, Program, ScalarType, SlotKind};
+use minnow_ir::loops::{BufId, Intrinsic, Program, ScalarType, SlotId, SlotKind};
+use minnow_ir::DType;
 
 /// Rewrites one multiply-accumulate step's requantization into the high-multiply form where
 /// it is exact: [`NarrowRequantization::run`].
@@ -43,7 +45,8 @@ impl NarrowRequantization {
         ) else {
             return false;
         };
-        if shifts.len() != roundings.len() && shifts.len() != 1 && roundings.len() != 1 {
+        let empty = shifts.is_empty() || roundings.is_empty();
+        if empty || (shifts.len() != roundings.len() && shifts.len() != 1 && roundings.len() != 1) {
             return false;
         }
         let channels = shifts.len().max(roundings.len());
@@ -56,14 +59,15 @@ impl NarrowRequantization {
         };
         let new_shift: Vec<i32> = forms.iter().map(|f| f.0).collect();
         let new_rounding: Vec<i32> = forms.iter().map(|f| f.1).collect();
-        let rewrites = [(shift, &new_shift), (rounding, &new_rounding)];
-        if !rewrites
-            .iter()
-            .all(|(p, new)| writable(program, index, *p, new))
-        {
+        // Both destinations are found before either is written.
+        let (Some(shift_to), Some(rounding_to)) = (
+            destination(program, index, shift, &new_shift),
+            destination(program, index, rounding, &new_rounding),
+        ) else {
             return false;
-        }
-        let [shift, rounding] = rewrites.map(|(p, new)| rewrite(program, index, p, new));
+        };
+        let shift = write(program, shift_to, &new_shift);
+        let rounding = write(program, rounding_to, &new_rounding);
         if let Epilogue::Quantized {
             scale,
             shift: s,
@@ -99,41 +103,50 @@ fn values(program: &Program, index: usize, p: PerChannel) -> Option<Vec<i32>> {
     }
 }
 
-/// Whether `p` can hold `new` (one value per channel, or one for all): a single value, or a
-/// table of as many entries that only step `index` reads.
-fn writable(program: &Program, index: usize, p: PerChannel, new: &[i32]) -> bool {
+/// Where a per-channel parameter's new values go.
+enum Destination {
+    /// One value for every channel.
+    Same,
+    /// The table in this constant slot, which only the step reads.
+    Table(BufId, SlotId),
+}
+
+/// Where `p` can take `new` (one value per channel, or one for all): a single value where
+/// `new` holds one, or `p`'s table where only step `index` reads it and it has as many entries.
+fn destination(program: &Program, index: usize, p: PerChannel, new: &[i32]) -> Option<Destination> {
     match p {
-        PerChannel::Same(_) => new.windows(2).all(|w| w[0] == w[1]),
+        PerChannel::Same(_) => new
+            .windows(2)
+            .all(|w| w[0] == w[1])
+            .then_some(Destination::Same),
         PerChannel::Table(buf) => private_constant(program, index, buf)
-            .is_some_and(|slot| program.slots[slot.0].len == new.len()),
+            .filter(|slot| program.slots[slot.0].len == new.len())
+            .map(|slot| Destination::Table(buf, slot)),
     }
 }
 
-/// `p` holding `new`, which [`writable`] allowed: the new value, or its table rewritten in
-/// place.
-fn rewrite(program: &mut Program, index: usize, p: PerChannel, new: &[i32]) -> PerChannel {
-    match p {
-        PerChannel::Same(_) => PerChannel::Same(new[0]),
-        PerChannel::Table(buf) => {
-            if let Some(slot) = private_constant(program, index, buf) {
-                let bytes = new.iter().flat_map(|v| v.to_le_bytes()).collect();
-                program.slots[slot.0].kind = SlotKind::Constant(bytes);
-            }
-            p
+/// Writes `new` to `to` and returns the parameter that reads it.
+fn write(program: &mut Program, to: Destination, new: &[i32]) -> PerChannel {
+    match to {
+        Destination::Same => PerChannel::Same(new[0]),
+        Destination::Table(buf, slot) => {
+            let bytes = Buffer::I32(new.to_vec()).to_le_bytes();
+            program.slots[slot.0].kind = SlotKind::Constant(bytes);
+            PerChannel::Table(buf)
         }
     }
 }
 
 /// The `i32` elements of a constant slot.
-fn i32_values(program: &Program, slot: Option<minnow_ir::loops::SlotId>) -> Option<Vec<i32>> {
+fn i32_values(program: &Program, slot: Option<SlotId>) -> Option<Vec<i32>> {
     let slot = &program.slots[slot?.0];
-    let SlotKind::Constant(bytes) = &slot.kind else {
-        return None;
-    };
-    let words = bytes.chunks_exact(4);
-    (slot.elem == ScalarType::I32).then(|| {
-        words
-            .map(|w| i32::from_le_bytes(w.try_into().expect("four bytes")))
-            .collect()
-    })
+    match (&slot.kind, slot.elem) {
+        (SlotKind::Constant(bytes), ScalarType::I32) => {
+            match Buffer::from_le_bytes(DType::I32, bytes) {
+                Buffer::I32(values) => Some(values),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }

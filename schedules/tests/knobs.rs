@@ -15,11 +15,16 @@ fn shared(path: &str) -> PathBuf {
         .join(path)
 }
 
-/// Schedules `model` with the space point `pick` chooses per step and checks golden vector 0.
-fn check(model: &str, pick: &[u8]) {
+/// `model` from the shared models, lowered to loops.
+fn lowered(model: &str) -> minnow_ir::loops::Program {
     let bytes = std::fs::read(shared(&format!("models/{model}.tflite"))).unwrap();
     let graph = minnow_ir::import::tflite::import(&bytes, model).unwrap();
-    let mut program = minnow_ir::lower::lower(&graph).unwrap();
+    minnow_ir::lower::lower(&graph).unwrap()
+}
+
+/// Schedules `model` with the space point `pick` chooses per step and checks golden vector 0.
+fn check(model: &str, pick: &[u8]) {
+    let mut program = lowered(model);
     let choose = |step: usize, _: &Reduction, space: &Space| {
         let choices = space.choices();
         let k = choices[pick[step % pick.len()] as usize % choices.len()];
@@ -61,9 +66,7 @@ proptest! {
 fn winograd_pairs_keep_the_golden_outputs() {
     use minnow_schedules::{winograd_allowed, Knobs, Primitive};
     for model in ["ad01", "kws", "resnet8"] {
-        let bytes = std::fs::read(shared(&format!("models/{model}.tflite"))).unwrap();
-        let graph = minnow_ir::import::tflite::import(&bytes, model).unwrap();
-        let mut program = minnow_ir::lower::lower(&graph).unwrap();
+        let mut program = lowered(model);
         let allowed: Vec<bool> = (0..program.steps.len())
             .map(|i| {
                 let r = program.steps[i].reduction.as_ref();
@@ -107,9 +110,7 @@ fn winograd_pairs_keep_the_golden_outputs() {
 
 #[test]
 fn every_schedule_trace_replays_from_json() {
-    let bytes = std::fs::read(shared("models/kws.tflite")).unwrap();
-    let graph = minnow_ir::import::tflite::import(&bytes, "kws").unwrap();
-    let program = minnow_ir::lower::lower(&graph).unwrap();
+    let program = lowered("kws");
     for step in program.steps.iter().filter_map(|s| s.reduction.as_ref()) {
         let space = Space::of(step);
         for k in space.choices() {
@@ -128,9 +129,7 @@ fn every_schedule_trace_replays_from_json() {
 /// SIMD the blocks stay within a microcontroller's four accumulators, and there are no pairs.
 #[test]
 fn simd_defaults_block_eight_channels_or_more() {
-    let bytes = std::fs::read(shared("models/kws.tflite")).unwrap();
-    let graph = minnow_ir::import::tflite::import(&bytes, "kws").unwrap();
-    let program = minnow_ir::lower::lower(&graph).unwrap();
+    let program = lowered("kws");
     let simd = minnow_targets::Features {
         simd128: true,
         ..Default::default()
@@ -158,12 +157,6 @@ fn simd_defaults_block_eight_channels_or_more() {
         }
     }
     assert_eq!(pointwise, 4, "kws's pointwise convolutions");
-}
-
-fn lowered(model: &str) -> minnow_ir::loops::Program {
-    let bytes = std::fs::read(shared(&format!("models/{model}.tflite"))).unwrap();
-    let graph = minnow_ir::import::tflite::import(&bytes, model).unwrap();
-    minnow_ir::lower::lower(&graph).unwrap()
 }
 
 /// How many of `program`'s multiply-accumulate steps requantize with `scale`.

@@ -61,7 +61,8 @@ pub fn place_units(units: &[Unit], alignment: usize) -> Vec<usize> {
         let ends = starts.iter().zip(units).map(|(s, u)| s + span(u));
         ends.max().unwrap_or(0)
     };
-    let deferred = (0..DEFERRED.min(units.len())).map(|k| {
+    // The last unit deferred is the largest-first order itself.
+    let deferred = (0..DEFERRED.min(units.len().saturating_sub(1))).map(|k| {
         let mut order = by_size.clone();
         let unit = order.remove(k);
         order.push(unit);
