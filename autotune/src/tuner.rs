@@ -1,8 +1,9 @@
 //! [`Tuner`]: the autotuning loop over a model's tasks.
 //!
-//! Every task's default schedule is evaluated first. Then, round by round, the task furthest
-//! behind its share of the trials (its default figure times its occurrences, over the
-//! model's) gets a batch of [`BATCH`] candidates from its [`TaskSearch`]; the batch is
+//! Every task's default schedule is evaluated first. Then, round by round, the task whose
+//! next trial is expected to save the most (the gain its best figure showed lately plus a
+//! presumed gain shared over its trials, times its occurrences: see [`next_task`]) gets a
+//! batch of [`BATCH`] candidates from its [`TaskSearch`]; the batch is
 //! evaluated, `parallel` measurements at a time, and the cost model is retrained on every
 //! valid figure so far.
 //!
@@ -45,7 +46,8 @@ pub struct TuneOptions {
 /// What the tuner reports as it goes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
-    /// The tasks and the trials each is expected to get.
+    /// The tasks and the trials each would get in proportion to its default figure times
+    /// its occurrences; the tuner then moves trials towards the tasks that keep improving.
     Planned {
         /// `(layer, op, expected trials)` per task.
         tasks: Vec<(String, String, usize)>,
@@ -205,7 +207,7 @@ impl Tuner<'_> {
         });
         let mut done: usize = states.iter().map(|s| s.result.trials).sum();
         while done < o.trials {
-            let Some(t) = next_task(&states, done) else {
+            let Some(t) = next_task(&states) else {
                 break;
             };
             let n = BATCH.min(o.trials - done);
@@ -427,15 +429,105 @@ fn plan(states: &[State], trials: usize) -> Vec<usize> {
     plan
 }
 
-/// The task furthest behind its share of `done + 1` trials that still has candidates.
-fn next_task(states: &[State], done: usize) -> Option<usize> {
-    let total: f64 = states.iter().map(|s| s.weight).sum::<f64>().max(1.0);
+/// Trials back over which a task's observed gain is measured.
+pub const GAIN_WINDOW: usize = 2 * BATCH;
+
+/// The relative gain a task is presumed to still hold, spread over its trials so far: the
+/// optimistic term that keeps a task without recent gains in the running.
+pub const PRESUMED_GAIN: f64 = 0.05;
+
+/// The task with candidates left whose next trial is expected to save the most: its
+/// occurrences times the gain per trial its best figure showed over the last
+/// [`GAIN_WINDOW`] trials, plus [`PRESUMED_GAIN`] of its best figure over its trials (the
+/// gradient task scheduler of Ansor, in a simpler form). A task that has found nothing
+/// lately still gets trials in proportion to its weight; one that keeps improving gets
+/// more. Ties go to the earlier task.
+fn next_task(states: &[State]) -> Option<usize> {
     (0..states.len())
         .filter(|i| !states[*i].search.exhausted)
         .max_by(|a, b| {
-            let deficit = |i: usize| {
-                (done + 1) as f64 * states[i].weight / total - states[i].result.trials as f64
-            };
-            deficit(*a).total_cmp(&deficit(*b)).then(b.cmp(a))
+            let p = |i: usize| priority(&states[i].result, states[i].weight);
+            p(*a).total_cmp(&p(*b)).then(b.cmp(a))
         })
+}
+
+/// Expected saving of a task's next trial (see [`next_task`]).
+/// `weight` (default figure times occurrences) stands in while the task has no valid figure.
+fn priority(r: &TaskResult, weight: f64) -> f64 {
+    let occurrences = r.occurrences as f64;
+    let Some(best) = r.best else {
+        return weight / (r.trials + 1) as f64;
+    };
+    let back = r.curve.len().saturating_sub(GAIN_WINDOW + 1);
+    let earlier = r.curve[back..]
+        .iter()
+        .flatten()
+        .next()
+        .copied()
+        .unwrap_or(best);
+    let span = (r.curve.len() - back).saturating_sub(1).max(1) as f64;
+    let observed = (earlier - best) / span;
+    occurrences * (observed + PRESUMED_GAIN * best / r.trials.max(1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(occurrences: usize, curve: &[f64]) -> TaskResult {
+        TaskResult {
+            layer: "l".into(),
+            op: "CONV_2D".into(),
+            occurrences,
+            default: curve.first().copied(),
+            best: curve.last().copied(),
+            best_schedule: None,
+            trials: curve.len(),
+            measured: curve.len(),
+            invalid: 0,
+            curve: curve.iter().map(|f| Some(*f)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_task_that_keeps_improving_outranks_a_stalled_one_of_equal_weight() {
+        let stalled = result(1, &[1000.0; 9]);
+        let improving = result(
+            1,
+            &[
+                1000.0, 990.0, 980.0, 970.0, 960.0, 950.0, 940.0, 930.0, 920.0,
+            ],
+        );
+        assert!(priority(&improving, 0.0) > priority(&stalled, 0.0));
+    }
+
+    #[test]
+    fn a_stalled_task_keeps_a_share_in_proportion_to_its_weight() {
+        let heavy = result(4, &[1000.0; 9]);
+        let light = result(1, &[1000.0; 9]);
+        let (h, l) = (priority(&heavy, 0.0), priority(&light, 0.0));
+        assert!(l > 0.0);
+        assert!((h / l - 4.0).abs() < 1e-9);
+        let later = result(4, &[1000.0; 36]);
+        assert!(
+            (priority(&later, 0.0) - l).abs() < 1e-9,
+            "4x the trials, 4x the weight: even"
+        );
+    }
+
+    #[test]
+    fn the_observed_gain_looks_back_only_over_the_window() {
+        let mut curve = vec![2000.0, 1000.0];
+        curve.extend([1000.0; GAIN_WINDOW]);
+        let old_gain = result(1, &curve);
+        let flat = result(1, &[1000.0; GAIN_WINDOW + 2]);
+        assert!((priority(&old_gain, 0.0) - priority(&flat, 0.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_task_without_a_valid_figure_ranks_by_its_weight() {
+        let mut none = result(1, &[]);
+        none.trials = 3;
+        assert!((priority(&none, 800.0) - 200.0).abs() < 1e-9);
+    }
 }
