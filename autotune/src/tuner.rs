@@ -452,11 +452,12 @@ fn next_task(states: &[State]) -> Option<usize> {
 }
 
 /// Expected saving of a task's next trial (see [`next_task`]).
-/// `weight` (default figure times occurrences) stands in while the task has no valid figure.
+/// While the task has no valid figure, `weight` (default figure, or MACs, times
+/// occurrences) stands in for its best figure times its occurrences, with no gain seen.
 fn priority(r: &TaskResult, weight: f64) -> f64 {
     let occurrences = r.occurrences as f64;
     let Some(best) = r.best else {
-        return weight / (r.trials + 1) as f64;
+        return PRESUMED_GAIN * weight / r.trials.max(1) as f64;
     };
     let back = r.curve.len().saturating_sub(GAIN_WINDOW + 1);
     let earlier = r.curve[back..]
@@ -525,9 +526,11 @@ mod tests {
     }
 
     #[test]
-    fn a_task_without_a_valid_figure_ranks_by_its_weight() {
-        let mut none = result(1, &[]);
-        none.trials = 3;
-        assert!((priority(&none, 800.0) - 200.0).abs() < 1e-9);
+    fn a_task_without_a_valid_figure_ranks_as_a_stalled_task_of_its_weight() {
+        let mut none = result(2, &[]);
+        none.trials = 4;
+        let stalled = result(2, &[400.0; 4]);
+        assert!((priority(&none, 800.0) - priority(&stalled, 0.0)).abs() < 1e-9);
+        assert!((priority(&none, 800.0) - PRESUMED_GAIN * 200.0).abs() < 1e-9);
     }
 }
