@@ -262,6 +262,46 @@ fn random_records(model: &str, target: &Target, path: &std::path::Path) {
     }
 }
 
+/// The default nest's loop orders, the tuner's first climbs: each a valid nest of the same
+/// loops with a different loop outermost, and on kws's layers one of them runs the output
+/// channels outermost.
+#[test]
+fn loop_orders_move_each_outer_loop_out() {
+    let target = minnow_targets::find("cortex-m4").unwrap();
+    let machine = minnow_autotune::cost::machine(&target);
+    let tilings = minnow_autotune::tilings::Tilings::default();
+    let mut channel_outer = 0;
+    let ts = tasks("kws", &target);
+    for t in &ts {
+        let r = &t.reduction;
+        let schedule = minnow_autotune::compile::default_schedule(
+            r,
+            &target,
+            t.widenable,
+            t.winograd,
+            &tilings,
+        )
+        .unwrap();
+        let nest = schedule.apply(r).unwrap();
+        let first = |n: &minnow_ir::loops::reduction::LoopNest| {
+            let l = n.loops.iter().find(|l| l.extent > 1).unwrap();
+            (l.axis, l.extent)
+        };
+        let c = Candidates::new(t, machine);
+        for g in c.loop_orders(&nest) {
+            let (_, other) = c.decode(&g).expect("a loop order decodes");
+            assert_eq!(other.loops.len(), nest.loops.len(), "{}", t.layer);
+            assert_ne!(first(&other), first(&nest), "{}", t.layer);
+            assert_eq!(other.wide_weights, nest.wide_weights);
+            channel_outer += usize::from(r.channel.coefficient(first(&other).0) != 0);
+        }
+    }
+    assert!(
+        channel_outer >= 3,
+        "conv, depthwise and pointwise: {channel_outer}"
+    );
+}
+
 /// `minnow run --tuning-db` on the emulated board gives the golden outputs of every shared
 /// model, with a schedule drawn at random for every layer.
 #[test]
@@ -364,6 +404,10 @@ fn tune_cli_prints_figures_and_writes_an_offline_report() {
     );
     assert!(
         stdout.contains("whole model (instructions): default"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("arena ") && stdout.contains("flash "),
         "{stdout}"
     );
     assert!(

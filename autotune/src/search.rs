@@ -5,7 +5,9 @@
 //! measured ones evolves for a few generations by predicted cost, and the batch is the best
 //! predicted candidates not yet measured, with a share drawn at random for exploration.
 //! Part of every batch climbs instead: mutations of the best few measured genomes, unfiltered
-//! (all of it until the model has enough samples: a climb from the default). With
+//! (all of it until the model has enough samples: a climb from the default). A task's first
+//! climbs are the default nest's other loop orders ([`Candidates::loop_orders`]), which the
+//! analytic cost ranks alike and local edits reach only in several steps. With
 //! [`Strategy::Random`], candidates are drawn uniformly. Candidates are distinct schedules: two genomes naming the same
 //! schedule are one candidate.
 
@@ -101,6 +103,9 @@ pub struct TaskSearch<'t> {
     /// Genomes measured valid, with their figure relative to the default.
     measured: Vec<(Genome, f64)>,
     decoded: HashMap<Genome, Option<Decoded>>,
+    /// Genomes the first climbs propose before any mutation: the default nest's loop orders
+    /// ([`Candidates::loop_orders`]).
+    warm_start: Vec<Genome>,
     /// No unseen candidate could be drawn.
     pub exhausted: bool,
 }
@@ -116,6 +121,7 @@ impl<'t> TaskSearch<'t> {
             seen: HashSet::new(),
             measured: Vec::new(),
             decoded: HashMap::new(),
+            warm_start: Vec::new(),
             exhausted: false,
         }
     }
@@ -125,6 +131,11 @@ impl<'t> TaskSearch<'t> {
         let nest = schedule.apply(&self.task.reduction).ok()?;
         let d = self.describe(schedule, &nest)?;
         self.seen.insert(d.code);
+        if origin == "default" {
+            let mut orders = self.candidates.loop_orders(&nest);
+            orders.reverse();
+            self.warm_start = orders;
+        }
         Some(Proposal {
             genome: None,
             schedule: d.schedule,
@@ -186,9 +197,15 @@ impl<'t> TaskSearch<'t> {
         out
     }
 
-    /// An unseen mutation of one of the best few measured genomes (or of the default): a
-    /// step of hill climbing, which the model does not filter.
+    /// The next of the default's loop orders not yet seen, else an unseen mutation of one of
+    /// the best few measured genomes (or of the default): a step of hill climbing, which the
+    /// model does not filter.
     fn climb(&mut self, rng: &mut impl Rng) -> Option<Genome> {
+        while let Some(g) = self.warm_start.pop() {
+            if self.unseen(&g) {
+                return Some(g);
+            }
+        }
         let parents = self.parents();
         let top = CLIMB_FROM.min(parents.len() - 1);
         for _ in 0..CLIMB_ATTEMPTS {

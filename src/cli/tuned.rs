@@ -25,6 +25,11 @@ pub struct WholeModel {
     pub default: Option<f64>,
     /// Tuned schedules.
     pub tuned: Option<f64>,
+    /// The planned arena bytes with the default and with the tuned schedules: a tuned loop
+    /// order may need an op's input and output apart where the default overlapped them.
+    pub arena: (usize, usize),
+    /// The model's flash bytes (`.text` + `.rodata` + `.data`) with either.
+    pub flash: (u64, u64),
     /// Whether the tuned build's outputs equal the reference interpreter's.
     pub bit_exact: bool,
     /// Which layers had records.
@@ -32,7 +37,7 @@ pub struct WholeModel {
 }
 
 impl WholeModel {
-    /// One line: both figures, their ratio, and the bit-exactness check.
+    /// One line: both figures, their ratio, arena and flash, and the bit-exactness check.
     pub fn summary(&self) -> String {
         let fig = |f: Option<f64>| f.map_or("-".to_string(), |f| format!("{f:.0}"));
         let ratio = match (self.default, self.tuned) {
@@ -45,9 +50,13 @@ impl WholeModel {
             "OUTPUTS DIFFER FROM THE REFERENCE INTERPRETER"
         };
         format!(
-            "default {}, tuned {}{ratio}; {exact}; {}",
+            "default {}, tuned {}{ratio}; arena {} -> {} bytes, flash {} -> {} bytes; {exact}; {}",
             fig(self.default),
             fig(self.tuned),
+            self.arena.0,
+            self.arena.1,
+            self.flash.0,
+            self.flash.1,
             self.note
         )
     }
@@ -58,6 +67,8 @@ impl WholeModel {
             "default": self.default,
             "tuned": self.tuned,
             "unit": self.unit,
+            "arena_bytes": {"default": self.arena.0, "tuned": self.arena.1},
+            "flash_bytes": {"default": self.flash.0, "tuned": self.flash.1},
             "bit_exact": self.bit_exact,
             "note": self.note,
         })
@@ -98,11 +109,14 @@ pub fn whole_model(
             .with_context(|| format!("cannot run {name} on the {} runner", measurer.runner()))
     };
     let (d, t) = (run(&default)?, run(&tuned)?);
+    let flash = |s: &minnow_autotune::measure::Sections| s.text + s.rodata + s.data;
     Ok(WholeModel {
         runner: measurer.runner(),
         unit: measurer.unit(),
         default: d.figure(),
         tuned: t.figure(),
+        arena: (default.plan.arena_bytes, tuned.plan.arena_bytes),
+        flash: (flash(&d.sections), flash(&t.sections)),
         bit_exact: t.outputs.iter().all(|o| *o == reference),
         note: applied.note(),
     })
