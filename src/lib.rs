@@ -102,6 +102,9 @@ pub struct Options {
     /// Whether to run the first layers in bands of rows (patch-based execution) for a
     /// smaller arena.
     pub patching: Patching,
+    /// The most arena bytes the build may plan: tuned workloads that would need more go back
+    /// to the default schedule, and a model whose default needs more is an error.
+    pub max_arena: Option<usize>,
 }
 
 impl Default for Options {
@@ -111,6 +114,7 @@ impl Default for Options {
             emit: Emit::C,
             tuning_db: None,
             patching: Patching::Off,
+            max_arena: None,
         }
     }
 }
@@ -213,10 +217,12 @@ impl Model {
                     target,
                     patching,
                     db.as_ref(),
+                    options.max_arena,
                 )?
                 .0
             }
         };
+        minnow_autotune::apply::check_budget(&compiled, options.max_arena)?;
         Ok(artifact(&compiled, options.emit))
     }
 }

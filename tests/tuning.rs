@@ -354,13 +354,83 @@ fn stale_records_fall_back_to_the_default() {
         }],
     };
     db.insert(&record_of(t, &target, schedule)).unwrap();
-    let (_, applied) = compile_tuned(&graph, "kws", &target, Patching::Off, &db).unwrap();
+    let (_, applied) = compile_tuned(&graph, "kws", &target, Patching::Off, &db, None).unwrap();
     assert!(applied.tuned.is_empty(), "{applied:?}");
     assert_eq!(applied.defaulted.len(), 10);
     assert!(
         applied.note().contains("no record for"),
         "{}",
         applied.note()
+    );
+}
+
+/// Records that run kws's channel blocks outermost need its activations apart (the default
+/// lets each layer's output overwrite its input): an arena budget of the default's arena sets
+/// them aside, the workload that gains least first, and a budget below the default's is an
+/// error naming the fix.
+#[test]
+fn an_arena_budget_sets_aside_records_that_need_more() {
+    let target = minnow_targets::find("cortex-m4").unwrap();
+    let machine = minnow_autotune::cost::machine(&target);
+    let tilings = minnow_autotune::tilings::Tilings::default();
+    let graph = load("kws");
+    let mut db = SqliteDb::in_memory().unwrap();
+    for (i, t) in tasks("kws", &target).iter().enumerate() {
+        let r = &t.reduction;
+        let default = minnow_autotune::compile::default_schedule(
+            r,
+            &target,
+            t.widenable,
+            t.winograd,
+            &tilings,
+        )
+        .unwrap();
+        let nest = default.apply(r).unwrap();
+        let c = Candidates::new(t, machine);
+        let Some(outer) = c.loop_orders(&nest).into_iter().find(|g| {
+            c.decode(g)
+                .is_some_and(|(_, n)| r.channel.coefficient(n.loops[0].axis) != 0)
+        }) else {
+            continue;
+        };
+        let mut base = record_of(t, &target, default);
+        (base.origin, base.figure) = ("default".into(), Some(100.0));
+        db.insert(&base).unwrap();
+        let mut tuned = record_of(t, &target, c.decode(&outer).unwrap().0);
+        // The first task gains least.
+        tuned.figure = Some(90.0 - i as f64);
+        db.insert(&tuned).unwrap();
+    }
+    let build = |budget| compile_tuned(&graph, "kws", &target, Patching::Off, &db, budget);
+    let default = minnow_autotune::compile::compile(
+        &graph,
+        "kws",
+        &target,
+        Patching::Off,
+        minnow_autotune::compile::Schedules::Default,
+    )
+    .unwrap()
+    .plan
+    .arena_bytes;
+    let (free, applied) = build(None).unwrap();
+    assert!(
+        free.plan.arena_bytes > default,
+        "{} {default}",
+        free.plan.arena_bytes
+    );
+    assert!(applied.over_budget.is_empty());
+    let (kept, applied) = build(Some(default)).unwrap();
+    assert!(kept.plan.arena_bytes <= default);
+    assert!(!applied.over_budget.is_empty(), "{applied:?}");
+    assert!(
+        applied.note().contains("arena budget"),
+        "{}",
+        applied.note()
+    );
+    let err = build(Some(default / 2)).unwrap_err().to_string();
+    assert!(
+        err.contains("--max-arena") && err.contains("--patches auto"),
+        "{err}"
     );
 }
 

@@ -32,6 +32,10 @@ pub struct BenchArgs {
     /// Tuning records to apply.
     #[arg(long)]
     tuning_db: Option<PathBuf>,
+    /// The most arena bytes the build may plan: tuned layers whose loop order would need
+    /// more keep the default schedule; a model whose default needs more is an error.
+    #[arg(long, value_name = "BYTES")]
+    max_arena: Option<usize>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -67,6 +71,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         &target,
         args.patches,
         args.tuning_db.as_deref(),
+        args.max_arena,
     )?;
     let vectors = vec![inputs];
     let whole = pipeline::measure(&target, &board, &compiled, &vectors, false)?;

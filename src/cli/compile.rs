@@ -47,6 +47,10 @@ pub struct CompileArgs {
     /// Tuning records to apply.
     #[arg(long)]
     tuning_db: Option<PathBuf>,
+    /// The most arena bytes the build may plan: tuned layers whose loop order would need
+    /// more keep the default schedule; a model whose default needs more is an error.
+    #[arg(long, value_name = "BYTES")]
+    max_arena: Option<usize>,
     /// Print one JSON object: files, arena_bytes, weight_bytes, flash_bytes, the arena
     /// timeline (live tensors per step), what the passes did and the seconds spent
     /// (compile_seconds in minnow, flash_build_seconds in the target's compiler).
@@ -69,6 +73,7 @@ pub fn compile(args: &CompileArgs) -> Result<()> {
         &target,
         args.patches,
         args.tuning_db.as_deref(),
+        args.max_arena,
     )?;
     let written = match args.emit {
         Emit::C => compiled.source.write_to(&args.out_dir),

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use minnow::Patching;
-use minnow_autotune::apply::compile_tuned;
+use minnow_autotune::apply::{check_budget, compile_tuned};
 pub use minnow_autotune::compile::Compiled;
 use minnow_autotune::compile::Schedules;
 use minnow_autotune::db::TuningDb;
@@ -28,25 +28,24 @@ pub fn model_name(path: &Path, name: Option<&str>) -> String {
 /// Lowers (the first layers in bands as `patching` says), schedules, plans and emits
 /// `graph` as C named `name`: with the best records of
 /// the tuning database `tuning_db` where given (a note on standard error says which layers
-/// had none and fell back to the default), else with the target's default schedules.
+/// had none and fell back to the default), else with the target's default schedules; its
+/// arena within `max_arena` bytes where given ([`compile_tuned`]).
 pub fn compile(
     graph: &Graph,
     name: &str,
     target: &Target,
     patching: Patching,
     tuning_db: Option<&Path>,
+    max_arena: Option<usize>,
 ) -> Result<Compiled> {
     let Some(path) = tuning_db else {
-        return Ok(minnow_autotune::compile::compile(
-            graph,
-            name,
-            target,
-            patching,
-            Schedules::Default,
-        )?);
+        let compiled =
+            minnow_autotune::compile::compile(graph, name, target, patching, Schedules::Default)?;
+        check_budget(&compiled, max_arena)?;
+        return Ok(compiled);
     };
     let db = open_existing_db(path)?;
-    let (compiled, applied) = compile_tuned(graph, name, target, patching, db.as_ref())?;
+    let (compiled, applied) = compile_tuned(graph, name, target, patching, db.as_ref(), max_arena)?;
     eprintln!("minnow: {}", applied.note());
     Ok(compiled)
 }

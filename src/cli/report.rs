@@ -35,6 +35,6 @@ pub fn report(args: &ReportArgs) -> Result<()> {
         _ => bail!("--model and --target go together: the arena timeline needs both"),
     };
     let model = loaded.as_ref().map(|(g, n, t)| (g, n.as_str(), t));
-    super::tuned::write_report(&args.output, db.as_ref(), model)?;
+    super::tuned::write_report(&args.output, db.as_ref(), model, None)?;
     super::emit(&format!("wrote {}\n", args.output.display()))
 }

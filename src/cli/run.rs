@@ -50,6 +50,10 @@ pub struct RunArgs {
     /// Tuning records to apply.
     #[arg(long)]
     tuning_db: Option<PathBuf>,
+    /// The most arena bytes the build may plan: tuned layers whose loop order would need
+    /// more keep the default schedule; a model whose default needs more is an error.
+    #[arg(long, value_name = "BYTES")]
+    max_arena: Option<usize>,
     /// Print one JSON object describing the run.
     #[arg(long)]
     json: bool,
@@ -104,7 +108,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let name = pipeline::model_name(&args.model, None);
     let compile_for = |target: &minnow_targets::Target| {
         let db = args.tuning_db.as_deref();
-        pipeline::compile(&graph, &name, target, args.patches, db)
+        pipeline::compile(&graph, &name, target, args.patches, db, args.max_arena)
     };
     let (outputs, counts, arena, flash) = if engine == Engine::Interp {
         let mut interp = Interpreter::new(&graph)?;

@@ -76,6 +76,10 @@ pub struct TuneArgs {
     /// How candidates are chosen.
     #[arg(long, value_enum, default_value_t = Search::Model)]
     search: Search,
+    /// The most arena bytes the tuned build may plan: tuned layers whose loop order would need
+    /// more keep the default schedule; a model whose default needs more is an error.
+    #[arg(long, value_name = "BYTES")]
+    max_arena: Option<usize>,
     /// Also write an HTML report (best so far per layer, default vs tuned, the arena).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -144,9 +148,11 @@ pub fn tune(args: &TuneArgs) -> Result<()> {
         args.patches,
         db.as_ref(),
         measurer.as_ref(),
+        args.max_arena,
     )?;
     if let Some(path) = &args.report {
-        super::tuned::write_report(path, db.as_ref(), Some((&graph, &name, &target)))?;
+        let model = Some((&graph, name.as_str(), &target));
+        super::tuned::write_report(path, db.as_ref(), model, args.max_arena)?;
         eprintln!("minnow: wrote the report {}", path.display());
     }
     let text = if args.json {

@@ -76,7 +76,8 @@ impl WholeModel {
 }
 
 /// Builds `graph` with the default and with the tuned schedules, measures both on one
-/// pseudo-random input, and checks the tuned outputs against the reference interpreter.
+/// pseudo-random input, and checks the tuned outputs against the reference interpreter. The
+/// tuned build keeps its arena within `max_arena` bytes where given ([`compile_tuned`]).
 pub fn whole_model(
     graph: &Graph,
     name: &str,
@@ -84,6 +85,7 @@ pub fn whole_model(
     patching: Patching,
     db: &dyn TuningDb,
     measurer: &dyn Measurer,
+    max_arena: Option<usize>,
 ) -> Result<WholeModel> {
     let inputs: Vec<Vec<u8>> = graph
         .inputs
@@ -95,7 +97,7 @@ pub fn whole_model(
         .run(&inputs)
         .context("the reference interpreter cannot run the model")?;
     let default = compile(graph, name, target, patching, Schedules::Default)?;
-    let (tuned, applied) = compile_tuned(graph, name, target, patching, db)?;
+    let (tuned, applied) = compile_tuned(graph, name, target, patching, db, max_arena)?;
     let vectors = vec![inputs; measurer.repeats().max(1)];
     let run = |c: &Compiled| {
         let build = Build {
@@ -123,11 +125,12 @@ pub fn whole_model(
 }
 
 /// Writes the report of every run in `db` (the model's arena timeline with its tuned
-/// schedules, when the model is given) to `path`.
+/// schedules within `max_arena`, when the model is given) to `path`.
 pub fn write_report(
     path: &Path,
     db: &dyn TuningDb,
     model: Option<(&Graph, &str, &Target)>,
+    max_arena: Option<usize>,
 ) -> Result<()> {
     let runs = db.runs()?;
     let curves = runs
@@ -136,7 +139,7 @@ pub fn write_report(
         .collect::<Result<Vec<_>, _>>()?;
     let mut arenas = Vec::new();
     if let Some((graph, name, target)) = model {
-        let (tuned, _) = compile_tuned(graph, name, target, Patching::Off, db)?;
+        let (tuned, _) = compile_tuned(graph, name, target, Patching::Off, db, max_arena)?;
         arenas.push(timeline(
             &tuned,
             &format!("{name} for {}, tuned", target.name),
