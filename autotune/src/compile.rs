@@ -121,7 +121,7 @@ pub fn schedule_and_emit(
     let Lowered {
         rewrite,
         patch,
-        mut program,
+        program,
         tilings,
     } = lowered;
     let private: Vec<bool> = (0..program.steps.len())
@@ -161,13 +161,12 @@ pub fn schedule_and_emit(
             &chosen
         }
     };
-    schedule_program(&mut program, &target.features, choose)?;
-    for func in &mut program.funcs {
-        IndexReassociation.run(func);
-    }
-    ConstantMerger.run(&mut program);
-    let order = StepOrderer::default().run(&mut program);
-    let plan = MemoryPlanner::default().run(&program);
+    let (program, order, plan) = match schedules {
+        Schedules::Default if !crate::cost::machine(target).winograd => {
+            channels_outer_where_apart(program, target, &tiled)?
+        }
+        _ => schedule_and_plan(program, target, choose)?,
+    };
     let mut source = CEmitter.emit(&program, &plan);
     note_build_flags(&mut source, target);
     Ok(Compiled {
@@ -178,6 +177,92 @@ pub fn schedule_and_emit(
         plan,
         source,
     })
+}
+
+/// Schedules `program` as `choose` says, orders its steps for the smallest arena and plans it.
+fn schedule_and_plan(
+    mut program: Program,
+    target: &Target,
+    choose: Chooser,
+) -> Result<(Program, OrderReport, ArenaPlan), CompileError> {
+    schedule_program(&mut program, &target.features, choose)?;
+    for func in &mut program.funcs {
+        IndexReassociation.run(func);
+    }
+    ConstantMerger.run(&mut program);
+    let order = StepOrderer::default().run(&mut program);
+    let plan = MemoryPlanner::default().run(&program);
+    Ok((program, order, plan))
+}
+
+/// The default schedules (`tiled`), then again with the output channels outermost
+/// ([`channels_outermost`]) in every multiply-accumulate step whose input and output the
+/// first plan keeps apart; the second is kept if its arena is no larger. That order leaves the
+/// weights and the requantization parameters in place while the pixels run, but reads every
+/// pixel of the input before its last channel block is written, so where the default lets
+/// the output overwrite the input as it goes it would need them apart. Measured side by side
+/// in one run (instructions, arenas unchanged): Cortex-M4 kws 4,080,440 to 4,049,200, vww
+/// 14,938,720 to 14,712,520, resnet8 16,030,040 to 15,805,680; M7, M33, M3, M0+ 0 to 1.5 %
+/// fewer. Not on RISC-V (the caller's choice): with its Winograd pairs, whose scratch block
+/// would be refilled for every channel block, resnet8 took 54 % more, and without them on
+/// the other steps the change is within 0.1 % either way.
+fn channels_outer_where_apart(
+    program: Program,
+    target: &Target,
+    tiled: &dyn Fn(usize, &Reduction) -> Option<Schedule>,
+) -> Result<(Program, OrderReport, ArenaPlan), CompileError> {
+    let names: Vec<String> = program.steps.iter().map(|s| s.name.clone()).collect();
+    let lowered = program.clone();
+    let default = |i: usize, r: &Reduction, _: &Space| tiled(i, r);
+    let first = schedule_and_plan(program, target, &default)?;
+    let (scheduled, _, plan) = &first;
+    let apart: std::collections::HashSet<&str> = scheduled
+        .steps
+        .iter()
+        .zip(&plan.shared)
+        .filter(|(s, shared)| s.reduction.is_some() && shared.is_none())
+        .map(|(s, _)| s.name.as_str())
+        .collect();
+    if apart.is_empty() {
+        return Ok(first);
+    }
+    let outer = |i: usize, r: &Reduction, _: &Space| {
+        let s = tiled(i, r)?;
+        match apart.contains(names[i].as_str()) {
+            true => Some(channels_outermost(r, &s).unwrap_or(s)),
+            false => Some(s),
+        }
+    };
+    let second = schedule_and_plan(lowered, target, &outer)?;
+    Ok(match second.2.arena_bytes <= first.2.arena_bytes {
+        true => second,
+        false => first,
+    })
+}
+
+/// `schedule` with the serial loops outside its reduction reordered so that those over the
+/// output channels come first; `None` if that changes nothing, the schedule does not apply,
+/// or its nest runs Winograd pairs.
+pub fn channels_outermost(r: &Reduction, schedule: &Schedule) -> Option<Schedule> {
+    let mut nest = schedule.apply(r).ok()?;
+    if nest.winograd {
+        return None;
+    }
+    let lead = nest
+        .loops
+        .iter()
+        .position(|l| r.axes[l.axis].reduce || l.kind != minnow_ir::loops::ForKind::Serial)
+        .unwrap_or(nest.loops.len());
+    let (mut order, pixels): (Vec<_>, Vec<_>) = nest.loops[..lead]
+        .iter()
+        .cloned()
+        .partition(|l| r.channel.coefficient(l.axis) != 0 && l.extent > 1);
+    order.extend(pixels);
+    if order == nest.loops[..lead] {
+        return None;
+    }
+    nest.loops.splice(..lead, order);
+    Some(Schedule::of_nest(r, &nest))
 }
 
 /// The target's default schedule of `r`: the nest [`minnow_passes::loops::LoopTiler`] extracts by the target's
