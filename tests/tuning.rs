@@ -262,15 +262,15 @@ fn random_records(model: &str, target: &Target, path: &std::path::Path) {
     }
 }
 
-/// The default nest's loop orders, the tuner's first climbs: each a valid nest of the same
-/// loops with a different loop outermost, and on kws's layers one of them runs the output
-/// channels outermost.
+/// The default nest's loop orders and deeper unrolls, the tuner's first climbs: each loop
+/// order a valid nest of the same loops with a different loop outermost (on kws's layers one
+/// of them runs the output channels outermost), each deeper unroll a longer unrolled region.
 #[test]
 fn loop_orders_move_each_outer_loop_out() {
     let target = minnow_targets::find("cortex-m4").unwrap();
     let machine = minnow_autotune::cost::machine(&target);
     let tilings = minnow_autotune::tilings::Tilings::default();
-    let mut channel_outer = 0;
+    let (mut channel_outer, mut deeper_unrolls) = (0, 0);
     let ts = tasks("kws", &target);
     for t in &ts {
         let r = &t.reduction;
@@ -295,10 +295,26 @@ fn loop_orders_move_each_outer_loop_out() {
             assert_eq!(other.wide_weights, nest.wide_weights);
             channel_outer += usize::from(r.channel.coefficient(first(&other).0) != 0);
         }
+        for g in c.deeper_unrolls(&c.genome_of(&nest)) {
+            let (_, deeper) = c.decode(&g).expect("a deeper unroll decodes");
+            let unrolled = |n: &minnow_ir::loops::reduction::LoopNest| -> usize {
+                let u = n
+                    .loops
+                    .iter()
+                    .filter(|l| l.kind == minnow_ir::loops::ForKind::Unrolled);
+                u.map(|l| l.extent).product()
+            };
+            assert!(unrolled(&deeper) > unrolled(&nest), "{}", t.layer);
+            deeper_unrolls += 1;
+        }
     }
     assert!(
         channel_outer >= 3,
         "conv, depthwise and pointwise: {channel_outer}"
+    );
+    assert!(
+        deeper_unrolls >= 1,
+        "the pointwise layers' input-channel loop"
     );
 }
 

@@ -132,9 +132,15 @@ impl<'t> TaskSearch<'t> {
         let d = self.describe(schedule, &nest)?;
         self.seen.insert(d.code);
         if origin == "default" {
-            let mut orders = self.candidates.loop_orders(&nest);
-            orders.reverse();
-            self.warm_start = orders;
+            let orders = self.candidates.loop_orders(&nest);
+            let default = self.candidates.genome_of(&nest);
+            let unrolls = std::iter::once(&default)
+                .chain(&orders)
+                .flat_map(|g| self.candidates.deeper_unrolls(g))
+                .collect::<Vec<_>>();
+            let mut warm: Vec<Genome> = orders.into_iter().chain(unrolls).collect();
+            warm.reverse();
+            self.warm_start = warm;
         }
         Some(Proposal {
             genome: None,
