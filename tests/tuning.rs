@@ -262,6 +262,16 @@ fn random_records(model: &str, target: &Target, path: &std::path::Path) {
     }
 }
 
+/// The schedule the tuner measures as task `t`'s default.
+fn default_schedule(
+    t: &Task,
+    target: &Target,
+    tilings: &minnow_autotune::tilings::Tilings,
+) -> minnow_schedules::Schedule {
+    let r = &t.reduction;
+    minnow_autotune::compile::default_schedule(r, target, t.widenable, t.winograd, tilings).unwrap()
+}
+
 /// The default nest's loop orders and deeper unrolls, the tuner's first climbs: each loop
 /// order a valid nest of the same loops with a different loop outermost (on kws's layers one
 /// of them runs the output channels outermost), each deeper unroll a longer unrolled region.
@@ -274,14 +284,7 @@ fn loop_orders_move_each_outer_loop_out() {
     let ts = tasks("kws", &target);
     for t in &ts {
         let r = &t.reduction;
-        let schedule = minnow_autotune::compile::default_schedule(
-            r,
-            &target,
-            t.widenable,
-            t.winograd,
-            &tilings,
-        )
-        .unwrap();
+        let schedule = default_schedule(t, &target, &tilings);
         let nest = schedule.apply(r).unwrap();
         let first = |n: &minnow_ir::loops::reduction::LoopNest| {
             let l = n.loops.iter().find(|l| l.extent > 1).unwrap();
@@ -393,14 +396,7 @@ fn an_arena_budget_sets_aside_records_that_need_more() {
     let mut db = SqliteDb::in_memory().unwrap();
     for (i, t) in tasks("kws", &target).iter().enumerate() {
         let r = &t.reduction;
-        let default = minnow_autotune::compile::default_schedule(
-            r,
-            &target,
-            t.widenable,
-            t.winograd,
-            &tilings,
-        )
-        .unwrap();
+        let default = default_schedule(t, &target, &tilings);
         let nest = default.apply(r).unwrap();
         let c = Candidates::new(t, machine);
         let Some(outer) = c.loop_orders(&nest).into_iter().find(|g| {

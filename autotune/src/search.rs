@@ -7,7 +7,8 @@
 //! Part of every batch climbs instead: mutations of the best few measured genomes, unfiltered
 //! (all of it until the model has enough samples: a climb from the default). A task's first
 //! climbs are the default nest's other loop orders ([`Candidates::loop_orders`]), which the
-//! analytic cost ranks alike and local edits reach only in several steps. With
+//! analytic cost ranks alike and local edits reach only in several steps, then its reduce
+//! loops and those orders' unrolled deeper ([`Candidates::deeper_unrolls`]). With
 //! [`Strategy::Random`], candidates are drawn uniformly. Candidates are distinct schedules: two genomes naming the same
 //! schedule are one candidate.
 
@@ -104,7 +105,8 @@ pub struct TaskSearch<'t> {
     measured: Vec<(Genome, f64)>,
     decoded: HashMap<Genome, Option<Decoded>>,
     /// Genomes the first climbs propose before any mutation: the default nest's loop orders
-    /// ([`Candidates::loop_orders`]).
+    /// ([`Candidates::loop_orders`]), then those and the default unrolled deeper
+    /// ([`Candidates::deeper_unrolls`]).
     warm_start: Vec<Genome>,
     /// No unseen candidate could be drawn.
     pub exhausted: bool,
