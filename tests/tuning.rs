@@ -273,10 +273,10 @@ fn default_schedule(
 }
 
 /// The default nest's loop orders and deeper unrolls, the tuner's first climbs: each loop
-/// order a valid nest of the same loops with a different loop outermost (on kws's layers one
+/// order a valid nest of the same loops in another order, none twice (on kws's layers one
 /// of them runs the output channels outermost), each deeper unroll a longer unrolled region.
 #[test]
-fn loop_orders_move_each_outer_loop_out() {
+fn loop_orders_move_each_outer_loop_out_and_swap_neighbours() {
     let target = minnow_targets::find("cortex-m4").unwrap();
     let machine = minnow_autotune::cost::machine(&target);
     let tilings = minnow_autotune::tilings::Tilings::default();
@@ -291,10 +291,23 @@ fn loop_orders_move_each_outer_loop_out() {
             (l.axis, l.extent)
         };
         let c = Candidates::new(t, machine);
-        for g in c.loop_orders(&nest) {
-            let (_, other) = c.decode(&g).expect("a loop order decodes");
+        let orders = c.loop_orders(&nest);
+        for (i, g) in orders.iter().enumerate() {
+            assert!(!orders[..i].contains(g), "{}: an order twice", t.layer);
+            let (_, other) = c.decode(g).expect("a loop order decodes");
             assert_eq!(other.loops.len(), nest.loops.len(), "{}", t.layer);
-            assert_ne!(first(&other), first(&nest), "{}", t.layer);
+            let axes = |n: &minnow_ir::loops::reduction::LoopNest| {
+                n.loops
+                    .iter()
+                    .map(|l| (l.axis, l.extent))
+                    .collect::<Vec<_>>()
+            };
+            assert_ne!(axes(&other), axes(&nest), "{}", t.layer);
+            let mut same = axes(&other);
+            same.sort();
+            let mut own = axes(&nest);
+            own.sort();
+            assert_eq!(same, own, "{}: the same loops", t.layer);
             assert_eq!(other.wide_weights, nest.wide_weights);
             channel_outer += usize::from(r.channel.coefficient(first(&other).0) != 0);
         }
@@ -323,6 +336,53 @@ fn loop_orders_move_each_outer_loop_out() {
 
 /// `minnow run --tuning-db` on the emulated board gives the golden outputs of every shared
 /// model, with a schedule drawn at random for every layer.
+/// A search's first climb is the default with its output channels outermost (what the
+/// whole-model default runs where the plan keeps an op's operands apart), and a new best
+/// puts its own loop orders and deeper unrolls ahead of every other climb.
+#[test]
+fn the_first_climbs_are_channels_outer_then_the_new_best_neighbours() {
+    let target = minnow_targets::find("cortex-m4").unwrap();
+    let machine = minnow_autotune::cost::machine(&target);
+    let tilings = minnow_autotune::tilings::Tilings::default();
+    let ts = tasks("kws", &target);
+    let t = ts
+        .iter()
+        .find(|t| t.layer.contains("conv2d_1/Conv2D"))
+        .unwrap();
+    let c = Candidates::new(t, machine);
+    let default = default_schedule(t, &target, &tilings);
+    let outer = minnow_autotune::compile::channels_outermost(&t.reduction, &default)
+        .expect("the pointwise default runs pixels outermost");
+    let mut search = minnow_autotune::search::TaskSearch::new(t, machine, target.features);
+    assert!(search.fixed(default, "default").is_some());
+    let model = minnow_autotune::model::CostModel::new(0);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    // Whatever the seed's draws, the first proposal is the channels-outer nest.
+    let first = search
+        .propose(1, Strategy::Model, &model, &mut rng)
+        .remove(0);
+    assert_eq!(first.origin, "climb");
+    assert_eq!(first.schedule, outer);
+    let genome = first.genome.unwrap();
+    let deeper = c.deeper_unrolls(&genome);
+    assert!(
+        !deeper.is_empty(),
+        "{}: its reduce loop unrolls deeper",
+        t.layer
+    );
+    search.measured(&genome, 0.95);
+    let next = search
+        .propose(1, Strategy::Model, &model, &mut rng)
+        .remove(0);
+    let expected = c.loop_orders(&outer.apply(&t.reduction).unwrap());
+    let expected = expected.first().or(deeper.first()).unwrap();
+    assert_eq!(
+        next.genome.as_ref(),
+        Some(expected),
+        "a neighbour of the new best"
+    );
+}
+
 #[test]
 fn tuned_run_is_bit_exact_on_every_shared_model() {
     let target = minnow_targets::find("cortex-m4").unwrap();

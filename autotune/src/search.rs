@@ -108,6 +108,11 @@ pub struct TaskSearch<'t> {
     /// ([`Candidates::loop_orders`]), then those and the default unrolled deeper
     /// ([`Candidates::deeper_unrolls`]).
     warm_start: Vec<Genome>,
+    /// The default with its output channels outermost ([`crate::compile::channels_outermost`]),
+    /// proposed first whatever the draw: the whole-model default takes it wherever the plan
+    /// keeps the op's input and output apart, so a search that misses it can apply a record
+    /// slower than the build it set out to beat.
+    channels_outer: Option<Genome>,
     /// No unseen candidate could be drawn.
     pub exhausted: bool,
 }
@@ -124,6 +129,7 @@ impl<'t> TaskSearch<'t> {
             measured: Vec::new(),
             decoded: HashMap::new(),
             warm_start: Vec::new(),
+            channels_outer: None,
             exhausted: false,
         }
     }
@@ -131,18 +137,11 @@ impl<'t> TaskSearch<'t> {
     /// `schedule` as a proposal with no genome (the default), if it applies.
     pub fn fixed(&mut self, schedule: Schedule, origin: &'static str) -> Option<Proposal> {
         let nest = schedule.apply(&self.task.reduction).ok()?;
+        let outer = crate::compile::channels_outermost(&self.task.reduction, &schedule);
         let d = self.describe(schedule, &nest)?;
         self.seen.insert(d.code);
         if origin == "default" {
-            let orders = self.candidates.loop_orders(&nest);
-            let default = self.candidates.genome_of(&nest);
-            let unrolls = std::iter::once(&default)
-                .chain(&orders)
-                .flat_map(|g| self.candidates.deeper_unrolls(g))
-                .collect::<Vec<_>>();
-            let mut warm: Vec<Genome> = orders.into_iter().chain(unrolls).collect();
-            warm.reverse();
-            self.warm_start = warm;
+            self.set_warm_start(&nest, outer);
         }
         Some(Proposal {
             genome: None,
@@ -153,9 +152,49 @@ impl<'t> TaskSearch<'t> {
         })
     }
 
+    /// Sets the first climbs from the default's `nest` and its channels-outer schedule
+    /// `outer`: that one first (whatever the draw), then it unrolled deeper, then the loop
+    /// orders of both, then the default and those orders unrolled deeper.
+    fn set_warm_start(&mut self, nest: &LoopNest, outer: Option<Schedule>) {
+        let c = &self.candidates;
+        let outer = outer.and_then(|s| s.apply(&self.task.reduction).ok());
+        let mut orders = c.loop_orders(nest);
+        let mut first = Vec::new();
+        if let Some(o) = &outer {
+            let g = c.genome_of(o);
+            first = c.deeper_unrolls(&g);
+            orders.extend(c.loop_orders(o));
+            self.channels_outer = Some(g);
+        }
+        let unrolls = std::iter::once(c.genome_of(nest))
+            .chain(orders.iter().cloned())
+            .flat_map(|g| c.deeper_unrolls(&g))
+            .collect::<Vec<_>>();
+        let mut warm: Vec<Genome> = first.into_iter().chain(orders).chain(unrolls).collect();
+        warm.reverse();
+        self.warm_start = warm;
+    }
+
     /// Records that a genome's candidate measured `relative` times the default.
+    /// A new best (faster than the default and every genome before it) puts its own loop
+    /// orders and deeper unrolls at the head of the climbs: the structured neighbours that
+    /// won for the default are the likeliest wins for it too (kws's pointwise layers on
+    /// Cortex-M4: channels outermost, then unrolled four times deeper, then columns before
+    /// rows, each step 0.4 to 2 % faster than the last).
     pub fn measured(&mut self, genome: &Genome, relative: f64) {
+        let best = self.measured.iter().map(|m| m.1).fold(1.0, f64::min);
         self.measured.push((genome.clone(), relative));
+        if relative >= best {
+            return;
+        }
+        let Some((_, nest)) = self.candidates.decode(genome) else {
+            return;
+        };
+        let c = &self.candidates;
+        let mut next: Vec<Genome> = c.loop_orders(&nest);
+        next.extend(c.deeper_unrolls(genome));
+        next.reverse();
+        self.warm_start.extend(next);
     }
 
     /// Up to `n` unseen candidates chosen by `strategy` (fewer, and `exhausted` set, when the
@@ -177,7 +216,13 @@ impl<'t> TaskSearch<'t> {
         let mut out = Vec::new();
         while out.len() < n {
             let draw: f64 = rng.random();
-            let (origin, next) = if !guided || draw < RANDOM_SHARE {
+            let forced = match guided {
+                true => self.channels_outer.take().filter(|g| self.unseen(g)),
+                false => None,
+            };
+            let (origin, next) = if forced.is_some() {
+                ("climb", forced)
+            } else if !guided || draw < RANDOM_SHARE {
                 ("random", None)
             } else if !trained || draw < RANDOM_SHARE + CLIMB_SHARE {
                 ("climb", self.climb(rng))
