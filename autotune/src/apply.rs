@@ -4,10 +4,12 @@
 //! the output overwrite the input as it goes; under an arena budget the workloads that gain
 //! least go back to the default until the plan fits.
 
-use crate::compile::{lower, schedule_and_emit, CompileError, Compiled, Schedules};
+use crate::compile::{lower, schedule_lowered, CompileError, Compiled, Schedules};
 use crate::db::{best_of, DbError, Record, Status, TuningDb};
 use crate::task::workload_key;
+use minnow_ir::loops::Program;
 use minnow_ir::Graph;
+use minnow_passes::memory::ArenaPlan;
 use minnow_passes::patch::Patching;
 use minnow_schedules::{weight_is_private, winograd_allowed, Primitive, Schedule};
 use minnow_targets::Target;
@@ -80,10 +82,15 @@ pub enum ApplyError {
 
 /// Fails with [`ApplyError::OverBudget`] if `compiled`'s arena exceeds `budget`.
 pub fn check_budget(compiled: &Compiled, budget: Option<usize>) -> Result<(), ApplyError> {
+    within(&compiled.program, &compiled.plan, budget)
+}
+
+/// Fails with [`ApplyError::OverBudget`] if `plan`'s arena exceeds `budget`.
+fn within(program: &Program, plan: &ArenaPlan, budget: Option<usize>) -> Result<(), ApplyError> {
     match budget {
-        Some(budget) if compiled.plan.arena_bytes > budget => Err(ApplyError::OverBudget {
-            model: compiled.program.name.clone(),
-            needed: compiled.plan.arena_bytes,
+        Some(budget) if plan.arena_bytes > budget => Err(ApplyError::OverBudget {
+            model: program.name.clone(),
+            needed: plan.arena_bytes,
             budget,
         }),
         _ => Ok(()),
@@ -122,6 +129,10 @@ pub fn compile_tuned(
         let best =
             best_of(&records).filter(|rec| rec.schedule.apply(r).is_ok() && fits(&rec.schedule));
         match best {
+            // The default measured best: the step builds as an untuned one does (channels
+            // outermost where its operands are apart anyway), not as the record's standalone
+            // program did.
+            Some(rec) if rec.origin == "default" => applied.tuned.push(step.name.clone()),
             Some(rec) => {
                 *gains.entry(key.0.clone()).or_default() += gain(&records, &rec);
                 chosen.insert(index, (key.0.clone(), rec.schedule));
@@ -132,11 +143,12 @@ pub fn compile_tuned(
     }
     let build = |chosen: &Chosen| {
         let choose = |i: usize, _: &_, _: &_| chosen.get(&i).map(|(_, s)| s.clone());
-        schedule_and_emit(lowered.clone(), target, Schedules::Chosen(&choose))
+        schedule_lowered(lowered.clone(), target, Schedules::Chosen(&choose))
     };
+    // Plans are weighed unemitted; only the one kept becomes C.
     let mut compiled = build(&chosen)?;
     let Some(budget) = max_arena else {
-        return Ok((compiled, applied));
+        return Ok((compiled.emit(target), applied));
     };
     let mut keys: Vec<(String, f64)> = gains.into_iter().collect();
     keys.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
@@ -151,7 +163,7 @@ pub fn compile_tuned(
         aside.push(out);
         compiled = build(&chosen)?;
     }
-    check_budget(&compiled, Some(budget))?;
+    within(&compiled.program, &compiled.plan, Some(budget))?;
     // Then back, the most gain first, each that still fits: a workload set aside early may
     // not have been one that needed the bytes.
     for steps in aside.into_iter().rev() {
@@ -170,7 +182,7 @@ pub fn compile_tuned(
             applied.over_budget.push(layer.clone());
         }
     }
-    Ok((compiled, applied))
+    Ok((compiled.emit(target), applied))
 }
 
 /// What `best` saves on one step against its workload's default record (nothing known: 0).

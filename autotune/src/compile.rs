@@ -111,6 +111,37 @@ pub fn lower(
     })
 }
 
+/// A lowered program scheduled, its steps ordered and its arena planned: everything of a
+/// [`Compiled`] but the C, for callers that weigh plans before emitting one.
+pub struct Scheduled {
+    /// What the graph rewriter did.
+    pub rewrite: RewriteReport,
+    /// Which first layers run in bands.
+    pub patch: PatchReport,
+    /// What the step orderer did.
+    pub order: OrderReport,
+    /// The scheduled program, its steps in the order that needs the least arena.
+    pub program: Program,
+    /// Its arena.
+    pub plan: ArenaPlan,
+}
+
+impl Scheduled {
+    /// Emits its C.
+    pub fn emit(self, target: &Target) -> Compiled {
+        let mut source = CEmitter.emit(&self.program, &self.plan);
+        note_build_flags(&mut source, target);
+        Compiled {
+            rewrite: self.rewrite,
+            patch: self.patch,
+            order: self.order,
+            program: self.program,
+            plan: self.plan,
+            source,
+        }
+    }
+}
+
 /// Schedules a lowered program for `target`, orders its steps for the smallest arena, plans
 /// the arena and emits C.
 pub fn schedule_and_emit(
@@ -118,6 +149,16 @@ pub fn schedule_and_emit(
     target: &Target,
     schedules: Schedules,
 ) -> Result<Compiled, CompileError> {
+    Ok(schedule_lowered(lowered, target, schedules)?.emit(target))
+}
+
+/// Schedules a lowered program for `target`, orders its steps for the smallest arena and
+/// plans the arena.
+pub fn schedule_lowered(
+    lowered: Lowered,
+    target: &Target,
+    schedules: Schedules,
+) -> Result<Scheduled, CompileError> {
     let Lowered {
         rewrite,
         patch,
@@ -151,31 +192,31 @@ pub fn schedule_and_emit(
         schedule
     };
     let naive = |_: usize, _: &Reduction, _: &Space| Some(Schedule::default());
-    let default = |i: usize, r: &Reduction, _: &Space| tiled(i, r);
-    let chosen;
-    let choose: Chooser = match schedules {
-        Schedules::Naive => &naive,
-        Schedules::Default => &default,
-        Schedules::Chosen(f) => {
-            chosen = move |i: usize, r: &Reduction, s: &Space| f(i, r, s).or_else(|| tiled(i, r));
-            &chosen
-        }
-    };
+    let none = |_: usize, _: &Reduction, _: &Space| None;
     let (program, order, plan) = match schedules {
-        Schedules::Default if !crate::cost::machine(target).winograd => {
-            channels_outer_where_apart(program, target, &tiled)?
+        Schedules::Naive => schedule_and_plan(program, target, &naive)?,
+        Schedules::Default | Schedules::Chosen(_) => {
+            let explicit = match schedules {
+                Schedules::Chosen(f) => f,
+                _ => &none,
+            };
+            match crate::cost::machine(target).winograd {
+                false => channels_outer_where_apart(program, target, explicit, &tiled)?,
+                true => {
+                    let choose = |i: usize, r: &Reduction, s: &Space| {
+                        explicit(i, r, s).or_else(|| tiled(i, r))
+                    };
+                    schedule_and_plan(program, target, &choose)?
+                }
+            }
         }
-        _ => schedule_and_plan(program, target, choose)?,
     };
-    let mut source = CEmitter.emit(&program, &plan);
-    note_build_flags(&mut source, target);
-    Ok(Compiled {
+    Ok(Scheduled {
         rewrite,
         patch,
         order,
         program,
         plan,
-        source,
     })
 }
 
@@ -195,9 +236,10 @@ fn schedule_and_plan(
     Ok((program, order, plan))
 }
 
-/// The default schedules (`tiled`), then again with the output channels outermost
-/// ([`channels_outermost`]) in every multiply-accumulate step whose input and output the
-/// first plan keeps apart; the second is kept if its arena is no larger. That order leaves the
+/// The `explicit` schedules, the default (`tiled`) where it has none, then again with the
+/// output channels outermost ([`channels_outermost`]) in every defaulted multiply-accumulate
+/// step whose input and output the first plan keeps apart; the second is kept if its arena
+/// is no larger. That order leaves the
 /// weights and the requantization parameters in place while the pixels run, but reads every
 /// pixel of the input before its last channel block is written, so where the default lets
 /// the output overwrite the input as it goes it would need them apart. Measured side by side
@@ -205,15 +247,17 @@ fn schedule_and_plan(
 /// 14,938,720 to 14,712,520, resnet8 16,030,040 to 15,805,680; M7, M33, M3, M0+ 0 to 1.5 %
 /// fewer. Not on RISC-V (the caller's choice): with its Winograd pairs, whose scratch block
 /// would be refilled for every channel block, resnet8 took 54 % more, and without them on
-/// the other steps the change is within 0.1 % either way.
+/// the other steps the change is within 0.1 % either way. A tuned build's steps without a
+/// record take it too, so that applying records never undoes it where they say nothing.
 fn channels_outer_where_apart(
     program: Program,
     target: &Target,
+    explicit: Chooser,
     tiled: &dyn Fn(usize, &Reduction) -> Option<Schedule>,
 ) -> Result<(Program, OrderReport, ArenaPlan), CompileError> {
     let names: Vec<String> = program.steps.iter().map(|s| s.name.clone()).collect();
     let lowered = program.clone();
-    let default = |i: usize, r: &Reduction, _: &Space| tiled(i, r);
+    let default = |i: usize, r: &Reduction, s: &Space| explicit(i, r, s).or_else(|| tiled(i, r));
     let first = schedule_and_plan(program, target, &default)?;
     let (scheduled, _, plan) = &first;
     let apart: std::collections::HashSet<&str> = scheduled
@@ -226,7 +270,10 @@ fn channels_outer_where_apart(
     if apart.is_empty() {
         return Ok(first);
     }
-    let outer = |i: usize, r: &Reduction, _: &Space| {
+    let outer = |i: usize, r: &Reduction, space: &Space| {
+        if let Some(s) = explicit(i, r, space) {
+            return Some(s);
+        }
         let s = tiled(i, r)?;
         match apart.contains(names[i].as_str()) {
             true => Some(channels_outermost(r, &s).unwrap_or(s)),
