@@ -6,7 +6,8 @@ use minnow_autotune::compile::{compile, Schedules};
 use minnow_autotune::measure::probe::{harness_symbols, ProbeMeasurer};
 use minnow_autotune::measure::Build;
 use minnow_targets::harness::{ResultsBlock, RESULTS_SYMBOL};
-use object::{Object, ObjectSymbol};
+use minnow_targets::real_board::Firmware;
+use object::{Object, ObjectSection, ObjectSymbol};
 use std::path::PathBuf;
 
 fn kws() -> minnow_ir::Graph {
@@ -66,8 +67,9 @@ fn every_real_board_links_its_results_block_in_ram() {
             board.name,
             symbols.results
         );
+        let code = board.code_origin();
         assert!(
-            (flash..flash + flash_len).contains(&symbols.checkpoint),
+            (code..code + flash_len).contains(&symbols.checkpoint),
             "{}: checkpoint at {:#x}",
             board.name,
             symbols.checkpoint
@@ -89,7 +91,36 @@ fn every_real_board_links_its_results_block_in_ram() {
             "{}: the C block and the decoder agree on its size",
             board.name
         );
+        if board.firmware == Firmware::EspIdf {
+            esp_idf_image_converts(&bytes, flash, board.name);
+        }
     }
+}
+
+/// What probe-rs does with an ESP32-C3 harness before it flashes it: espflash turns the
+/// ELF into an ESP-IDF app image, which needs the app description first in the flash data
+/// (64 KiB-aligned past the headers) and every segment in a window the bootloader maps.
+fn esp_idf_image_converts(elf: &[u8], drom: u64, board: &str) {
+    use espflash::flasher::{FlashData, FlashSettings, FlashSize};
+    use espflash::image_format::idf::IdfBootloaderFormat;
+    use espflash::target::Chip;
+    let file = object::File::parse(elf).unwrap();
+    let desc = file
+        .section_by_name(".flash.appdesc")
+        .expect("an app description");
+    assert_eq!(
+        desc.address(),
+        drom,
+        "{board}: the app description opens DROM"
+    );
+    let mut settings = FlashSettings::default();
+    settings.size = Some(FlashSize::_4Mb);
+    let chip = Chip::Esp32c3;
+    let flash = FlashData::new(settings, 0, None, chip, chip.default_xtal_frequency());
+    let image = IdfBootloaderFormat::new(elf, &flash, None, None, None, None)
+        .unwrap_or_else(|e| panic!("{board}: espflash refuses the ELF: {e}"));
+    // Bootloader, partition table, application.
+    assert!(image.flash_segments().count() >= 3, "{board}");
 }
 
 #[test]

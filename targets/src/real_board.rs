@@ -1,7 +1,9 @@
 //! Real boards, reached through a debug probe with probe-rs: the chip probe-rs attaches to,
 //! the memory map the harness is linked for, and the board support that counts cycles (DWT
-//! CYCCNT on Cortex-M, `mcycle` on RISC-V) and hands results to the probe through a block in
-//! RAM (see [`crate::harness::ResultsBlock`]).
+//! CYCCNT on Cortex-M, `mcycle` on RISC-V, the performance counter PCCR on the ESP32-C3) and
+//! hands results to the probe through a block in RAM (see [`crate::harness::ResultsBlock`]).
+//! Espressif chips boot only an ESP-IDF app image ([`Firmware::EspIdf`]), which probe-rs
+//! builds from the ELF.
 //!
 //! Each board runs at its reset clock with its reset flash wait states: the figures are core
 //! cycles, which do not depend on the clock, and nothing board-specific needs configuring.
@@ -22,10 +24,23 @@ pub struct RealBoard {
     pub core: &'static str,
     /// Board support family.
     pub kind: BoardKind,
+    /// What the probe writes to its flash.
+    pub firmware: Firmware,
     /// Flash origin and length, RAM origin and length, as the harness is linked.
     pub memory: [u64; 4],
     /// Extra C definitions for its board support (`MINNOW_CORTEX_M7` turns on the caches).
     pub defines: &'static [&'static str],
+}
+
+/// What a probe writes to a board's flash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Firmware {
+    /// The harness ELF's loadable sections, at their addresses.
+    Elf,
+    /// The ELF as an ESP-IDF app image, behind the second-stage bootloader and a partition
+    /// table (Espressif chips, whose ROM boots nothing else); the harness is linked for the
+    /// cache-mapped flash and carries the app description the format wants.
+    EspIdf,
 }
 
 /// The known boards, the default board of each core target first.
@@ -38,6 +53,7 @@ pub fn all() -> Vec<RealBoard> {
             core: "cortex-m4",
             kind: BoardKind::CortexM,
             memory: [0x0800_0000, 512 << 10, 0x2000_0000, 128 << 10],
+            firmware: Firmware::Elf,
             defines: &[],
         },
         RealBoard {
@@ -48,6 +64,7 @@ pub fn all() -> Vec<RealBoard> {
             kind: BoardKind::CortexM,
             // Flash bank 1 and the DTCM (zero wait states, on at reset).
             memory: [0x0800_0000, 1 << 20, 0x2000_0000, 128 << 10],
+            firmware: Firmware::Elf,
             defines: &["-DMINNOW_CORTEX_M7"],
         },
         RealBoard {
@@ -57,6 +74,7 @@ pub fn all() -> Vec<RealBoard> {
             core: "rv32imac",
             kind: BoardKind::RiscV,
             memory: [0x0800_0000, 128 << 10, 0x2000_0000, 32 << 10],
+            firmware: Firmware::Elf,
             defines: &[],
         },
         RealBoard {
@@ -66,6 +84,18 @@ pub fn all() -> Vec<RealBoard> {
             core: "cortex-m4",
             kind: BoardKind::CortexM,
             memory: [0, 1 << 20, 0x2000_0000, 256 << 10],
+            firmware: Firmware::Elf,
+            defines: &[],
+        },
+        RealBoard {
+            name: "esp32-c3",
+            title: "Espressif ESP32-C3 (e.g. ESP32-C3-DevKitM-1, 4 MiB flash; USB-JTAG)",
+            chip: "esp32c3",
+            core: "rv32imc",
+            kind: BoardKind::RiscV,
+            firmware: Firmware::EspIdf,
+            // DROM past the image headers, and the DRAM below the bootloader's.
+            memory: [0x3C00_0020, (4 << 20) - 0x20, 0x3FC8_0000, 320 << 10],
             defines: &[],
         },
     ]
@@ -78,7 +108,23 @@ impl RealBoard {
             BoardKind::CortexM => {
                 [CORTEX_M_START, include_str!("support/probe_cortex_m.c")].concat()
             }
-            BoardKind::RiscV => [include_str!("support/probe_riscv.c"), RISCV_LIBC].concat(),
+            BoardKind::RiscV => {
+                let start = match self.firmware {
+                    Firmware::Elf => include_str!("support/probe_riscv.c"),
+                    Firmware::EspIdf => include_str!("support/probe_esp32c3.c"),
+                };
+                [start, RISCV_LIBC].concat()
+            }
+        }
+    }
+
+    /// Where its code is linked: the start of flash, but on an ESP-IDF image the instruction
+    /// bus's window onto it ([`Firmware::EspIdf`]), four MiB past the page the data bus's
+    /// first page maps (the two buses share the cache's MMU pages).
+    pub fn code_origin(&self) -> u64 {
+        match self.firmware {
+            Firmware::Elf => self.memory[0],
+            Firmware::EspIdf => self.memory[0] - 0x3C00_0000 + 0x4240_0000,
         }
     }
 
@@ -87,13 +133,17 @@ impl RealBoard {
         let [fo, fl, ro, rl] = self.memory;
         let script = match self.kind {
             BoardKind::CortexM => include_str!("support/cortex_m.ld"),
-            BoardKind::RiscV => include_str!("support/probe_riscv.ld"),
+            BoardKind::RiscV => match self.firmware {
+                Firmware::Elf => include_str!("support/probe_riscv.ld"),
+                Firmware::EspIdf => include_str!("support/probe_esp32c3.ld"),
+            },
         };
         script
-            .replacen("FLASH_ORIGIN", &format!("{fo:#x}"), 2)
-            .replacen("FLASH_LENGTH", &format!("{fl:#x}"), 2)
-            .replacen("RAM_ORIGIN", &format!("{ro:#x}"), 2)
-            .replacen("RAM_LENGTH", &format!("{rl:#x}"), 2)
+            .replace("FLASH_ORIGIN", &format!("{fo:#x}"))
+            .replace("FLASH_LENGTH", &format!("{fl:#x}"))
+            .replace("RAM_ORIGIN", &format!("{ro:#x}"))
+            .replace("RAM_LENGTH", &format!("{rl:#x}"))
+            .replace("CODE_ORIGIN", &format!("{:#x}", self.code_origin()))
     }
 
     /// Extra link flags.
@@ -108,7 +158,10 @@ impl RealBoard {
     pub fn counter(&self) -> &'static str {
         match self.kind {
             BoardKind::CortexM => "DWT CYCCNT",
-            BoardKind::RiscV => "mcycle",
+            BoardKind::RiscV => match self.firmware {
+                Firmware::Elf => "mcycle",
+                Firmware::EspIdf => "PCCR (machine performance counter)",
+            },
         }
     }
 }

@@ -3,8 +3,9 @@
 
 use super::{collect, BoardRun, DebugCore, HarnessSymbols, ProbeSelector};
 use crate::measure::{Build, MeasureError};
+use minnow_targets::real_board::Firmware;
 use minnow_targets::RealBoard;
-use probe_rs::flashing::{download_file, ElfLoader};
+use probe_rs::flashing::{download_file, ElfOptions, Format, IdfOptions};
 use probe_rs::probe::list::Lister;
 use probe_rs::probe::{DebugProbeInfo, DebugProbeSelector};
 use probe_rs::{Core, MemoryInterface, Permissions};
@@ -44,7 +45,12 @@ pub(super) fn run(
                 board.chip, board.title
             ))
         })?;
-    download_file(&mut session, elf, ElfLoader(Default::default()))
+    let format = match board.firmware {
+        Firmware::Elf => Format::Elf(ElfOptions::default()),
+        // probe-rs's default second-stage bootloader and single-app partition table.
+        Firmware::EspIdf => Format::Idf(IdfOptions::default()),
+    };
+    download_file(&mut session, elf, format)
         .map_err(|e| failed(format!("flashing failed ({e})")))?;
     let mut core = session
         .core(0)
