@@ -153,8 +153,9 @@ impl<'t> TaskSearch<'t> {
     }
 
     /// Sets the first climbs from the default's `nest` and its channels-outer schedule
-    /// `outer`: that one first (whatever the draw), then it unrolled deeper, then the loop
-    /// orders of both, then the default and those orders unrolled deeper.
+    /// `outer`: that one first (whatever the draw), then it and the default unrolled deeper
+    /// (the default's loop order keeps its arena, what a `--max-arena` build falls back to),
+    /// then the loop orders of both, then those unrolled deeper.
     fn set_warm_start(&mut self, nest: &LoopNest, outer: Option<Schedule>) {
         let c = &self.candidates;
         let outer = outer.and_then(|s| s.apply(&self.task.reduction).ok());
@@ -166,9 +167,11 @@ impl<'t> TaskSearch<'t> {
             orders.extend(c.loop_orders(o));
             self.channels_outer = Some(g);
         }
-        let unrolls = std::iter::once(c.genome_of(nest))
-            .chain(orders.iter().cloned())
-            .flat_map(|g| c.deeper_unrolls(&g))
+        // The default's own order unrolled deeper: records that keep its arena.
+        first.extend(c.deeper_unrolls(&c.genome_of(nest)));
+        let unrolls = orders
+            .iter()
+            .flat_map(|g| c.deeper_unrolls(g))
             .collect::<Vec<_>>();
         let mut warm: Vec<Genome> = first.into_iter().chain(orders).chain(unrolls).collect();
         warm.reverse();
