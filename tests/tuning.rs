@@ -446,7 +446,8 @@ fn stale_records_fall_back_to_the_default() {
 /// Records that run kws's channel blocks outermost need its activations apart (the default
 /// lets each layer's output overwrite its input): an arena budget of the default's arena sets
 /// them aside, the workload that gains least first, and a budget below the default's is an
-/// error naming the fix.
+/// error naming the fix. A workload with a record that keeps the default's loop order
+/// (its reduce loop unrolled deeper) keeps that one instead of the default.
 #[test]
 fn an_arena_budget_sets_aside_records_that_need_more() {
     let target = minnow_targets::find("cortex-m4").unwrap();
@@ -454,6 +455,7 @@ fn an_arena_budget_sets_aside_records_that_need_more() {
     let tilings = minnow_autotune::tilings::Tilings::default();
     let graph = load("kws");
     let mut db = SqliteDb::in_memory().unwrap();
+    let mut deeper_tasks = 0;
     for (i, t) in tasks("kws", &target).iter().enumerate() {
         let r = &t.reduction;
         let default = default_schedule(t, &target, &tilings);
@@ -472,7 +474,19 @@ fn an_arena_budget_sets_aside_records_that_need_more() {
         // The first task gains least.
         tuned.figure = Some(90.0 - i as f64);
         db.insert(&tuned).unwrap();
+        // The default unrolled deeper keeps its loop order: a slower record that fits.
+        if let Some(deeper) = c.deeper_unrolls(&c.genome_of(&nest)).first() {
+            let schedule = c.decode(deeper).unwrap().0;
+            assert!(minnow_autotune::compile::pixels_in_order_outside_channels(
+                r, &schedule
+            ));
+            let mut slower = record_of(t, &target, schedule);
+            slower.figure = Some(95.0);
+            db.insert(&slower).unwrap();
+            deeper_tasks += 1;
+        }
     }
+    assert!(deeper_tasks >= 1, "kws's pointwise layers unroll deeper");
     let build = |budget| compile_tuned(&graph, "kws", &target, Patching::Off, &db, budget);
     let default = minnow_autotune::compile::compile(
         &graph,
@@ -494,6 +508,9 @@ fn an_arena_budget_sets_aside_records_that_need_more() {
     let (kept, applied) = build(Some(default)).unwrap();
     assert!(kept.plan.arena_bytes <= default);
     assert!(!applied.over_budget.is_empty(), "{applied:?}");
+    // Where a workload has an in-place record, the budget keeps that rather than the default.
+    assert!(!applied.slower_fit.is_empty(), "{applied:?}");
+    assert!(applied.slower_fit.iter().all(|l| applied.tuned.contains(l)));
     assert!(
         applied.note().contains("arena budget"),
         "{}",

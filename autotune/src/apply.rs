@@ -2,9 +2,13 @@
 //! workload has a valid record gets that record's schedule, the others the default. A tuned
 //! loop order can keep an op's input and output apart in the arena where the default's let
 //! the output overwrite the input as it goes; under an arena budget the workloads that gain
-//! least go back to the default until the plan fits.
+//! least go back to a record in the default's loop order, or to the default, until the plan
+//! fits.
 
-use crate::compile::{lower, schedule_lowered, CompileError, Compiled, Schedules};
+use crate::compile::{
+    lower, pixels_in_order_outside_channels, schedule_lowered, CompileError, Compiled, Scheduled,
+    Schedules,
+};
 use crate::db::{best_of, DbError, Record, Status, TuningDb};
 use crate::task::workload_key;
 use minnow_ir::loops::Program;
@@ -24,6 +28,9 @@ pub struct Applied {
     pub defaulted: Vec<String>,
     /// Steps whose record was set aside for the default to keep the arena within budget.
     pub over_budget: Vec<String>,
+    /// Steps whose best record was set aside for a slower one of theirs that keeps the arena
+    /// within budget (also in `tuned`).
+    pub slower_fit: Vec<String>,
 }
 
 impl Applied {
@@ -42,6 +49,12 @@ impl Applied {
             note += &format!(
                 "; no record for {} (default schedule used: run minnow tune to tune them)",
                 self.defaulted.join(", ")
+            );
+        }
+        if !self.slower_fit.is_empty() {
+            note += &format!(
+                "; a slower record that fits the arena budget kept for {} layer(s)",
+                self.slower_fit.len()
             );
         }
         if !self.over_budget.is_empty() {
@@ -103,7 +116,8 @@ type Chosen = HashMap<usize, (String, Schedule)>;
 /// Compiles `graph` for `target` (its first layers in bands as `patching` says) with the
 /// best record of `db` for each step's workload, its planned arena within `max_arena` bytes
 /// where given: while it is over, the tuned workload that saves least (its default's figure
-/// less its best, times its steps) takes the default schedule again.
+/// less its best, times its steps) takes its best record that keeps the default's in-place
+/// loop order, or the default schedule again ([`fit_budget`]).
 pub fn compile_tuned(
     graph: &Graph,
     name: &str,
@@ -113,10 +127,48 @@ pub fn compile_tuned(
     max_arena: Option<usize>,
 ) -> Result<(Compiled, Applied), ApplyError> {
     let lowered = lower(graph, name, target, patching)?;
-    let program = &lowered.program;
-    let mut chosen: Chosen = HashMap::new();
-    let mut gains: HashMap<String, f64> = HashMap::new();
-    let mut applied = Applied::default();
+    let picks = pick_records(&lowered.program, target, db)?;
+    let build = |chosen: &Chosen| {
+        let choose = |i: usize, _: &_, _: &_| chosen.get(&i).map(|(_, s)| s.clone());
+        Ok(schedule_lowered(
+            lowered.clone(),
+            target,
+            Schedules::Chosen(&choose),
+        )?)
+    };
+    // Plans are weighed unemitted; only the one kept becomes C.
+    let (compiled, applied) = match max_arena {
+        None => (build(&picks.chosen)?, picks.applied),
+        Some(budget) => fit_budget(picks, budget, &lowered.program, &build)?,
+    };
+    Ok((compiled.emit(target), applied))
+}
+
+/// The records a tuned build starts from.
+struct Picks {
+    /// The best record's schedule per tuned step.
+    chosen: Chosen,
+    /// Per workload, what its best records save over its default on all its steps.
+    gains: HashMap<String, f64>,
+    /// Per workload, its best record that runs its pixels in order outside its channels (so
+    /// that its op can still write its output over its input as it goes, as the default's
+    /// does): what an arena budget falls back to.
+    fallbacks: HashMap<String, Schedule>,
+    applied: Applied,
+}
+
+/// The best valid record of `db` for each step of `program`.
+fn pick_records(
+    program: &Program,
+    target: &Target,
+    db: &dyn TuningDb,
+) -> Result<Picks, ApplyError> {
+    let mut picks = Picks {
+        chosen: HashMap::new(),
+        gains: HashMap::new(),
+        fallbacks: HashMap::new(),
+        applied: Applied::default(),
+    };
     for (index, step) in program.steps.iter().enumerate() {
         let Some(r) = &step.reduction else { continue };
         let (key, _) = workload_key(r, weight_is_private(program, index), target);
@@ -124,35 +176,56 @@ pub fn compile_tuned(
         // so is one of Winograd pairs for weights that cannot take them: the workload key
         // names shapes, not weights, so another model's record may meet a -128 weight here.
         let winograd = winograd_allowed(program, index, r);
-        let fits = |s: &Schedule| winograd || !s.steps.contains(&Primitive::WinogradPairs);
+        let valid = |rec: &&Record| {
+            rec.schedule.apply(r).is_ok()
+                && (winograd || !rec.schedule.steps.contains(&Primitive::WinogradPairs))
+        };
         let records = db.records(&key, target.name)?;
-        let best =
-            best_of(&records).filter(|rec| rec.schedule.apply(r).is_ok() && fits(&rec.schedule));
+        let best = best_of(&records).filter(|rec| valid(&rec));
+        let applied = &mut picks.applied;
         match best {
             // The default measured best: the step builds as an untuned one does (channels
             // outermost where its operands are apart anyway), not as the record's standalone
             // program did.
             Some(rec) if rec.origin == "default" => applied.tuned.push(step.name.clone()),
             Some(rec) => {
-                *gains.entry(key.0.clone()).or_default() += gain(&records, &rec);
-                chosen.insert(index, (key.0.clone(), rec.schedule));
+                *picks.gains.entry(key.0.clone()).or_default() += gain(&records, &rec);
+                let in_place = |rec: &&Record| {
+                    rec.origin != "default"
+                        && valid(rec)
+                        && pixels_in_order_outside_channels(r, &rec.schedule)
+                };
+                let fallback: Vec<Record> = records.iter().filter(in_place).cloned().collect();
+                if let Some(f) = best_of(&fallback).filter(|f| gain(&records, f) > 0.0) {
+                    picks.fallbacks.insert(key.0.clone(), f.schedule);
+                }
+                picks.chosen.insert(index, (key.0.clone(), rec.schedule));
                 applied.tuned.push(step.name.clone());
             }
             None => applied.defaulted.push(step.name.clone()),
         }
     }
-    let build = |chosen: &Chosen| {
-        let choose = |i: usize, _: &_, _: &_| chosen.get(&i).map(|(_, s)| s.clone());
-        schedule_lowered(lowered.clone(), target, Schedules::Chosen(&choose))
-    };
-    // Plans are weighed unemitted; only the one kept becomes C.
+    Ok(picks)
+}
+
+/// The build of `picks` within `budget` bytes of arena: while it is over, the tuned workload
+/// that saves least takes its in-place record where it has one, else the default; then each
+/// set aside goes back, the most gain first, where it still fits.
+fn fit_budget(
+    picks: Picks,
+    budget: usize,
+    program: &Program,
+    build: &dyn Fn(&Chosen) -> Result<Scheduled, ApplyError>,
+) -> Result<(Scheduled, Applied), ApplyError> {
+    let Picks {
+        mut chosen,
+        gains,
+        fallbacks,
+        mut applied,
+    } = picks;
     let mut compiled = build(&chosen)?;
-    let Some(budget) = max_arena else {
-        return Ok((compiled.emit(target), applied));
-    };
     let mut keys: Vec<(String, f64)> = gains.into_iter().collect();
     keys.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-    // Set aside, the least gain first, until the plan fits.
     let mut aside: Vec<Chosen> = Vec::new();
     for (key, _) in &keys {
         if compiled.plan.arena_bytes <= budget {
@@ -160,12 +233,19 @@ pub fn compile_tuned(
         }
         let (out, kept): (Chosen, Chosen) = chosen.into_iter().partition(|(_, (k, _))| k == key);
         chosen = kept;
+        if let Some(f) = fallbacks.get(key) {
+            chosen.extend(out.keys().map(|i| (*i, (key.clone(), f.clone()))));
+        }
         aside.push(out);
         compiled = build(&chosen)?;
     }
+    if compiled.plan.arena_bytes > budget {
+        // The in-place records together still need too much: the defaults, then.
+        chosen.retain(|_, (k, s)| fallbacks.get(k) != Some(s));
+        compiled = build(&chosen)?;
+    }
     within(&compiled.program, &compiled.plan, Some(budget))?;
-    // Then back, the most gain first, each that still fits: a workload set aside early may
-    // not have been one that needed the bytes.
+    // A workload set aside early may not have been one that needed the bytes.
     for steps in aside.into_iter().rev() {
         let mut trial = chosen.clone();
         trial.extend(steps.clone());
@@ -177,12 +257,17 @@ pub fn compile_tuned(
         let mut indices: Vec<usize> = steps.into_keys().collect();
         indices.sort_unstable();
         for index in indices {
-            let layer = &program.steps[index].name;
-            applied.tuned.retain(|n| n != layer);
-            applied.over_budget.push(layer.clone());
+            let layer = program.steps[index].name.clone();
+            match chosen.contains_key(&index) {
+                true => applied.slower_fit.push(layer),
+                false => {
+                    applied.tuned.retain(|n| *n != layer);
+                    applied.over_budget.push(layer);
+                }
+            }
         }
     }
-    Ok((compiled.emit(target), applied))
+    Ok((compiled, applied))
 }
 
 /// What `best` saves on one step against its workload's default record (nothing known: 0).

@@ -287,6 +287,14 @@ fn channels_outer_where_apart(
     })
 }
 
+/// How many of `nest`'s loops, from the outermost, are serial loops outside its reduction.
+fn outer_serial_loops(r: &Reduction, nest: &minnow_ir::loops::reduction::LoopNest) -> usize {
+    nest.loops
+        .iter()
+        .position(|l| r.axes[l.axis].reduce || l.kind != minnow_ir::loops::ForKind::Serial)
+        .unwrap_or(nest.loops.len())
+}
+
 /// `schedule` with the serial loops outside its reduction reordered so that those over the
 /// output channels come first; `None` if that changes nothing, the schedule does not apply,
 /// or its nest runs Winograd pairs.
@@ -295,11 +303,7 @@ pub fn channels_outermost(r: &Reduction, schedule: &Schedule) -> Option<Schedule
     if nest.winograd {
         return None;
     }
-    let lead = nest
-        .loops
-        .iter()
-        .position(|l| r.axes[l.axis].reduce || l.kind != minnow_ir::loops::ForKind::Serial)
-        .unwrap_or(nest.loops.len());
+    let lead = outer_serial_loops(r, &nest);
     let (mut order, pixels): (Vec<_>, Vec<_>) = nest.loops[..lead]
         .iter()
         .cloned()
@@ -310,6 +314,27 @@ pub fn channels_outermost(r: &Reduction, schedule: &Schedule) -> Option<Schedule
     }
     nest.loops.splice(..lead, order);
     Some(Schedule::of_nest(r, &nest))
+}
+
+/// Whether `schedule`'s serial loops outside its reduction (of more than one iteration) run
+/// the pixels in the output's order, rows before columns, and all of them outside the output
+/// channels: the order in which an op can write its output over its input as it goes, as
+/// the default's does. `false` if it does not apply.
+pub fn pixels_in_order_outside_channels(r: &Reduction, schedule: &Schedule) -> bool {
+    let Ok(nest) = schedule.apply(r) else {
+        return false;
+    };
+    let lead = outer_serial_loops(r, &nest);
+    let real = nest.loops[..lead].iter().filter(|l| l.extent > 1);
+    // (is a channel loop, axis): pixels first, by axis; then channels.
+    let keys: Vec<(bool, usize)> = real
+        .map(|l| (r.channel.coefficient(l.axis) != 0, l.axis))
+        .collect();
+    keys.windows(2).all(|w| match (w[0], w[1]) {
+        ((false, a), (false, b)) => a < b,
+        ((true, _), (false, _)) => false,
+        _ => true,
+    })
 }
 
 /// The target's default schedule of `r`: the nest [`minnow_passes::loops::LoopTiler`] extracts by the target's
