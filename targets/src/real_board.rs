@@ -113,7 +113,12 @@ impl RealBoard {
                     Firmware::Elf => include_str!("support/probe_riscv.c"),
                     Firmware::EspIdf => include_str!("support/probe_esp32c3.c"),
                 };
-                [start, RISCV_LIBC].concat()
+                [
+                    include_str!("support/probe_riscv_common.c"),
+                    start,
+                    RISCV_LIBC,
+                ]
+                .concat()
             }
         }
     }

@@ -5,12 +5,7 @@
  * the ROM and the bootloader leave running, starts the core's cycle counter (the machine
  * performance counter PCCR: the C3 has no mcycle), zeroes .bss and runs the harness, which
  * leaves its results in the minnow_results block and stops at minnow_checkpoint, where the
- * probe's breakpoint reads them. Built with -DMINNOW_RESULTS_BLOCK. */
-#include <stddef.h>
-#include <stdint.h>
-#include "minnow_board.h"
-
-int main(void);
+ * probe's breakpoint reads them. Follows probe_riscv_common.c. */
 extern uint32_t _sbss, _ebss;
 
 /* The application description the ESP-IDF image format starts its flash data with
@@ -32,28 +27,9 @@ __attribute__((used, section(".flash.appdesc"))) const struct minnow_app_desc es
     .max_efuse_blk_rev_full = 0xFFFF,
 };
 
-__attribute__((naked, section(".text.init"))) void _start(void) {
-  __asm volatile(
-      ".option push\n.option norelax\nla gp, __global_pointer$\n.option pop\n"
-      "la sp, _estack\n"
-      "la t0, minnow_trap\n"
-      "csrw mtvec, t0\n"
-      "call minnow_board_main\n"
-      "1: j 1b\n");
-}
-
-/* The C3's mtvec is vectored only: exceptions enter at its base, aligned to 256 bytes. */
-__attribute__((used, aligned(256))) void minnow_trap(void) {
-  minnow_results_fault();
-  for (;;) {}
-}
-
-void board_puts(const char *s) { (void)s; }
-
-void board_exit(int status) {
-  minnow_results_done(status);
-  for (;;) {}
-}
+/* The C3's mtvec is vectored only: exceptions enter at its base, minnow_trap's 256-byte
+ * alignment. */
+__attribute__((naked, section(".text.init"))) void _start(void) { __asm volatile(MINNOW_RISCV_ENTER); }
 
 #define MINNOW_REG(address) (*(volatile uint32_t *)(address))
 /* RTC_CNTL and TIMG0/TIMG1 (ESP32-C3 technical reference, "Watchdog Timers"). */

@@ -1,13 +1,8 @@
 /* minnow board support for real RISC-V boards flashed through a debug probe (GD32VF103):
  * start-up from flash, mcycle timing, traps reported as faults, and no output: the harness
  * leaves its results in the minnow_results block and stops at minnow_checkpoint, where the
- * probe's breakpoint reads them. Runs at the chip's reset clock. Built with
- * -DMINNOW_RESULTS_BLOCK. */
-#include <stddef.h>
-#include <stdint.h>
-#include "minnow_board.h"
-
-int main(void);
+ * probe's breakpoint reads them. Runs at the chip's reset clock. Follows
+ * probe_riscv_common.c. */
 extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss;
 
 /* The chip may start at an alias of the flash (address 0): jump to the linked address first. */
@@ -16,25 +11,7 @@ __attribute__((naked, section(".text.init"))) void _start(void) {
       "lui t0, %hi(minnow_start_linked)\n"
       "addi t0, t0, %lo(minnow_start_linked)\n"
       "jr t0\n"
-      "minnow_start_linked:\n"
-      ".option push\n.option norelax\nla gp, __global_pointer$\n.option pop\n"
-      "la sp, _estack\n"
-      "la t0, minnow_trap\n"
-      "csrw mtvec, t0\n"
-      "call minnow_board_main\n"
-      "1: j 1b\n");
-}
-
-__attribute__((used, aligned(64))) void minnow_trap(void) {
-  minnow_results_fault();
-  for (;;) {}
-}
-
-void board_puts(const char *s) { (void)s; }
-
-void board_exit(int status) {
-  minnow_results_done(status);
-  for (;;) {}
+      "minnow_start_linked:\n" MINNOW_RISCV_ENTER);
 }
 
 static uint64_t minnow_t0;
