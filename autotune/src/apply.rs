@@ -117,7 +117,7 @@ type Chosen = HashMap<usize, (String, Schedule)>;
 /// best record of `db` for each step's workload, its planned arena within `max_arena` bytes
 /// where given: while it is over, the tuned workload that saves least (its default's figure
 /// less its best, times its steps) takes its best record that keeps the default's in-place
-/// loop order, or the default schedule again ([`fit_budget`]).
+/// loop order, or the default schedule again.
 pub fn compile_tuned(
     graph: &Graph,
     name: &str,

@@ -6,11 +6,14 @@
 //! predicted candidates not yet measured, with a share drawn at random for exploration.
 //! Part of every batch climbs instead: mutations of the best few measured genomes, unfiltered
 //! (all of it until the model has enough samples: a climb from the default). A task's first
-//! climbs are the default nest's other loop orders ([`Candidates::loop_orders`]), which the
-//! analytic cost ranks alike and local edits reach only in several steps, then its reduce
-//! loops and those orders' unrolled deeper ([`Candidates::deeper_unrolls`]). With
-//! [`Strategy::Random`], candidates are drawn uniformly. Candidates are distinct schedules: two genomes naming the same
-//! schedule are one candidate.
+//! climb is the default with its output channels outermost, as the whole-model default runs
+//! ops whose operands the plan keeps apart; then it and the default with their split reduce
+//! loops unrolled deeper ([`Candidates::deeper_unrolls`]), then both nests' other loop orders
+//! ([`Candidates::loop_orders`]), which the analytic cost ranks alike and local edits reach
+//! only in several steps, and those unrolled deeper. Each new best puts its own loop orders
+//! and deeper unrolls first. With [`Strategy::Random`], candidates are drawn uniformly.
+//! Candidates are distinct schedules: two genomes naming the same schedule are one
+//! candidate.
 
 use crate::candidate::{Candidates, Genome};
 use crate::features::features;
@@ -104,9 +107,9 @@ pub struct TaskSearch<'t> {
     /// Genomes measured valid, with their figure relative to the default.
     measured: Vec<(Genome, f64)>,
     decoded: HashMap<Genome, Option<Decoded>>,
-    /// Genomes the first climbs propose before any mutation: the default nest's loop orders
-    /// ([`Candidates::loop_orders`]), then those and the default unrolled deeper
-    /// ([`Candidates::deeper_unrolls`]).
+    /// Genomes the climbs propose before any mutation, the next last: the structured
+    /// neighbours of the default ([`Self::set_warm_start`]) and of each new best
+    /// ([`Self::measured`]).
     warm_start: Vec<Genome>,
     /// The default with its output channels outermost ([`crate::compile::channels_outermost`]),
     /// proposed first whatever the draw: the whole-model default takes it wherever the plan

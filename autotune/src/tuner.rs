@@ -2,7 +2,7 @@
 //!
 //! Every task's default schedule is evaluated first. Then, round by round, the task whose
 //! next trial is expected to save the most (the gain its best figure showed lately plus a
-//! presumed gain shared over its trials, times its occurrences: see [`next_task`]) gets a
+//! presumed gain shared over its trials, times its occurrences: see `next_task`) gets a
 //! batch of [`BATCH`] candidates from its [`TaskSearch`]; the batch is
 //! evaluated, `parallel` measurements at a time, and the cost model is retrained on every
 //! valid figure so far.
