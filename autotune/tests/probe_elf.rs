@@ -92,6 +92,15 @@ fn every_real_board_links_its_results_block_in_ram() {
             board.name
         );
         if board.firmware == Firmware::EspIdf {
+            // The bootloader jumps to the entry: _start, first in the code (whose start the
+            // trap handler's alignment may round up).
+            let text = file.section_by_name(".text").unwrap().address();
+            assert_eq!(file.entry(), text, "{}", board.name);
+            assert!(
+                (code..code + 0x100).contains(&text),
+                "{}: {text:#x}",
+                board.name
+            );
             esp_idf_image_converts(&bytes, flash, board.name);
         }
     }
