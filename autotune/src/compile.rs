@@ -267,7 +267,12 @@ fn channels_outer_where_apart(
         .filter(|(s, shared)| s.reduction.is_some() && shared.is_none())
         .map(|(s, _)| s.name.as_str())
         .collect();
-    if apart.is_empty() {
+    // Only a defaulted step can change (a candidate's standalone build has none).
+    let changes = lowered.steps.iter().enumerate().any(|(i, s)| {
+        let defaulted = |r: &Reduction| explicit(i, r, &Space::of(r)).is_none();
+        apart.contains(s.name.as_str()) && s.reduction.as_ref().is_some_and(defaulted)
+    });
+    if !changes {
         return Ok(first);
     }
     let outer = |i: usize, r: &Reduction, space: &Space| {
