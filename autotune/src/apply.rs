@@ -154,6 +154,7 @@ struct Picks {
     /// that its op can still write its output over its input as it goes, as the default's
     /// does): what an arena budget falls back to.
     fallbacks: HashMap<String, Schedule>,
+    /// Which steps are tuned and which defaulted so far.
     applied: Applied,
 }
 
