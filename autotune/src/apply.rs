@@ -150,10 +150,10 @@ struct Picks {
     chosen: Chosen,
     /// Per workload, what its best records save over its default on all its steps.
     gains: HashMap<String, f64>,
-    /// Per workload, its best record that runs its pixels in order outside its channels (so
-    /// that its op can still write its output over its input as it goes, as the default's
-    /// does): what an arena budget falls back to.
-    fallbacks: HashMap<String, Schedule>,
+    /// Per tuned step, its workload's best record valid for it that runs its pixels in order
+    /// outside its channels (so that its op can still write its output over its input as it
+    /// goes, as the default's does): what an arena budget falls back to.
+    fallbacks: HashMap<usize, Schedule>,
     /// Which steps are tuned and which defaulted so far.
     applied: Applied,
 }
@@ -170,6 +170,7 @@ fn pick_records(
         fallbacks: HashMap::new(),
         applied: Applied::default(),
     };
+    let mut by_key: HashMap<String, Vec<Record>> = HashMap::new();
     for (index, step) in program.steps.iter().enumerate() {
         let Some(r) = &step.reduction else { continue };
         let (key, _) = workload_key(r, weight_is_private(program, index), target);
@@ -181,8 +182,12 @@ fn pick_records(
             rec.schedule.apply(r).is_ok()
                 && (winograd || !rec.schedule.steps.contains(&Primitive::WinogradPairs))
         };
-        let records = db.records(&key, target.name)?;
-        let best = best_of(&records).filter(|rec| valid(&rec));
+        // A workload's steps share its records: read once.
+        if !by_key.contains_key(&key.0) {
+            by_key.insert(key.0.clone(), db.records(&key, target.name)?);
+        }
+        let records = &by_key[&key.0];
+        let best = best_of(records).filter(|rec| valid(&rec));
         let applied = &mut picks.applied;
         match best {
             // The default measured best: the step builds as an untuned one does (channels
@@ -190,15 +195,15 @@ fn pick_records(
             // program did.
             Some(rec) if rec.origin == "default" => applied.tuned.push(step.name.clone()),
             Some(rec) => {
-                *picks.gains.entry(key.0.clone()).or_default() += gain(&records, &rec);
+                *picks.gains.entry(key.0.clone()).or_default() += gain(records, &rec);
                 let in_place = |rec: &&Record| {
                     rec.origin != "default"
                         && valid(rec)
                         && pixels_in_order_outside_channels(r, &rec.schedule)
                 };
                 let fallback: Vec<Record> = records.iter().filter(in_place).cloned().collect();
-                if let Some(f) = best_of(&fallback).filter(|f| gain(&records, f) > 0.0) {
-                    picks.fallbacks.insert(key.0.clone(), f.schedule);
+                if let Some(f) = best_of(&fallback).filter(|f| gain(records, f) > 0.0) {
+                    picks.fallbacks.insert(index, f.schedule);
                 }
                 picks.chosen.insert(index, (key.0.clone(), rec.schedule));
                 applied.tuned.push(step.name.clone());
@@ -228,21 +233,25 @@ fn fit_budget(
     let mut keys: Vec<(String, f64)> = gains.into_iter().collect();
     keys.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
     let mut aside: Vec<Chosen> = Vec::new();
+    let mut fell_back: Vec<usize> = Vec::new();
     for (key, _) in &keys {
         if compiled.plan.arena_bytes <= budget {
             break;
         }
         let (out, kept): (Chosen, Chosen) = chosen.into_iter().partition(|(_, (k, _))| k == key);
         chosen = kept;
-        if let Some(f) = fallbacks.get(key) {
-            chosen.extend(out.keys().map(|i| (*i, (key.clone(), f.clone()))));
+        for i in out.keys() {
+            if let Some(f) = fallbacks.get(i) {
+                chosen.insert(*i, (key.clone(), f.clone()));
+                fell_back.push(*i);
+            }
         }
         aside.push(out);
         compiled = build(&chosen)?;
     }
     if compiled.plan.arena_bytes > budget {
         // The in-place records together still need too much: the defaults, then.
-        chosen.retain(|_, (k, s)| fallbacks.get(k) != Some(s));
+        chosen.retain(|i, _| !fell_back.contains(i));
         compiled = build(&chosen)?;
     }
     within(&compiled.program, &compiled.plan, Some(budget))?;
