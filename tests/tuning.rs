@@ -334,8 +334,6 @@ fn loop_orders_move_each_outer_loop_out_and_swap_neighbours() {
     );
 }
 
-/// `minnow run --tuning-db` on the emulated board gives the golden outputs of every shared
-/// model, with a schedule drawn at random for every layer.
 /// A search's first climb is the default with its output channels outermost (what the
 /// whole-model default runs where the plan keeps an op's operands apart), and a new best
 /// puts its own loop orders and deeper unrolls ahead of every other climb.
@@ -383,6 +381,8 @@ fn the_first_climbs_are_channels_outer_then_the_new_best_neighbours() {
     );
 }
 
+/// `minnow run --tuning-db` on the emulated board gives the golden outputs of every shared
+/// model, with a schedule drawn at random for every layer.
 #[test]
 fn tuned_run_is_bit_exact_on_every_shared_model() {
     let target = minnow_targets::find("cortex-m4").unwrap();

@@ -193,23 +193,18 @@ pub fn schedule_lowered(
     };
     let naive = |_: usize, _: &Reduction, _: &Space| Some(Schedule::default());
     let none = |_: usize, _: &Reduction, _: &Space| None;
+    // The schedules asked for; the default wherever they give none.
+    let explicit: Chooser = match schedules {
+        Schedules::Chosen(f) => f,
+        _ => &none,
+    };
+    let choose = |i: usize, r: &Reduction, s: &Space| explicit(i, r, s).or_else(|| tiled(i, r));
     let (program, order, plan) = match schedules {
         Schedules::Naive => schedule_and_plan(program, target, &naive)?,
-        Schedules::Default | Schedules::Chosen(_) => {
-            let explicit = match schedules {
-                Schedules::Chosen(f) => f,
-                _ => &none,
-            };
-            match crate::cost::machine(target).winograd {
-                false => channels_outer_where_apart(program, target, explicit, &tiled)?,
-                true => {
-                    let choose = |i: usize, r: &Reduction, s: &Space| {
-                        explicit(i, r, s).or_else(|| tiled(i, r))
-                    };
-                    schedule_and_plan(program, target, &choose)?
-                }
-            }
+        _ if !crate::cost::machine(target).winograd => {
+            channels_outer_where_apart(program, target, explicit, &tiled)?
         }
+        _ => schedule_and_plan(program, target, &choose)?,
     };
     Ok(Scheduled {
         rewrite,

@@ -101,7 +101,7 @@ fn every_real_board_links_its_results_block_in_ram() {
                 "{}: {text:#x}",
                 board.name
             );
-            esp_idf_image_converts(&bytes, flash, board.name);
+            esp_idf_image_converts(&bytes, &file, flash, board.name);
         }
     }
 }
@@ -109,11 +109,10 @@ fn every_real_board_links_its_results_block_in_ram() {
 /// What probe-rs does with an ESP32-C3 harness before it flashes it: espflash turns the
 /// ELF into an ESP-IDF app image, which needs the app description first in the flash data
 /// (64 KiB-aligned past the headers) and every segment in a window the bootloader maps.
-fn esp_idf_image_converts(elf: &[u8], drom: u64, board: &str) {
+fn esp_idf_image_converts(elf: &[u8], file: &object::File, drom: u64, board: &str) {
     use espflash::flasher::{FlashData, FlashSettings, FlashSize};
     use espflash::image_format::idf::IdfBootloaderFormat;
     use espflash::target::Chip;
-    let file = object::File::parse(elf).unwrap();
     let desc = file
         .section_by_name(".flash.appdesc")
         .expect("an app description");
