@@ -28,7 +28,7 @@ fn load(model: &str) -> minnow_ir::Graph {
 fn tasks(model: &str, target: &Target) -> Vec<Task> {
     let lowered =
         minnow_autotune::compile::lower(&load(model), model, target, Patching::Off).unwrap();
-    extract_tasks(&lowered.program, target)
+    extract_tasks(&lowered, target, None).unwrap()
 }
 
 /// Model-guided tuning with seed 7, two measurements at a time.
@@ -521,6 +521,70 @@ fn an_arena_budget_sets_aside_records_that_need_more() {
         err.contains("--max-arena") && err.contains("--patches auto"),
         "{err}"
     );
+}
+
+/// Tuned within the untuned build's own arena (`--max-arena` of it), kws's depthwise and
+/// pointwise layers, which the default runs in place, search only loop orders that keep
+/// them so: every record the tuner writes for them fits, and the tuned build applies them
+/// all with none set aside, within the budget and bit-exact on the board.
+#[test]
+fn a_tight_arena_budget_tunes_in_place_layers_in_place() {
+    let target = minnow_targets::find("cortex-m4").unwrap();
+    if !tools_present(&target) {
+        return;
+    }
+    let graph = load("kws");
+    let lowered = minnow_autotune::compile::lower(&graph, "kws", &target, Patching::Off).unwrap();
+    let untuned = minnow_autotune::compile::schedule_lowered(
+        lowered.clone(),
+        &target,
+        minnow_autotune::compile::Schedules::Default,
+    )
+    .unwrap();
+    let budget = untuned.plan.arena_bytes;
+    let tasks = extract_tasks(&lowered, &target, Some(budget)).unwrap();
+    let kept: Vec<&Task> = tasks.iter().filter(|t| t.keep_in_place).collect();
+    assert_eq!(
+        kept.len(),
+        2,
+        "the depthwise and pointwise layers: {tasks:#?}"
+    );
+    let mut db = SqliteDb::in_memory().unwrap();
+    tune(&tasks, &target, &QemuMeasurer::default(), &mut db, 24);
+    for t in &kept {
+        let records = db.records(&t.key, target.name).unwrap();
+        assert!(records.len() >= 4, "{}: {records:#?}", t.layer);
+        for r in records {
+            assert!(
+                minnow_autotune::compile::pixels_in_order_outside_channels(
+                    &t.reduction,
+                    &r.schedule
+                ),
+                "{}: {:?}",
+                t.layer,
+                r.schedule
+            );
+        }
+    }
+    let (built, applied) =
+        compile_tuned(&graph, "kws", &target, Patching::Off, &db, Some(budget)).unwrap();
+    assert!(built.plan.arena_bytes <= budget);
+    assert!(applied.over_budget.is_empty(), "{applied:?}");
+    assert!(applied.slower_fit.is_empty(), "{applied:?}");
+    let vectors = [vec![golden("kws", "input_0.bin")]];
+    let run = |source| {
+        let build = Build {
+            target: &target,
+            source,
+            vectors: &vectors,
+            per_layer: false,
+        };
+        QemuMeasurer::default().measure(&build).unwrap()
+    };
+    let tuned = run(&built.source);
+    assert_eq!(tuned.outputs[0][0], golden("kws", "output_0.bin"));
+    let default = run(&untuned.emit(&target).source);
+    assert!(tuned.instructions.unwrap()[0] <= default.instructions.unwrap()[0]);
 }
 
 /// `minnow tune` on the emulated board prints the per-layer table and the whole model's

@@ -124,6 +124,9 @@ pub struct Scheduled {
     pub program: Program,
     /// Its arena.
     pub plan: ArenaPlan,
+    /// The defaulted steps (by name) run with their output channels outermost
+    /// ([`channels_outermost`]), their input and output being apart in the plan anyway.
+    pub channels_outer: Vec<String>,
 }
 
 impl Scheduled {
@@ -199,12 +202,12 @@ pub fn schedule_lowered(
         _ => &none,
     };
     let choose = |i: usize, r: &Reduction, s: &Space| explicit(i, r, s).or_else(|| tiled(i, r));
-    let (program, order, plan) = match schedules {
-        Schedules::Naive => schedule_and_plan(program, target, &naive)?,
+    let ((program, order, plan), channels_outer) = match schedules {
+        Schedules::Naive => (schedule_and_plan(program, target, &naive)?, Vec::new()),
         _ if !crate::cost::machine(target).winograd => {
             channels_outer_where_apart(program, target, explicit, &tiled)?
         }
-        _ => schedule_and_plan(program, target, &choose)?,
+        _ => (schedule_and_plan(program, target, &choose)?, Vec::new()),
     };
     Ok(Scheduled {
         rewrite,
@@ -212,15 +215,19 @@ pub fn schedule_lowered(
         order,
         program,
         plan,
+        channels_outer,
     })
 }
+
+/// A program scheduled and ordered, its step order's report and its arena.
+type Planned = (Program, OrderReport, ArenaPlan);
 
 /// Schedules `program` as `choose` says, orders its steps for the smallest arena and plans it.
 fn schedule_and_plan(
     mut program: Program,
     target: &Target,
     choose: Chooser,
-) -> Result<(Program, OrderReport, ArenaPlan), CompileError> {
+) -> Result<Planned, CompileError> {
     schedule_program(&mut program, &target.features, choose)?;
     for func in &mut program.funcs {
         IndexReassociation.run(func);
@@ -234,7 +241,7 @@ fn schedule_and_plan(
 /// The `explicit` schedules, the default (`tiled`) where it has none, then again with the
 /// output channels outermost ([`channels_outermost`]) in every defaulted multiply-accumulate
 /// step whose input and output the first plan keeps apart; the second is kept if its arena
-/// is no larger. That order leaves the
+/// is no larger. Also returns the steps it turned (by name; none if the first is kept). That order leaves the
 /// weights and the requantization parameters in place while the pixels run, but reads every
 /// pixel of the input before its last channel block is written, so where the default lets
 /// the output overwrite the input as it goes it would need them apart. Measured side by side
@@ -249,7 +256,7 @@ fn channels_outer_where_apart(
     target: &Target,
     explicit: Chooser,
     tiled: &dyn Fn(usize, &Reduction) -> Option<Schedule>,
-) -> Result<(Program, OrderReport, ArenaPlan), CompileError> {
+) -> Result<(Planned, Vec<String>), CompileError> {
     let names: Vec<String> = program.steps.iter().map(|s| s.name.clone()).collect();
     let lowered = program.clone();
     let default = |i: usize, r: &Reduction, s: &Space| explicit(i, r, s).or_else(|| tiled(i, r));
@@ -268,22 +275,31 @@ fn channels_outer_where_apart(
         apart.contains(s.name.as_str()) && s.reduction.as_ref().is_some_and(defaulted)
     });
     if !changes {
-        return Ok(first);
+        return Ok((first, Vec::new()));
     }
+    let turned: RefCell<Vec<String>> = RefCell::default();
     let outer = |i: usize, r: &Reduction, space: &Space| {
         if let Some(s) = explicit(i, r, space) {
             return Some(s);
         }
         let s = tiled(i, r)?;
-        match apart.contains(names[i].as_str()) {
-            true => Some(channels_outermost(r, &s).unwrap_or(s)),
-            false => Some(s),
+        if !apart.contains(names[i].as_str()) {
+            return Some(s);
+        }
+        match channels_outermost(r, &s) {
+            Some(outer) => {
+                turned.borrow_mut().push(names[i].clone());
+                Some(outer)
+            }
+            None => Some(s),
         }
     };
     let second = schedule_and_plan(lowered, target, &outer)?;
+    let mut turned = turned.into_inner();
+    turned.dedup();
     Ok(match second.2.arena_bytes <= first.2.arena_bytes {
-        true => second,
-        false => first,
+        true => (second, turned),
+        false => (first, Vec::new()),
     })
 }
 
@@ -316,15 +332,19 @@ pub fn channels_outermost(r: &Reduction, schedule: &Schedule) -> Option<Schedule
     Some(Schedule::of_nest(r, &nest))
 }
 
-/// Whether `schedule`'s serial loops outside its reduction (of more than one iteration) run
-/// the pixels in the output's order, rows before columns, and all of them outside the output
-/// channels: the order in which an op can write its output over its input as it goes, as
-/// the default's does. `false` if it does not apply.
+/// Whether `schedule`'s loops outside its reduction (of more than one iteration, serial or
+/// unrolled) run the pixels in the output's order, rows before columns, and all of them
+/// outside the output channels: the order in which an op can write its output over its
+/// input as it goes, as the default's does. `false` if it does not apply.
 pub fn pixels_in_order_outside_channels(r: &Reduction, schedule: &Schedule) -> bool {
     let Ok(nest) = schedule.apply(r) else {
         return false;
     };
-    let lead = outer_serial_loops(r, &nest);
+    let lead = nest
+        .loops
+        .iter()
+        .position(|l| r.axes[l.axis].reduce)
+        .unwrap_or(nest.loops.len());
     let real = nest.loops[..lead].iter().filter(|l| l.extent > 1);
     // (is a channel loop, axis): pixels first, by axis; then channels.
     let keys: Vec<(bool, usize)> = real

@@ -24,6 +24,7 @@ pub mod farm;
 pub mod features;
 pub mod measure;
 pub mod model;
+pub mod placement;
 pub mod report;
 pub mod search;
 pub mod task;

@@ -6,16 +6,20 @@
 //! predicted candidates not yet measured, with a share drawn at random for exploration.
 //! Part of every batch climbs instead: mutations of the best few measured genomes, unfiltered
 //! (all of it until the model has enough samples: a climb from the default). A task's first
-//! climb is the default with its output channels outermost, as the whole-model default runs
-//! ops whose operands the plan keeps apart; then it and the default with their split reduce
-//! loops unrolled deeper ([`Candidates::deeper_unrolls`]), then both nests' other loop orders
+//! climb is the default with its output channels outermost (where the default is not so
+//! already: the untuned build runs it so where the plan keeps the op's operands apart, and
+//! it often wins where the default runs in place too); then it and the default with their
+//! split reduce loops unrolled deeper ([`Candidates::deeper_unrolls`]), then both nests'
+//! other loop orders
 //! ([`Candidates::loop_orders`]), which the analytic cost ranks alike and local edits reach
 //! only in several steps, and those unrolled deeper. Each new best puts its own loop orders
 //! and deeper unrolls first. With [`Strategy::Random`], candidates are drawn uniformly.
 //! Candidates are distinct schedules: two genomes naming the same schedule are one
-//! candidate.
+//! candidate. A task that must keep its default's in-place loop order under an arena budget
+//! ([`Task::keep_in_place`]) proposes no other.
 
 use crate::candidate::{Candidates, Genome};
+use crate::compile::pixels_in_order_outside_channels;
 use crate::features::features;
 use crate::model::CostModel;
 use crate::task::{task_step, Task};
@@ -112,9 +116,8 @@ pub struct TaskSearch<'t> {
     /// ([`Self::measured`]).
     warm_start: Vec<Genome>,
     /// The default with its output channels outermost ([`crate::compile::channels_outermost`]),
-    /// proposed first whatever the draw: the whole-model default takes it wherever the plan
-    /// keeps the op's input and output apart, so a search that misses it can apply a record
-    /// slower than the build it set out to beat.
+    /// proposed first whatever the draw: the likeliest single win (kws's pointwise layers
+    /// on Cortex-M4), and the order every other layer's fastest nests share.
     channels_outer: Option<Genome>,
     /// No unseen candidate could be drawn.
     pub exhausted: bool,
@@ -366,9 +369,11 @@ impl<'t> TaskSearch<'t> {
         if let Some(d) = self.decoded.get(g) {
             return d.clone();
         }
+        let r = &self.task.reduction;
         let d = self
             .candidates
             .decode(g)
+            .filter(|(s, _)| !self.task.keep_in_place || pixels_in_order_outside_channels(r, s))
             .and_then(|(schedule, nest)| self.describe(schedule, &nest));
         self.decoded.insert(g.clone(), d.clone());
         d

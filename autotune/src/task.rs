@@ -4,13 +4,14 @@
 //! Steps whose workloads are identical (a model's repeated blocks, or the same layer shape in
 //! two models) share one task and one [`WorkloadKey`], so they share tuning records.
 
-use crate::compile::workload;
+use crate::compile::{channels_outermost, default_schedule, workload, CompileError, Lowered};
+use crate::tilings::Tilings;
 use minnow_ir::loops::interp::ProgramInterp;
 use minnow_ir::loops::reduction::{Epilogue, PerChannel, Reduction};
 use minnow_ir::loops::{
     Access, BufferKind, Expr, FuncBuilder, Program, Slot, SlotId, SlotKind, Step,
 };
-use minnow_schedules::{weight_is_private, winograd_allowed};
+use minnow_schedules::{weight_is_private, winograd_allowed, Schedule};
 use minnow_targets::Target;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -58,6 +59,29 @@ pub struct Task {
     /// on a fixed pseudo-random input: realistic data to measure on (the clamps of a
     /// requantization branch on some cores, so the figure depends a little on the values).
     pub activations: Vec<Vec<u8>>,
+    /// Whether the model's untuned build runs the first step with its output channels
+    /// outermost ([`crate::compile::channels_outermost`]: its input and output are apart in
+    /// the plan anyway); then that is the task's default ([`Task::default_schedule`]).
+    pub channels_outer: bool,
+    /// Whether every candidate must keep the default's in-place loop order
+    /// ([`crate::compile::pixels_in_order_outside_channels`]): a step of the task writes its
+    /// output over its input in the untuned build, and with the two apart the plan would need
+    /// more than the arena budget ([`crate::placement`]).
+    pub keep_in_place: bool,
+}
+
+impl Task {
+    /// The schedule the model's untuned build gives the first step: the tiler's nest
+    /// ([`crate::compile::default_schedule`]), its output channels outermost where
+    /// [`Task::channels_outer`] says so; `None` where the tiler finds no nest.
+    pub fn default_schedule(&self, target: &Target, tilings: &Tilings) -> Option<Schedule> {
+        let r = &self.reduction;
+        let tiled = default_schedule(r, target, self.widenable, self.winograd, tilings)?;
+        match self.channels_outer {
+            true => Some(channels_outermost(r, &tiled).unwrap_or(tiled)),
+            false => Some(tiled),
+        }
+    }
 }
 
 /// The key and description of the workload of `r` on `target`.
@@ -81,9 +105,22 @@ pub fn workload_key(r: &Reduction, widenable: bool, target: &Target) -> (Workloa
     (WorkloadKey(hex), description)
 }
 
-/// The tasks of a lowered (unscheduled) program for `target`, in the order of their first
-/// step. Runs the program once in the loop-IR interpreter for the tasks' activations.
-pub fn extract_tasks(program: &Program, target: &Target) -> Vec<Task> {
+/// The tasks of a lowered (unscheduled) model for `target`, in the order of their first
+/// step, each told how the model's build runs it ([`crate::placement::mark`]) under the
+/// arena budget `max_arena` where given. Runs the program once in the loop-IR interpreter
+/// for the tasks' activations.
+pub fn extract_tasks(
+    lowered: &Lowered,
+    target: &Target,
+    max_arena: Option<usize>,
+) -> Result<Vec<Task>, CompileError> {
+    let mut tasks = group_tasks(&lowered.program, target);
+    crate::placement::mark(&mut tasks, lowered, target, max_arena)?;
+    Ok(tasks)
+}
+
+/// The tasks of `program` for `target`, their defaults the tiler's nests.
+fn group_tasks(program: &Program, target: &Target) -> Vec<Task> {
     let mut by_key: BTreeMap<WorkloadKey, usize> = BTreeMap::new();
     let mut groups: Vec<(WorkloadKey, String, bool, Vec<usize>)> = Vec::new();
     for (index, step) in program.steps.iter().enumerate() {
@@ -127,6 +164,8 @@ pub fn extract_tasks(program: &Program, target: &Target) -> Vec<Task> {
                 steps,
                 program: standalone,
                 activations,
+                channels_outer: false,
+                keep_in_place: false,
             }
         })
         .collect()
@@ -328,7 +367,7 @@ mod tests {
     #[test]
     fn kws_repeated_blocks_share_tasks() {
         let (lowered, target) = lowered("kws");
-        let tasks = extract_tasks(&lowered.program, &target);
+        let tasks = extract_tasks(&lowered, &target, None).unwrap();
         let counts: Vec<usize> = tasks.iter().map(|t| t.steps.len()).collect();
         assert_eq!(counts, vec![1, 4, 4, 1], "{tasks:#?}");
         for t in &tasks {
@@ -341,7 +380,7 @@ mod tests {
             assert_eq!(task_step(&t.program), 1);
         }
         let m7 = minnow_targets::find("cortex-m7").unwrap();
-        let other = extract_tasks(&lowered.program, &m7);
+        let other = extract_tasks(&lowered, &m7, None).unwrap();
         assert_ne!(other[0].key, tasks[0].key, "the target is part of the key");
     }
 
@@ -350,7 +389,7 @@ mod tests {
     #[test]
     fn a_task_writing_state_has_it_as_its_output() {
         let (lowered, target) = lowered("keyword_scrambled");
-        let tasks = extract_tasks(&lowered.program, &target);
+        let tasks = extract_tasks(&lowered, &target, None).unwrap();
         let projections: Vec<&Task> = tasks
             .iter()
             .filter(|t| {

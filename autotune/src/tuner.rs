@@ -181,14 +181,9 @@ impl Tuner<'_> {
         let defaults: Vec<(usize, Proposal)> = (0..states.len())
             .filter_map(|i| {
                 let t = states[i].search.task;
-                let schedule = crate::compile::default_schedule(
-                    &t.reduction,
-                    self.target,
-                    t.widenable,
-                    t.winograd,
-                    &tilings,
-                )
-                .unwrap_or_default();
+                let schedule = t
+                    .default_schedule(self.target, &tilings)
+                    .unwrap_or_default();
                 states[i].search.fixed(schedule, "default").map(|p| (i, p))
             })
             .collect();

@@ -76,8 +76,10 @@ pub struct TuneArgs {
     /// How candidates are chosen.
     #[arg(long, value_enum, default_value_t = Search::Model)]
     search: Search,
-    /// The most arena bytes the tuned build may plan: tuned layers whose loop order would need
-    /// more keep the default schedule; a model whose default needs more is an error.
+    /// The most arena bytes the tuned build may plan: layers the default runs in place, and
+    /// that would not fit otherwise, search only loop orders that keep them in place; tuned
+    /// layers whose loop order would still need more keep the default schedule; a model
+    /// whose default needs more is an error.
     #[arg(long, value_name = "BYTES")]
     max_arena: Option<usize>,
     /// Also write an HTML report (best so far per layer, default vs tuned, the arena).
@@ -101,7 +103,7 @@ pub fn tune(args: &TuneArgs) -> Result<()> {
     let graph = super::load_model(&args.model)?;
     let name = pipeline::model_name(&args.model, None);
     let lowered = minnow_autotune::compile::lower(&graph, &name, &target, args.patches)?;
-    let tasks = extract_tasks(&lowered.program, &target);
+    let tasks = extract_tasks(&lowered, &target, args.max_arena)?;
     if tasks.is_empty() {
         bail!(
             "{} has no tunable layers (convolutions, depthwise convolutions, fully connected): its default build is already final",
