@@ -285,6 +285,14 @@ fn tuning_mistakes_say_what_to_do() {
         &["--runner qemu or --runner probe"],
     );
     assert_user_error(
+        &run(&[&m4[..], &["--prescreen", "qemu"]].concat()),
+        &["--prescreen qemu is the runner itself", "host"],
+    );
+    assert_user_error(
+        &run(&[&m4[..], &["--prescreen", "probe"]].concat()),
+        &["--prescreen probe", "host or qemu"],
+    );
+    assert_user_error(
         &run(&[&m4[..], &["--trials", "2"]].concat()),
         &["--trials 4 or more"],
     );

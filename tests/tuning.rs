@@ -13,6 +13,7 @@ use minnow_autotune::measure::qemu::QemuMeasurer;
 use minnow_autotune::measure::{Build, MeasureError, Measurement, Measurer};
 use minnow_autotune::search::Strategy;
 use minnow_autotune::task::{extract_tasks, Task};
+use minnow_autotune::trial::Prescreen;
 use minnow_autotune::tuner::{TuneOptions, TuneResult, Tuner};
 use minnow_passes::patch::Patching;
 use minnow_targets::Target;
@@ -55,11 +56,23 @@ fn tune_with(
     db: &mut dyn TuningDb,
     options: TuneOptions,
 ) -> TuneResult {
+    tune_screened(tasks, target, measurer, None, db, options)
+}
+
+fn tune_screened(
+    tasks: &[Task],
+    target: &Target,
+    measurer: &(dyn Measurer + Sync),
+    prescreen: Option<Prescreen>,
+    db: &mut dyn TuningDb,
+    options: TuneOptions,
+) -> TuneResult {
     let mut quiet = |_: &_| {};
     Tuner {
         model: "test",
         target,
         measurer,
+        prescreen,
         db,
         options,
         observer: &mut quiet,
@@ -225,6 +238,77 @@ fn failing_candidates_are_recorded_and_skipped() {
         .filter_map(|t| db.best(&t.key, target.name).unwrap())
         .collect();
     assert!(best.iter().all(|b| !bad.contains(&b.schedule)));
+}
+
+/// A measurer that counts the candidates it runs, on the host.
+#[derive(Default)]
+struct Counting {
+    host: HostMeasurer,
+    calls: AtomicUsize,
+}
+
+impl Measurer for Counting {
+    fn measure(&self, build: &Build) -> Result<Measurement, MeasureError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.host.measure(build)
+    }
+
+    fn runner(&self) -> &'static str {
+        "board"
+    }
+
+    fn unit(&self) -> &'static str {
+        "nanoseconds"
+    }
+}
+
+/// With a pre-screen, the candidates it finds hanging, wrong or crashing are recorded with
+/// that status for the board's runner, their message naming the pre-screen, and never reach
+/// the board; the rest are measured on the board as without one.
+#[test]
+fn a_prescreen_keeps_failing_candidates_off_the_board() {
+    let target = minnow_targets::find("host").unwrap();
+    let tasks = tasks("hello_world", &target);
+    let flaky = Flaky {
+        host: HostMeasurer::default(),
+        calls: AtomicUsize::new(0),
+    };
+    let board = Counting::default();
+    let screen = Prescreen {
+        target: &target,
+        measurer: &flaky,
+    };
+    let mut db = SqliteDb::in_memory().unwrap();
+    let options = TuneOptions {
+        trials: 8,
+        seed: 1,
+        parallel: 1,
+        strategy: Strategy::Model,
+    };
+    tune_screened(&tasks, &target, &board, Some(screen), &mut db, options);
+    let records = db.all().unwrap();
+    assert_eq!(records.len(), 8);
+    let status: Vec<Status> = records.iter().map(|r| r.status).collect();
+    assert_eq!(
+        status[1..4],
+        [Status::Timeout, Status::Wrong, Status::Failed],
+        "{records:#?}"
+    );
+    for r in &records[1..4] {
+        let message = r.message.as_deref().unwrap_or_default();
+        assert!(message.contains("failed the host pre-screen"), "{r:?}");
+        assert_eq!(r.runner, "board");
+    }
+    assert_eq!(flaky.calls.load(Ordering::SeqCst), 8);
+    assert_eq!(
+        board.calls.load(Ordering::SeqCst),
+        5,
+        "only the screened ones"
+    );
+    assert!(records
+        .iter()
+        .filter(|r| r.status == Status::Ok)
+        .all(|r| r.figure.is_some()));
 }
 
 /// A valid record of `schedule` for task `t`, as a tuner would leave the best.
@@ -587,9 +671,9 @@ fn a_tight_arena_budget_tunes_in_place_layers_in_place() {
     assert!(tuned.instructions.unwrap()[0] <= default.instructions.unwrap()[0]);
 }
 
-/// `minnow tune` on the emulated board prints the per-layer table and the whole model's
-/// figures, writes its records to `--db`, and `--report` writes one page that needs nothing
-/// but itself: inline SVG plots, no scripts, no links to fetch.
+/// `minnow tune --prescreen host` on the emulated board prints the per-layer table and the
+/// whole model's figures, writes its records to `--db`, and `--report` writes one page that
+/// needs nothing but itself: inline SVG plots, no scripts, no links to fetch.
 #[test]
 fn tune_cli_prints_figures_and_writes_an_offline_report() {
     let target = minnow_targets::find("cortex-m4").unwrap();
@@ -608,6 +692,8 @@ fn tune_cli_prints_figures_and_writes_an_offline_report() {
             "8",
             "--parallel",
             "2",
+            "--prescreen",
+            "host",
             "--db",
         ])
         .arg(&db)
@@ -639,6 +725,14 @@ fn tune_cli_prints_figures_and_writes_an_offline_report() {
     );
     let records = SqliteDb::open(&db).unwrap().all().unwrap();
     assert_eq!(records.len(), 8);
+    // The Cortex-M4 candidates' C passes the host pre-screen (its DSP intrinsics as
+    // portable C) and is then measured on the board.
+    assert!(
+        records
+            .iter()
+            .all(|r| r.status == Status::Ok && r.runner == "qemu"),
+        "{records:#?}"
+    );
     let page = std::fs::read_to_string(&report).unwrap();
     assert!(
         page.matches("<svg").count() >= 4,

@@ -111,15 +111,31 @@ pub fn compile_candidate(
 /// Times a trial is tried again when the board (not the candidate) fails.
 pub const BOARD_RETRIES: usize = 2;
 
-/// Measures `task` under `schedule` on `measurer` against `reference`. A failure of the board
-/// itself ([`MeasureError::Board`]) is retried [`BOARD_RETRIES`] times and then returned: it
-/// says nothing about the candidate, so it is never an outcome.
+/// A cheaper runner every candidate passes before the board (`minnow tune --prescreen`):
+/// it runs the candidate's C once per reference vector and checks the outputs bit for bit,
+/// so that a wrong, crashing or hanging candidate is recorded as such without taking a turn
+/// on the board (a real board's flash and reset cost seconds; a hang, the whole timeout).
+#[derive(Clone, Copy)]
+pub struct Prescreen<'a> {
+    /// What the candidate's C is built for: the host (its DSP intrinsics then run as the
+    /// portable C the generated runtime has for them), or the board's own target.
+    pub target: &'a Target,
+    /// Where it runs.
+    pub measurer: &'a (dyn Measurer + Sync),
+}
+
+/// Measures `task` under `schedule` on `measurer` against `reference`, after `prescreen`
+/// where given (a candidate it finds wrong, crashing or hanging is that outcome, its message
+/// naming the pre-screen). A failure of the board itself ([`MeasureError::Board`]) is retried
+/// [`BOARD_RETRIES`] times and then returned: it says nothing about the candidate, so it is
+/// never an outcome.
 pub fn run_trial(
     task: &Task,
     schedule: &Schedule,
     target: &Target,
     measurer: &dyn Measurer,
     reference: &Reference,
+    prescreen: Option<Prescreen>,
 ) -> Result<Outcome, MeasureError> {
     let compiled = match compile_candidate(task, schedule, target) {
         Ok(c) => c,
@@ -130,25 +146,42 @@ pub fn run_trial(
             ))
         }
     };
+    if let Some(screen) = prescreen {
+        let checked =
+            retried(|| measure_compiled(&compiled, screen.target, screen.measurer, reference, 1))?;
+        if checked.status != Status::Ok {
+            let runner = screen.measurer.runner();
+            let message = checked.message.unwrap_or_default();
+            return Ok(Outcome::failed(
+                checked.status,
+                format!("failed the {runner} pre-screen (not run on the board): {message}"),
+            ));
+        }
+    }
+    let repeats = measurer.repeats().max(1);
+    retried(|| measure_compiled(&compiled, target, measurer, reference, repeats))
+}
+
+/// `measure` again, up to [`BOARD_RETRIES`] times, while the board fails.
+fn retried(measure: impl Fn() -> Result<Outcome, MeasureError>) -> Result<Outcome, MeasureError> {
     let mut tries = 0;
     loop {
-        match measure_compiled(&compiled, target, measurer, reference) {
+        match measure() {
             Err(_) if tries < BOARD_RETRIES => tries += 1,
             other => return other,
         }
     }
 }
 
-/// Measures the compiled candidate once; only a board failure is an error.
+/// Measures the compiled candidate once, each vector `repeats` times in a row (so the
+/// figure's median is of like runs); only a board failure is an error.
 fn measure_compiled(
     compiled: &Compiled,
     target: &Target,
     measurer: &dyn Measurer,
     reference: &Reference,
+    repeats: usize,
 ) -> Result<Outcome, MeasureError> {
-    // Each vector repeated as the runner asks (in a row, so the figure's median is of
-    // like runs).
-    let repeats = measurer.repeats().max(1);
     let vectors: Vec<Vec<Vec<u8>>> = reference
         .vectors
         .iter()

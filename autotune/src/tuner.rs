@@ -19,7 +19,7 @@ use crate::measure::{MeasureError, Measurer};
 use crate::model::CostModel;
 use crate::search::{Proposal, Strategy, TaskSearch};
 use crate::task::Task;
-use crate::trial::{run_trial, Outcome, Reference};
+use crate::trial::{run_trial, Outcome, Prescreen, Reference};
 use minnow_schedules::Schedule;
 use minnow_targets::Target;
 use rand::SeedableRng;
@@ -135,6 +135,8 @@ pub struct Tuner<'a> {
     pub target: &'a Target,
     /// Measures candidates.
     pub measurer: &'a (dyn Measurer + Sync),
+    /// Checks each candidate first, where given ([`Prescreen`]).
+    pub prescreen: Option<Prescreen<'a>>,
     /// Holds the records.
     pub db: &'a mut dyn TuningDb,
     /// How.
@@ -267,11 +269,12 @@ impl Tuner<'_> {
             .filter(|(t, p)| !states[*t].cache.contains_key(&p.json))
             .collect();
         let measured: Vec<Result<Outcome, MeasureError>> = {
-            let (target, measurer) = (self.target, self.measurer);
+            let (target, measurer, screen) = (self.target, self.measurer, self.prescreen);
             let states = &*states;
             let run = |(t, p): &&(usize, Proposal)| {
                 let s = &states[*t];
-                run_trial(s.search.task, &p.schedule, target, measurer, &s.reference)
+                let task = s.search.task;
+                run_trial(task, &p.schedule, target, measurer, &s.reference, screen)
             };
             match &log.pool {
                 Some(pool) => pool.install(|| missing.par_iter().map(run).collect()),

@@ -1,4 +1,4 @@
-//! `minnow tune MODEL --target T [--trials N] [--runner host|qemu|probe] [--probe SEL] [--db PATH|URL]
+//! `minnow tune MODEL --target T [--trials N] [--runner host|qemu|probe] [--prescreen host|qemu] [--probe SEL] [--db PATH|URL]
 //! [--parallel N] [--seed S] [--search model|random] [--report FILE] [--json]`.
 
 use super::pipeline;
@@ -13,6 +13,7 @@ use minnow_autotune::measure::qemu::QemuMeasurer;
 use minnow_autotune::measure::Measurer;
 use minnow_autotune::search::Strategy;
 use minnow_autotune::task::extract_tasks;
+use minnow_autotune::trial::Prescreen;
 use minnow_autotune::tuner::{Event, TuneOptions, TuneResult, Tuner, BATCH};
 use minnow_targets::Target;
 use serde_json::json;
@@ -59,6 +60,12 @@ pub struct TuneArgs {
     /// default.
     #[arg(long, value_enum)]
     runner: Option<Runner>,
+    /// Check every candidate on a cheaper runner before the board: `host` (the candidate's C
+    /// built by the host compiler) or `qemu` (the target's emulated board, for --runner
+    /// probe). A wrong, crashing or hanging candidate is then recorded without a turn on the
+    /// board.
+    #[arg(long, value_enum, value_name = "RUNNER")]
+    prescreen: Option<Runner>,
     /// With --runner probe: the probe, `probe` (the only one attached) or `probe:SELECTOR`
     /// (serial number or VID:PID[:SERIAL]).
     #[arg(long)]
@@ -97,6 +104,7 @@ pub struct TuneArgs {
 pub fn tune(args: &TuneArgs) -> Result<()> {
     let target = minnow_targets::find(&args.target).map_err(anyhow::Error::msg)?;
     let measurer = measurer(args, &target)?;
+    let screen = prescreen(args, &target)?;
     if args.trials == 0 {
         bail!("--trials 0 measures nothing; pass at least one trial per tunable layer");
     }
@@ -136,6 +144,10 @@ pub fn tune(args: &TuneArgs) -> Result<()> {
         model: &model,
         target: &target,
         measurer: measurer.as_ref(),
+        prescreen: screen.as_ref().map(|s| Prescreen {
+            target: s.target.as_ref().unwrap_or(&target),
+            measurer: s.measurer.as_ref(),
+        }),
         db: db.as_mut(),
         options,
         observer: &mut observer,
@@ -165,13 +177,75 @@ pub fn tune(args: &TuneArgs) -> Result<()> {
     super::emit(&text)
 }
 
-/// The measurer `--runner` names, checked against the target.
-fn measurer(args: &TuneArgs, target: &Target) -> Result<Box<dyn Measurer + Sync>> {
-    let runner = args.runner.unwrap_or(if target.is_host() {
+/// The runner `--prescreen` names.
+struct ScreenRunner {
+    /// What candidates are built for there (`None`: the tuned target).
+    target: Option<Target>,
+    /// Where they run.
+    measurer: Box<dyn Measurer + Sync>,
+}
+
+/// The runner of `--prescreen`, checked: a pre-screen that cannot run would record every
+/// candidate as failed.
+fn prescreen(args: &TuneArgs, target: &Target) -> Result<Option<ScreenRunner>> {
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let runner = runner(args, target);
+    match args.prescreen {
+        None => Ok(None),
+        Some(p) if p == runner => bail!(
+            "--prescreen {} is the runner itself: pre-screen on a cheaper runner than --runner {0} (host, or qemu for --runner probe)",
+            p.name()
+        ),
+        Some(Runner::Probe) => bail!(
+            "--prescreen probe would take the board's turns: pre-screen with host or qemu"
+        ),
+        Some(Runner::Host) => {
+            let host = minnow_targets::find("host").map_err(anyhow::Error::msg)?;
+            if !host.toolchain.installed() {
+                bail!(
+                    "--prescreen host needs the host C compiler: {}",
+                    host.toolchain.missing_message(host.name)
+                );
+            }
+            Ok(Some(ScreenRunner {
+                target: Some(host),
+                measurer: Box::new(HostMeasurer { timeout }),
+            }))
+        }
+        Some(Runner::Qemu) => {
+            pipeline::check_emulator(target).context("cannot pre-screen on the emulated board")?;
+            Ok(Some(ScreenRunner {
+                target: None,
+                measurer: Box::new(QemuMeasurer { timeout }),
+            }))
+        }
+    }
+}
+
+impl Runner {
+    /// As `--runner` spells it.
+    fn name(self) -> &'static str {
+        match self {
+            Runner::Host => "host",
+            Runner::Qemu => "qemu",
+            Runner::Probe => "probe",
+        }
+    }
+}
+
+/// The runner `--runner` names, or the target's default: the host for the host, its
+/// emulated board for a microcontroller.
+fn runner(args: &TuneArgs, target: &Target) -> Runner {
+    args.runner.unwrap_or(if target.is_host() {
         Runner::Host
     } else {
         Runner::Qemu
-    });
+    })
+}
+
+/// The measurer `--runner` names, checked against the target.
+fn measurer(args: &TuneArgs, target: &Target) -> Result<Box<dyn Measurer + Sync>> {
+    let runner = runner(args, target);
     let timeout = Duration::from_secs(args.timeout.max(1));
     if farm::is_postgres_url(&args.db) {
         return farm_measurer(args, target, runner, timeout);
