@@ -521,32 +521,6 @@ impl Op {
 
     /// The attributes in the stable text form (`stride=2x2 padding=same act=relu`).
     pub fn attrs(&self) -> String {
-        fn window(w: &Window) -> String {
-            let pad = match w.padding {
-                Padding::Same => "same".to_string(),
-                Padding::Valid => "valid".to_string(),
-                Padding::Explicit {
-                    top,
-                    bottom,
-                    left,
-                    right,
-                } => {
-                    format!("explicit({top},{bottom},{left},{right})")
-                }
-            };
-            let mut s = format!("stride={}x{} padding={pad}", w.stride_h, w.stride_w);
-            if w.dilation_h != 1 || w.dilation_w != 1 {
-                s += &format!(" dilation={}x{}", w.dilation_h, w.dilation_w);
-            }
-            s
-        }
-        /// Nothing for the model's own layout, so the text of an imported graph is unchanged.
-        fn layout(weights: &WeightLayout) -> &'static str {
-            match weights {
-                WeightLayout::Bytes => "",
-                WeightLayout::Wide => " weights=wide",
-            }
-        }
         match self {
             Op::Conv2d {
                 window: w,
@@ -616,6 +590,36 @@ impl Op {
             | Op::Logistic
             | Op::Tanh => String::new(),
         }
+    }
+}
+
+/// A window's stride, padding and (where not 1) dilation, as [`Op::attrs`] writes them.
+fn window(w: &Window) -> String {
+    let pad = match w.padding {
+        Padding::Same => "same".to_string(),
+        Padding::Valid => "valid".to_string(),
+        Padding::Explicit {
+            top,
+            bottom,
+            left,
+            right,
+        } => {
+            format!("explicit({top},{bottom},{left},{right})")
+        }
+    };
+    let mut s = format!("stride={}x{} padding={pad}", w.stride_h, w.stride_w);
+    if w.dilation_h != 1 || w.dilation_w != 1 {
+        s += &format!(" dilation={}x{}", w.dilation_h, w.dilation_w);
+    }
+    s
+}
+
+/// A weight layout as [`Op::attrs`] writes it: nothing for the model's own layout, so the
+/// text of an imported graph is unchanged.
+fn layout(weights: &WeightLayout) -> &'static str {
+    match weights {
+        WeightLayout::Bytes => "",
+        WeightLayout::Wide => " weights=wide",
     }
 }
 

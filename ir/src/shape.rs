@@ -17,6 +17,8 @@ pub fn infer(g: &Graph, node: &Node) -> Result<Shape, String> {
         }
     };
     let input = shape(0)?;
+    // Ops whose output tensor states the shape (a reshape's target, a slice's extent).
+    let declared = || &g.tensor(node.outputs[0]).ty.shape;
     match &node.op {
         // The verifier checks the parts ([`crate::fused`]); the output is the addend's shape.
         Op::ResidualAdd { .. } => Ok(shape(3)?.clone()),
@@ -47,25 +49,7 @@ pub fn infer(g: &Graph, node: &Node) -> Result<Shape, String> {
             window_out(window, x, f[1], f[2], f[3])
         }
         Op::FullyConnected { keep_num_dims, .. } => {
-            let w = shape(1)?;
-            if w.len() != 2 || w[1] == 0 {
-                return Err(format!("weights must be [units, depth], are {w:?}"));
-            }
-            let elements: usize = input.iter().product();
-            if elements % w[1] != 0 {
-                return Err(format!(
-                    "input {input:?} is not a whole number of rows of depth {}",
-                    w[1]
-                ));
-            }
-            check_bias(node, g, w[0])?;
-            if *keep_num_dims {
-                let mut out = input.clone();
-                *out.last_mut().ok_or("input is a scalar")? = w[0];
-                Ok(out)
-            } else {
-                Ok(vec![elements / w[1], w[0]])
-            }
+            fully_connected(g, node, input, shape(1)?, *keep_num_dims)
         }
         Op::BatchMatMul => batch_matmul(input, shape(1)?),
         Op::Add { .. } | Op::Mul { .. } | Op::Sub { .. } | Op::Div { .. } => {
@@ -86,80 +70,13 @@ pub fn infer(g: &Graph, node: &Node) -> Result<Shape, String> {
             let x = rank4(input, "input")?;
             window_out(window, x, *filter_h, *filter_w, x[3])
         }
-        Op::Reshape => {
-            // A reshape's target is its output tensor's shape: check only the element count.
-            let out = &g.tensor(node.outputs[0]).ty.shape;
-            let (a, b): (usize, usize) = (input.iter().product(), out.iter().product());
-            if a != b {
-                return Err(format!(
-                    "cannot reshape {input:?} ({a} elements) to {out:?} ({b})"
-                ));
-            }
-            Ok(out.clone())
-        }
+        Op::Reshape => reshape(input, declared()),
         Op::Svdf { rank, .. } => svdf(input, shape(1)?, shape(2)?, shape(4)?, *rank),
-        Op::Pad { pads } => {
-            if pads.len() != input.len() {
-                return Err(format!(
-                    "{} pad pairs for a rank-{} input",
-                    pads.len(),
-                    input.len()
-                ));
-            }
-            Ok(input
-                .iter()
-                .zip(pads)
-                .map(|(d, (a, b))| d + a + b)
-                .collect())
-        }
-        Op::Slice { begin } => {
-            let out = &g.tensor(node.outputs[0]).ty.shape;
-            let fits = begin.len() == input.len()
-                && out.len() == input.len()
-                && (0..input.len()).all(|d| begin[d] + out[d] <= input[d]);
-            if !fits {
-                return Err(format!(
-                    "a slice of {out:?} from {begin:?} does not lie inside the input {input:?}"
-                ));
-            }
-            Ok(out.clone())
-        }
+        Op::Pad { pads } => pad(input, pads),
+        Op::Slice { begin } => slice(input, begin, declared()),
         Op::Concat { axis, .. } => concat(g, node, *axis),
-        Op::Mean { axes, keep_dims } => {
-            if axes.iter().any(|a| *a >= input.len()) {
-                return Err(format!(
-                    "axes {axes:?} out of range for rank {}",
-                    input.len()
-                ));
-            }
-            let dims = input.iter().enumerate();
-            Ok(if *keep_dims {
-                dims.map(|(i, d)| if axes.contains(&i) { 1 } else { *d })
-                    .collect()
-            } else {
-                dims.filter(|(i, _)| !axes.contains(i))
-                    .map(|(_, d)| *d)
-                    .collect()
-            })
-        }
-        Op::Transpose { perm } => {
-            let mut seen = vec![false; input.len()];
-            for p in perm {
-                if *p >= input.len() || std::mem::replace(&mut seen[*p], true) {
-                    return Err(format!(
-                        "{perm:?} is not a permutation of rank {}",
-                        input.len()
-                    ));
-                }
-            }
-            if perm.len() != input.len() {
-                return Err(format!(
-                    "{perm:?} is not a permutation of rank {}",
-                    input.len()
-                ));
-            }
-            Ok(perm.iter().map(|p| input[*p]).collect())
-        }
+        Op::Mean { axes, keep_dims } => mean(input, axes, *keep_dims),
+        Op::Transpose { perm } => transpose(input, perm),
         Op::Softmax { .. }
         | Op::Quantize
         | Op::Dequantize
@@ -169,6 +86,109 @@ pub fn infer(g: &Graph, node: &Node) -> Result<Shape, String> {
         | Op::Logistic
         | Op::Tanh => Ok(input.clone()),
     }
+}
+
+/// A fully connected layer's output: the input's rows of depth `w[1]` times `w[0]` units,
+/// in the input's leading dimensions where `keep_num_dims`.
+fn fully_connected(
+    g: &Graph,
+    node: &Node,
+    input: &Shape,
+    w: &Shape,
+    keep_num_dims: bool,
+) -> Result<Shape, String> {
+    if w.len() != 2 || w[1] == 0 {
+        return Err(format!("weights must be [units, depth], are {w:?}"));
+    }
+    let elements: usize = input.iter().product();
+    if elements % w[1] != 0 {
+        return Err(format!(
+            "input {input:?} is not a whole number of rows of depth {}",
+            w[1]
+        ));
+    }
+    check_bias(node, g, w[0])?;
+    if keep_num_dims {
+        let mut out = input.clone();
+        *out.last_mut().ok_or("input is a scalar")? = w[0];
+        Ok(out)
+    } else {
+        Ok(vec![elements / w[1], w[0]])
+    }
+}
+
+/// A reshape to `out` (its output tensor's shape): only the element count is checked.
+fn reshape(input: &Shape, out: &Shape) -> Result<Shape, String> {
+    let (a, b): (usize, usize) = (input.iter().product(), out.iter().product());
+    if a != b {
+        return Err(format!(
+            "cannot reshape {input:?} ({a} elements) to {out:?} ({b})"
+        ));
+    }
+    Ok(out.clone())
+}
+
+/// `input` with `pads` (before, after) added to each dimension.
+fn pad(input: &Shape, pads: &[(usize, usize)]) -> Result<Shape, String> {
+    if pads.len() != input.len() {
+        return Err(format!(
+            "{} pad pairs for a rank-{} input",
+            pads.len(),
+            input.len()
+        ));
+    }
+    Ok(input
+        .iter()
+        .zip(pads)
+        .map(|(d, (a, b))| d + a + b)
+        .collect())
+}
+
+/// A slice of extent `out` (its output tensor's shape) from `begin`, inside the input.
+fn slice(input: &Shape, begin: &[usize], out: &Shape) -> Result<Shape, String> {
+    let fits = begin.len() == input.len()
+        && out.len() == input.len()
+        && (0..input.len()).all(|d| begin[d] + out[d] <= input[d]);
+    if !fits {
+        return Err(format!(
+            "a slice of {out:?} from {begin:?} does not lie inside the input {input:?}"
+        ));
+    }
+    Ok(out.clone())
+}
+
+/// The mean over `axes`: each kept as 1 where `keep_dims`, else dropped.
+fn mean(input: &Shape, axes: &[usize], keep_dims: bool) -> Result<Shape, String> {
+    if axes.iter().any(|a| *a >= input.len()) {
+        return Err(format!(
+            "axes {axes:?} out of range for rank {}",
+            input.len()
+        ));
+    }
+    let dims = input.iter().enumerate();
+    Ok(if keep_dims {
+        dims.map(|(i, d)| if axes.contains(&i) { 1 } else { *d })
+            .collect()
+    } else {
+        dims.filter(|(i, _)| !axes.contains(i))
+            .map(|(_, d)| *d)
+            .collect()
+    })
+}
+
+/// `input` with its dimensions in the order `perm` gives, which must be a permutation.
+fn transpose(input: &Shape, perm: &[usize]) -> Result<Shape, String> {
+    let not_a_permutation = || format!("{perm:?} is not a permutation of rank {}", input.len());
+    let mut seen = vec![false; input.len()];
+    for p in perm {
+        if *p >= input.len() || std::mem::replace(&mut seen[*p], true) {
+            return Err(not_a_permutation());
+        }
+    }
+    if perm.len() != input.len() {
+        return Err(not_a_permutation());
+    }
+    Ok(perm.iter().map(|p| input[*p]).collect())
 }
 
 fn rank4<'a>(s: &'a Shape, what: &str) -> Result<&'a [usize], String> {

@@ -5,6 +5,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use minnow_backends::rust::RustEmitter;
 use minnow_ir::interp::Interpreter;
+use minnow_ir::Graph;
+use minnow_targets::Target;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -76,9 +78,6 @@ pub fn run(args: &RunArgs) -> Result<()> {
     } else {
         Engine::C
     });
-    match engine {
-        Engine::Interp | Engine::C | Engine::Rust | Engine::Jit => {}
-    }
     if !target.is_host() && engine != Engine::C {
         bail!(
             "target {} runs the generated C on its board; --engine {} applies to --target host only",
@@ -87,6 +86,36 @@ pub fn run(args: &RunArgs) -> Result<()> {
         );
     }
     let graph = super::load_model(&args.model)?;
+    let inputs = read_inputs(args, &graph)?;
+    if engine == Engine::Interp && args.tuning_db.is_some() {
+        eprintln!("minnow: --tuning-db applies to generated code; the reference interpreter has no schedules to tune");
+    }
+    let ran = execute(args, &graph, &target, &board, engine, inputs)?;
+    for (path, bytes) in args.outputs.iter().zip(&ran.outputs) {
+        std::fs::write(path, bytes)
+            .with_context(|| format!("cannot write the output {}", path.display()))?;
+    }
+    if args.json {
+        let report = json!({
+            "target": target.name,
+            "engine": engine.name(),
+            "board": match &board {
+                pipeline::BoardChoice::Default => target.board.as_ref().map(|b| b.machine),
+                pipeline::BoardChoice::Probe(_) => target.real_board.as_ref().map(|b| b.name),
+            },
+            "instructions": ran.instructions,
+            "cycles": ran.cycles,
+            "arena_bytes": ran.arena,
+            "flash_bytes": ran.flash,
+            "outputs": args.outputs,
+        });
+        super::emit(&format!("{report}\n"))?;
+    }
+    Ok(())
+}
+
+/// The `--input` files, checked against the model's inputs (and the `--output` count).
+fn read_inputs(args: &RunArgs, graph: &Graph) -> Result<Vec<Vec<u8>>> {
     if args.outputs.len() != graph.outputs.len() {
         bail!(
             "the model has {} output(s) but {} --output file(s) were given",
@@ -101,67 +130,80 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 .with_context(|| format!("cannot read the input {}", path.display()))?,
         );
     }
-    pipeline::check_inputs(&graph, &inputs)?;
-    if engine == Engine::Interp && args.tuning_db.is_some() {
-        eprintln!("minnow: --tuning-db applies to generated code; the reference interpreter has no schedules to tune");
-    }
+    pipeline::check_inputs(graph, &inputs)?;
+    Ok(inputs)
+}
+
+/// What one inference gave.
+struct Ran {
+    /// The output tensors' bytes.
+    outputs: Vec<Vec<u8>>,
+    /// Retired instructions (emulated boards).
+    instructions: Option<u64>,
+    /// Core cycles (real boards).
+    cycles: Option<u64>,
+    /// The planned arena (generated code only).
+    arena: Option<usize>,
+    /// The model's flash (built for a board).
+    flash: Option<u64>,
+}
+
+/// Runs `inputs` through the model on `engine`: the reference interpreter, the Cranelift
+/// JIT, the generated Rust on the host, or the generated C on the host or `board`.
+fn execute(
+    args: &RunArgs,
+    graph: &Graph,
+    target: &Target,
+    board: &pipeline::BoardChoice,
+    engine: Engine,
+    inputs: Vec<Vec<u8>>,
+) -> Result<Ran> {
     let name = pipeline::model_name(&args.model, None);
-    let compile_for = |target: &minnow_targets::Target| {
+    let compile_for = |target: &Target| {
         let db = args.tuning_db.as_deref();
-        pipeline::compile(&graph, &name, target, args.patches, db, args.max_arena)
+        pipeline::compile(graph, &name, target, args.patches, db, args.max_arena)
     };
-    let (outputs, counts, arena, flash) = if engine == Engine::Interp {
-        let mut interp = Interpreter::new(&graph)?;
-        let outputs = interp
-            .run(&inputs)
-            .context("the inputs do not fit the model")?;
-        (outputs, (None, None), None, None)
-    } else if engine == Engine::Jit {
-        let compiled = compile_for(&target.for_jit())?;
-        let mut jit = minnow_backends::jit::JitProgram::compile(&compiled.program, &compiled.plan)?;
-        jit.reset();
-        let outputs = jit.run(&inputs)?;
-        (outputs, (None, None), Some(compiled.plan.arena_bytes), None)
-    } else if engine == Engine::Rust {
-        let compiled = compile_for(&target)?;
-        let generated = RustEmitter.emit(&compiled.program, &compiled.plan);
-        let outputs = minnow_autotune::measure::rust_host::run_crate(&generated, &[inputs])
-            .context("cannot run the generated Rust")?
-            .pop()
-            .unwrap_or_default();
-        (outputs, (None, None), Some(compiled.plan.arena_bytes), None)
-    } else {
-        let compiled = compile_for(&target)?;
-        let m = pipeline::measure(&target, &board, &compiled, &[inputs], false)?;
-        let outputs = m.outputs.into_iter().next().unwrap_or_default();
-        let instructions = m.instructions.and_then(|v| v.first().copied());
-        let cycles = m.cycles.and_then(|v| v.first().copied());
-        (
-            outputs,
-            (instructions, cycles),
-            Some(compiled.plan.arena_bytes),
-            Some(m.sections.flash()),
-        )
+    let ran = |outputs, arena| Ran {
+        outputs,
+        instructions: None,
+        cycles: None,
+        arena,
+        flash: None,
     };
-    for (path, bytes) in args.outputs.iter().zip(&outputs) {
-        std::fs::write(path, bytes)
-            .with_context(|| format!("cannot write the output {}", path.display()))?;
-    }
-    if args.json {
-        let report = json!({
-            "target": target.name,
-            "engine": engine.name(),
-            "board": match &board {
-                pipeline::BoardChoice::Default => target.board.as_ref().map(|b| b.machine),
-                pipeline::BoardChoice::Probe(_) => target.real_board.as_ref().map(|b| b.name),
-            },
-            "instructions": counts.0,
-            "cycles": counts.1,
-            "arena_bytes": arena,
-            "flash_bytes": flash,
-            "outputs": args.outputs,
-        });
-        super::emit(&format!("{report}\n"))?;
-    }
-    Ok(())
+    Ok(match engine {
+        Engine::Interp => {
+            let mut interp = Interpreter::new(graph)?;
+            let outputs = interp
+                .run(&inputs)
+                .context("the inputs do not fit the model")?;
+            ran(outputs, None)
+        }
+        Engine::Jit => {
+            let compiled = compile_for(&target.for_jit())?;
+            let mut jit =
+                minnow_backends::jit::JitProgram::compile(&compiled.program, &compiled.plan)?;
+            jit.reset();
+            ran(jit.run(&inputs)?, Some(compiled.plan.arena_bytes))
+        }
+        Engine::Rust => {
+            let compiled = compile_for(target)?;
+            let generated = RustEmitter.emit(&compiled.program, &compiled.plan);
+            let outputs = minnow_autotune::measure::rust_host::run_crate(&generated, &[inputs])
+                .context("cannot run the generated Rust")?
+                .pop()
+                .unwrap_or_default();
+            ran(outputs, Some(compiled.plan.arena_bytes))
+        }
+        Engine::C => {
+            let compiled = compile_for(target)?;
+            let m = pipeline::measure(target, board, &compiled, &[inputs], false)?;
+            Ran {
+                outputs: m.outputs.into_iter().next().unwrap_or_default(),
+                instructions: m.instructions.and_then(|v| v.first().copied()),
+                cycles: m.cycles.and_then(|v| v.first().copied()),
+                arena: Some(compiled.plan.arena_bytes),
+                flash: Some(m.sections.flash()),
+            }
+        }
+    })
 }

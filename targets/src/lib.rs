@@ -170,6 +170,57 @@ pub fn all() -> Vec<Target> {
 
 /// The core targets (one per CPU), without their real boards.
 fn core_targets() -> Vec<Target> {
+    let mut targets = vec![host_target()];
+    targets.extend(arm_targets());
+    targets.extend(riscv_targets());
+    targets
+}
+
+/// The machine minnow runs on (its C compiler; no board, no memory limits).
+fn host_target() -> Target {
+    Target {
+        name: "host",
+        triple: Triple::host(),
+        cpu: "native",
+        features: Features {
+            wide_multiply: true,
+            ..Features::default()
+        },
+        ram_bytes: 0,
+        flash_bytes: 0,
+        toolchain: Toolchain {
+            cc: "cc",
+            flags: vec![],
+            packages: "gcc",
+        },
+        board: None,
+        real_board: None,
+    }
+}
+
+/// The features of a core: DSP, FPU, MVE and compressed instructions as given, with a
+/// 32x32->64 multiply and no 128-bit SIMD.
+fn core_features(dsp: bool, fpu: bool, mve: bool, compressed: bool) -> Features {
+    Features {
+        dsp,
+        fpu,
+        mve,
+        compressed,
+        simd128: false,
+        wide_multiply: true,
+    }
+}
+
+/// `f` on a core without the 32x32->64 multiply.
+fn narrow(f: Features) -> Features {
+    Features {
+        wide_multiply: false,
+        ..f
+    }
+}
+
+/// The Cortex-M targets, on QEMU's MPS2/MPS3 boards.
+fn arm_targets() -> Vec<Target> {
     let arm = |name, triple, cpu, features, flags: Vec<&'static str>, ram, flash, board| Target {
         name,
         triple: Triple::from_str(triple).expect("known triple"),
@@ -185,63 +236,12 @@ fn core_targets() -> Vec<Target> {
         board: Some(board),
         real_board: None,
     };
-    let riscv = |name, triple, cpu, features, march| Target {
-        name,
-        triple: Triple::from_str(triple).expect("known triple"),
-        cpu,
-        features,
-        ram_bytes: 64 * 1024,
-        flash_bytes: 512 * 1024,
-        toolchain: Toolchain {
-            cc: "riscv64-unknown-elf-gcc",
-            flags: vec![
-                march,
-                "-misa-spec=2.2",
-                "-mabi=ilp32",
-                "-mcmodel=medany",
-                "-ffreestanding",
-                NO_PRE_RA_SCHEDULING,
-            ],
-            packages: "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
-        },
-        board: Some(board::riscv_virt()),
-        real_board: None,
-    };
-    let f = |dsp, fpu, mve, compressed| Features {
-        dsp,
-        fpu,
-        mve,
-        compressed,
-        simd128: false,
-        wide_multiply: true,
-    };
-    let narrow = |f: Features| Features {
-        wide_multiply: false,
-        ..f
-    };
     let thumb = ["-mthumb", NO_PRE_RA_SCHEDULING];
     let with = |extra: &[&'static str]| -> Vec<&'static str> {
         extra.iter().chain(&thumb).copied().collect()
     };
+    let f = core_features;
     vec![
-        Target {
-            name: "host",
-            triple: Triple::host(),
-            cpu: "native",
-            features: Features {
-                wide_multiply: true,
-                ..Features::default()
-            },
-            ram_bytes: 0,
-            flash_bytes: 0,
-            toolchain: Toolchain {
-                cc: "cc",
-                flags: vec![],
-                packages: "gcc",
-            },
-            board: None,
-            real_board: None,
-        },
         arm(
             "cortex-m0plus",
             "thumbv6m-none-eabi",
@@ -302,6 +302,35 @@ fn core_targets() -> Vec<Target> {
             2048 * 1024,
             board::an547(),
         ),
+    ]
+}
+
+/// The RISC-V targets, on QEMU's virt board.
+fn riscv_targets() -> Vec<Target> {
+    let riscv = |name, triple, cpu, features, march| Target {
+        name,
+        triple: Triple::from_str(triple).expect("known triple"),
+        cpu,
+        features,
+        ram_bytes: 64 * 1024,
+        flash_bytes: 512 * 1024,
+        toolchain: Toolchain {
+            cc: "riscv64-unknown-elf-gcc",
+            flags: vec![
+                march,
+                "-misa-spec=2.2",
+                "-mabi=ilp32",
+                "-mcmodel=medany",
+                "-ffreestanding",
+                NO_PRE_RA_SCHEDULING,
+            ],
+            packages: "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
+        },
+        board: Some(board::riscv_virt()),
+        real_board: None,
+    };
+    let f = core_features;
+    vec![
         riscv(
             "rv32imc",
             "riscv32imc-unknown-none-elf",

@@ -11,7 +11,7 @@ use crate::fixedpoint::{
 };
 use crate::floatfn;
 use crate::graph::{Graph, Node};
-use crate::op::Op;
+use crate::op::{Activation, Op};
 use crate::qparams::{self, AddParams};
 use crate::sigmoid16::{Function, Sigmoid16};
 use crate::types::{DType, TensorType};
@@ -46,43 +46,7 @@ pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String>
         Op::Add { activation }
         | Op::Mul { activation }
         | Op::Sub { activation }
-        | Op::Div { activation } => {
-            let other = operand_type(g, node, 1);
-            let (a_index, b_index) = broadcast_indices(&input.shape, &other.shape, &output.shape);
-            let (int, float): (Option<BinaryInt>, Option<BinaryFloat>) = if float {
-                let (lo, hi) = qparams::activation_range_f32(*activation);
-                let f: BinaryFloat = match node.op {
-                    Op::Add { .. } => Box::new(move |a, b| (a + b).clamp(lo, hi)),
-                    Op::Mul { .. } => Box::new(move |a, b| (a * b).clamp(lo, hi)),
-                    Op::Sub { .. } => Box::new(move |a, b| (a - b).clamp(lo, hi)),
-                    _ => Box::new(move |a, b| (a / b).clamp(lo, hi)),
-                };
-                (None, Some(f))
-            } else {
-                integer_only(input, output)?;
-                let f = match node.op {
-                    Op::Add { .. } => {
-                        add_fn(qparams::add_params(input, other, output, *activation)?)
-                    }
-                    Op::Mul { .. } => mul_fn(input, other, output, *activation)?,
-                    _ => {
-                        return Err(format!(
-                            "{} {} is supported for float32 only",
-                            input.dtype,
-                            node.op.tflite_name()
-                        ))
-                    }
-                };
-                (Some(f), None)
-            };
-            ElementwiseKernel::Binary {
-                int,
-                float,
-                out: output.dtype,
-                a_index,
-                b_index,
-            }
-        }
+        | Op::Div { activation } => binary(g, node, *activation)?,
         Op::Clamp { min, max } if float => {
             let (min, max) = (*min, *max);
             let f: UnaryFloat = Box::new(move |x| x.max(min).min(max));
@@ -136,6 +100,45 @@ pub(super) fn prepare(g: &Graph, node: &Node) -> Result<Box<dyn Kernel>, String>
         other => unreachable!("elementwise::prepare called for {}", other.name()),
     };
     Ok(Box::new(kernel))
+}
+
+/// The kernel of a binary op (ADD, MUL, SUB, DIV) with its operands broadcast to the
+/// output: any of them in float32, ADD and MUL also quantized.
+fn binary(g: &Graph, node: &Node, activation: Activation) -> Result<ElementwiseKernel, String> {
+    let (input, output) = (operand_type(g, node, 0), output_type(g, node));
+    let other = operand_type(g, node, 1);
+    let (a_index, b_index) = broadcast_indices(&input.shape, &other.shape, &output.shape);
+    let (int, float): (Option<BinaryInt>, Option<BinaryFloat>) = if input.dtype == DType::F32 {
+        let (lo, hi) = qparams::activation_range_f32(activation);
+        let f: BinaryFloat = match node.op {
+            Op::Add { .. } => Box::new(move |a, b| (a + b).clamp(lo, hi)),
+            Op::Mul { .. } => Box::new(move |a, b| (a * b).clamp(lo, hi)),
+            Op::Sub { .. } => Box::new(move |a, b| (a - b).clamp(lo, hi)),
+            _ => Box::new(move |a, b| (a / b).clamp(lo, hi)),
+        };
+        (None, Some(f))
+    } else {
+        integer_only(input, output)?;
+        let f = match node.op {
+            Op::Add { .. } => add_fn(qparams::add_params(input, other, output, activation)?),
+            Op::Mul { .. } => mul_fn(input, other, output, activation)?,
+            _ => {
+                return Err(format!(
+                    "{} {} is supported for float32 only",
+                    input.dtype,
+                    node.op.tflite_name()
+                ))
+            }
+        };
+        (Some(f), None)
+    };
+    Ok(ElementwiseKernel::Binary {
+        int,
+        float,
+        out: output.dtype,
+        a_index,
+        b_index,
+    })
 }
 
 fn unary_int(f: UnaryInt, output: &TensorType) -> ElementwiseKernel {

@@ -128,96 +128,14 @@ impl<'a> ImportCx<'a> {
         Ok((builtin, name))
     }
 
+    /// The operator `builtin` of `cx`, its options read and checked.
     fn translate(&mut self, builtin: i32, cx: &mut OpCx<'a>) -> Result<Op, Error> {
         Ok(match builtin {
-            code::CONV_2D => {
-                let o: schema::Conv2DOptions = self.options(cx, opt::CONV_2D)?;
-                let window = self.window(
-                    cx,
-                    o.padding(),
-                    o.stride_h(),
-                    o.stride_w(),
-                    o.dilation_h_factor(),
-                    o.dilation_w_factor(),
-                )?;
-                Op::Conv2d {
-                    weights: crate::WeightLayout::Bytes,
-                    window,
-                    activation: self.activation(cx, o.fused_activation_function())?,
-                }
-            }
-            code::DEPTHWISE_CONV_2D => {
-                let o: schema::DepthwiseConv2DOptions = self.options(cx, opt::DEPTHWISE_CONV_2D)?;
-                let window = self.window(
-                    cx,
-                    o.padding(),
-                    o.stride_h(),
-                    o.stride_w(),
-                    o.dilation_h_factor(),
-                    o.dilation_w_factor(),
-                )?;
-                // Like TFLite Micro, take the multiplier from the shapes: old converters wrote 0 or 1.
-                let in_c = *self.shape(cx, 0).last().unwrap_or(&1);
-                let out_c = *self.shape(cx, 1).last().unwrap_or(&1);
-                if in_c == 0 || out_c % in_c != 0 {
-                    return Err(self.use_error(
-                        cx,
-                        format!("filter depth {out_c} is not a multiple of input depth {in_c}"),
-                    ));
-                }
-                Op::DepthwiseConv2d {
-                    weights: crate::WeightLayout::Bytes,
-                    window,
-                    depth_multiplier: out_c / in_c,
-                    activation: self.activation(cx, o.fused_activation_function())?,
-                }
-            }
-            code::FULLY_CONNECTED => {
-                let o: schema::FullyConnectedOptions = self.options(cx, opt::FULLY_CONNECTED)?;
-                if o.weights_format() != 0 {
-                    return Err(
-                        self.use_error(cx, "shuffled weight formats are not supported".into())
-                    );
-                }
-                Op::FullyConnected {
-                    weights: crate::WeightLayout::Bytes,
-                    activation: self.activation(cx, o.fused_activation_function())?,
-                    keep_num_dims: o.keep_num_dims(),
-                }
-            }
-            code::ADD | code::MUL => {
-                let tag = if builtin == code::ADD {
-                    opt::ADD
-                } else {
-                    opt::MUL
-                };
-                let o: schema::ActivationOptions = self.options(cx, tag)?;
-                let activation = self.activation(cx, o.fused_activation_function())?;
-                self.expect_inputs(cx, 2)?;
-                if builtin == code::ADD {
-                    Op::Add { activation }
-                } else {
-                    Op::Mul { activation }
-                }
-            }
-            code::AVERAGE_POOL_2D | code::MAX_POOL_2D => {
-                let o: schema::Pool2DOptions = self.options(cx, opt::POOL_2D)?;
-                let window = self.window(cx, o.padding(), o.stride_h(), o.stride_w(), 1, 1)?;
-                let (filter_h, filter_w) =
-                    (positive(o.filter_height()), positive(o.filter_width()));
-                let (Some(filter_h), Some(filter_w)) = (filter_h, filter_w) else {
-                    return Err(self.use_error(cx, "the pooling window is empty".into()));
-                };
-                let activation = self.activation(cx, o.fused_activation_function())?;
-                Pooling {
-                    average: builtin == code::AVERAGE_POOL_2D,
-                    filter_h,
-                    filter_w,
-                    window,
-                    activation,
-                }
-                .op()
-            }
+            code::CONV_2D => self.conv2d(cx)?,
+            code::DEPTHWISE_CONV_2D => self.depthwise_conv2d(cx)?,
+            code::FULLY_CONNECTED => self.fully_connected(cx)?,
+            code::ADD | code::MUL => self.add_or_mul(builtin, cx)?,
+            code::AVERAGE_POOL_2D | code::MAX_POOL_2D => self.pooling(builtin, cx)?,
             code::RESHAPE => {
                 cx.inputs.truncate(1);
                 Op::Reshape
@@ -226,80 +144,11 @@ impl<'a> ImportCx<'a> {
                 let o: schema::SoftmaxOptions = self.options(cx, opt::SOFTMAX)?;
                 Op::Softmax { beta: o.beta() }
             }
-            code::SVDF => {
-                let o: schema::SvdfOptions = self.options(cx, opt::SVDF)?;
-                self.expect_inputs(cx, 5)?;
-                let rank = positive(o.rank()).ok_or_else(|| {
-                    self.use_error(cx, format!("rank {} is not positive", o.rank()))
-                })?;
-                Op::Svdf {
-                    rank,
-                    activation: self.activation(cx, o.fused_activation_function())?,
-                }
-            }
-            code::CONCATENATION => {
-                let o: schema::ConcatenationOptions = self.options(cx, opt::CONCATENATION)?;
-                let rank = self.shape(cx, 0).len() as i32;
-                let axis = if o.axis() < 0 {
-                    o.axis() + rank
-                } else {
-                    o.axis()
-                };
-                if axis < 0 || axis >= rank {
-                    return Err(self.use_error(
-                        cx,
-                        format!("axis {} is out of range for rank {rank}", o.axis()),
-                    ));
-                }
-                Op::Concat {
-                    axis: axis as usize,
-                    activation: self.activation(cx, o.fused_activation_function())?,
-                }
-            }
-            code::MEAN => {
-                let keep_dims = self
-                    .options::<schema::ReducerOptions>(cx, opt::REDUCER)?
-                    .keep_dims();
-                let rank = self.shape(cx, 0).len() as i64;
-                let mut axes = Vec::new();
-                for a in self.constant_ints(cx, 1, "axes")? {
-                    let a = if a < 0 { a + rank } else { a };
-                    if a < 0 || a >= rank {
-                        return Err(
-                            self.use_error(cx, format!("axis {a} is out of range for rank {rank}"))
-                        );
-                    }
-                    axes.push(a as usize);
-                }
-                axes.sort_unstable();
-                axes.dedup();
-                Op::Mean { axes, keep_dims }
-            }
-            code::PAD => {
-                let flat = self.constant_ints(cx, 1, "paddings")?;
-                if flat.iter().any(|p| *p < 0) || flat.len() % 2 != 0 {
-                    return Err(
-                        self.use_error(cx, format!("paddings {flat:?} must be non-negative pairs"))
-                    );
-                }
-                Op::Pad {
-                    pads: flat
-                        .chunks(2)
-                        .map(|p| (p[0] as usize, p[1] as usize))
-                        .collect(),
-                }
-            }
-            code::TRANSPOSE => {
-                let perm = self.constant_ints(cx, 1, "permutation")?;
-                if perm.iter().any(|p| *p < 0) {
-                    return Err(
-                        self.use_error(cx, format!("permutation {perm:?} has a negative entry"))
-                    );
-                }
-                Op::Transpose {
-                    perm: perm.iter().map(|p| *p as usize).collect(),
-                }
-            }
+            code::SVDF => self.svdf(cx)?,
+            code::CONCATENATION => self.concatenation(cx)?,
+            code::MEAN => self.mean(cx)?,
+            code::PAD => self.pad(cx)?,
+            code::TRANSPOSE => self.transpose(cx)?,
             code::QUANTIZE => Op::Quantize,
             code::DEQUANTIZE => Op::Dequantize,
             code::RELU => Op::Relu,
@@ -307,6 +156,178 @@ impl<'a> ImportCx<'a> {
             code::LOGISTIC => Op::Logistic,
             code::TANH => Op::Tanh,
             _ => unreachable!("SUPPORTED_OPS and translate() list the same operators"),
+        })
+    }
+
+    /// The convolution.
+    fn conv2d(&mut self, cx: &mut OpCx<'a>) -> Result<Op, Error> {
+        let o: schema::Conv2DOptions = self.options(cx, opt::CONV_2D)?;
+        let window = self.window(
+            cx,
+            o.padding(),
+            o.stride_h(),
+            o.stride_w(),
+            o.dilation_h_factor(),
+            o.dilation_w_factor(),
+        )?;
+        Ok(Op::Conv2d {
+            weights: crate::WeightLayout::Bytes,
+            window,
+            activation: self.activation(cx, o.fused_activation_function())?,
+        })
+    }
+
+    /// The depthwise convolution.
+    fn depthwise_conv2d(&mut self, cx: &mut OpCx<'a>) -> Result<Op, Error> {
+        let o: schema::DepthwiseConv2DOptions = self.options(cx, opt::DEPTHWISE_CONV_2D)?;
+        let window = self.window(
+            cx,
+            o.padding(),
+            o.stride_h(),
+            o.stride_w(),
+            o.dilation_h_factor(),
+            o.dilation_w_factor(),
+        )?;
+        // Like TFLite Micro, take the multiplier from the shapes: old converters wrote 0 or 1.
+        let in_c = *self.shape(cx, 0).last().unwrap_or(&1);
+        let out_c = *self.shape(cx, 1).last().unwrap_or(&1);
+        if in_c == 0 || out_c % in_c != 0 {
+            return Err(self.use_error(
+                cx,
+                format!("filter depth {out_c} is not a multiple of input depth {in_c}"),
+            ));
+        }
+        Ok(Op::DepthwiseConv2d {
+            weights: crate::WeightLayout::Bytes,
+            window,
+            depth_multiplier: out_c / in_c,
+            activation: self.activation(cx, o.fused_activation_function())?,
+        })
+    }
+
+    /// The fully connected layer.
+    fn fully_connected(&mut self, cx: &mut OpCx<'a>) -> Result<Op, Error> {
+        let o: schema::FullyConnectedOptions = self.options(cx, opt::FULLY_CONNECTED)?;
+        if o.weights_format() != 0 {
+            return Err(self.use_error(cx, "shuffled weight formats are not supported".into()));
+        }
+        Ok(Op::FullyConnected {
+            weights: crate::WeightLayout::Bytes,
+            activation: self.activation(cx, o.fused_activation_function())?,
+            keep_num_dims: o.keep_num_dims(),
+        })
+    }
+
+    /// ADD or MUL (`builtin`).
+    fn add_or_mul(&mut self, builtin: i32, cx: &mut OpCx<'a>) -> Result<Op, Error> {
+        let tag = if builtin == code::ADD {
+            opt::ADD
+        } else {
+            opt::MUL
+        };
+        let o: schema::ActivationOptions = self.options(cx, tag)?;
+        let activation = self.activation(cx, o.fused_activation_function())?;
+        self.expect_inputs(cx, 2)?;
+        Ok(if builtin == code::ADD {
+            Op::Add { activation }
+        } else {
+            Op::Mul { activation }
+        })
+    }
+
+    /// Average or max pooling (`builtin`).
+    fn pooling(&mut self, builtin: i32, cx: &mut OpCx<'a>) -> Result<Op, Error> {
+        let o: schema::Pool2DOptions = self.options(cx, opt::POOL_2D)?;
+        let window = self.window(cx, o.padding(), o.stride_h(), o.stride_w(), 1, 1)?;
+        let (filter_h, filter_w) = (positive(o.filter_height()), positive(o.filter_width()));
+        let (Some(filter_h), Some(filter_w)) = (filter_h, filter_w) else {
+            return Err(self.use_error(cx, "the pooling window is empty".into()));
+        };
+        let activation = self.activation(cx, o.fused_activation_function())?;
+        let pooling = Pooling {
+            average: builtin == code::AVERAGE_POOL_2D,
+            filter_h,
+            filter_w,
+            window,
+            activation,
+        };
+        Ok(pooling.op())
+    }
+
+    /// The SVDF layer.
+    fn svdf(&mut self, cx: &mut OpCx<'a>) -> Result<Op, Error> {
+        let o: schema::SvdfOptions = self.options(cx, opt::SVDF)?;
+        self.expect_inputs(cx, 5)?;
+        let rank = positive(o.rank())
+            .ok_or_else(|| self.use_error(cx, format!("rank {} is not positive", o.rank())))?;
+        Ok(Op::Svdf {
+            rank,
+            activation: self.activation(cx, o.fused_activation_function())?,
+        })
+    }
+
+    /// The concatenation, its axis made non-negative.
+    fn concatenation(&mut self, cx: &mut OpCx<'a>) -> Result<Op, Error> {
+        let o: schema::ConcatenationOptions = self.options(cx, opt::CONCATENATION)?;
+        let rank = self.shape(cx, 0).len() as i32;
+        let axis = if o.axis() < 0 {
+            o.axis() + rank
+        } else {
+            o.axis()
+        };
+        if axis < 0 || axis >= rank {
+            return Err(self.use_error(
+                cx,
+                format!("axis {} is out of range for rank {rank}", o.axis()),
+            ));
+        }
+        Ok(Op::Concat {
+            axis: axis as usize,
+            activation: self.activation(cx, o.fused_activation_function())?,
+        })
+    }
+
+    /// The mean over constant axes, sorted and made non-negative.
+    fn mean(&mut self, cx: &mut OpCx<'a>) -> Result<Op, Error> {
+        let keep_dims = self
+            .options::<schema::ReducerOptions>(cx, opt::REDUCER)?
+            .keep_dims();
+        let rank = self.shape(cx, 0).len() as i64;
+        let mut axes = Vec::new();
+        for a in self.constant_ints(cx, 1, "axes")? {
+            let a = if a < 0 { a + rank } else { a };
+            if a < 0 || a >= rank {
+                return Err(self.use_error(cx, format!("axis {a} is out of range for rank {rank}")));
+            }
+            axes.push(a as usize);
+        }
+        axes.sort_unstable();
+        axes.dedup();
+        Ok(Op::Mean { axes, keep_dims })
+    }
+
+    /// The constant padding.
+    fn pad(&mut self, cx: &mut OpCx<'a>) -> Result<Op, Error> {
+        let flat = self.constant_ints(cx, 1, "paddings")?;
+        if flat.iter().any(|p| *p < 0) || flat.len() % 2 != 0 {
+            return Err(self.use_error(cx, format!("paddings {flat:?} must be non-negative pairs")));
+        }
+        Ok(Op::Pad {
+            pads: flat
+                .chunks(2)
+                .map(|p| (p[0] as usize, p[1] as usize))
+                .collect(),
+        })
+    }
+
+    /// The transpose by a constant permutation.
+    fn transpose(&mut self, cx: &mut OpCx<'a>) -> Result<Op, Error> {
+        let perm = self.constant_ints(cx, 1, "permutation")?;
+        if perm.iter().any(|p| *p < 0) {
+            return Err(self.use_error(cx, format!("permutation {perm:?} has a negative entry")));
+        }
+        Ok(Op::Transpose {
+            perm: perm.iter().map(|p| *p as usize).collect(),
         })
     }
 
