@@ -284,6 +284,22 @@ fn tuning_mistakes_say_what_to_do() {
         ]),
         &["--runner qemu or --runner probe"],
     );
+    // An arena budget the default cannot meet fails before any trial or database.
+    let unmade =
+        std::env::temp_dir().join(format!("minnow-errors-{}-b.sqlite", std::process::id()));
+    let unmade_db = unmade.to_str().unwrap();
+    assert_user_error(
+        &run(&[
+            "--target",
+            "cortex-m4",
+            "--db",
+            unmade_db,
+            "--max-arena",
+            "1000",
+        ]),
+        &["needs 10048 bytes of arena", "--patches auto"],
+    );
+    assert!(!unmade.exists(), "no trial ran, no database was made");
     assert_user_error(
         &run(&[&m4[..], &["--prescreen", "qemu"]].concat()),
         &["--prescreen qemu is the runner itself", "host"],

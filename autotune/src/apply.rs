@@ -98,6 +98,15 @@ pub fn check_budget(compiled: &Compiled, budget: Option<usize>) -> Result<(), Ap
     within(&compiled.program, &compiled.plan, budget)
 }
 
+/// Fails with [`ApplyError::OverBudget`] if `scheduled`'s arena exceeds `budget`: `tune`
+/// checks the untuned build before any trial, not after the last.
+pub fn check_scheduled_budget(
+    scheduled: &Scheduled,
+    budget: Option<usize>,
+) -> Result<(), ApplyError> {
+    within(&scheduled.program, &scheduled.plan, budget)
+}
+
 /// Fails with [`ApplyError::OverBudget`] if `plan`'s arena exceeds `budget`.
 fn within(program: &Program, plan: &ArenaPlan, budget: Option<usize>) -> Result<(), ApplyError> {
     match budget {

@@ -5,6 +5,8 @@ use super::pipeline;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use minnow_autotune::apply::check_scheduled_budget;
+use minnow_autotune::compile::{schedule_lowered, Schedules};
 use minnow_autotune::db::DEFAULT_PATH;
 use minnow_autotune::farm::{self, FarmMeasurer};
 use minnow_autotune::measure::host::HostMeasurer;
@@ -111,6 +113,10 @@ pub fn tune(args: &TuneArgs) -> Result<()> {
     let graph = super::load_model(&args.model)?;
     let name = pipeline::model_name(&args.model, None);
     let lowered = minnow_autotune::compile::lower(&graph, &name, &target, args.patches)?;
+    if args.max_arena.is_some() {
+        let untuned = schedule_lowered(lowered.clone(), &target, Schedules::Default)?;
+        check_scheduled_budget(&untuned, args.max_arena)?;
+    }
     let tasks = extract_tasks(&lowered, &target, args.max_arena)?;
     if tasks.is_empty() {
         bail!(
