@@ -146,28 +146,51 @@ fn resume_and_determinism_on_the_emulated_board() {
         .all(|(m, f)| m.best <= f.best));
 }
 
-/// A measurer that breaks some candidates: the second run times out, the third gives wrong
-/// bytes, the fourth crashes; the rest are measured on the host.
+/// A host measurer that counts the candidates it runs and, where `breaks`, breaks some: the
+/// second run times out, the third gives wrong bytes, the fourth crashes.
 struct Flaky {
     host: HostMeasurer,
     calls: AtomicUsize,
+    breaks: bool,
+    runner: &'static str,
+}
+
+impl Flaky {
+    /// Breaks the second to fourth candidates, as the `host` runner.
+    fn breaking() -> Flaky {
+        Flaky {
+            host: HostMeasurer::default(),
+            calls: AtomicUsize::new(0),
+            breaks: true,
+            runner: "host",
+        }
+    }
+
+    /// Breaks none, as `runner`.
+    fn counting(runner: &'static str) -> Flaky {
+        Flaky {
+            breaks: false,
+            runner,
+            ..Flaky::breaking()
+        }
+    }
 }
 
 impl Measurer for Flaky {
     fn measure(&self, build: &Build) -> Result<Measurement, MeasureError> {
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
         match call {
-            1 => Err(MeasureError::Timeout {
+            1 if self.breaks => Err(MeasureError::Timeout {
                 board: "flaky".into(),
                 seconds: 1.0,
             }),
-            3 => Err(MeasureError::Run {
+            3 if self.breaks => Err(MeasureError::Run {
                 board: "flaky".into(),
                 message: "it crashed".into(),
             }),
             _ => {
                 let mut m = self.host.measure(build)?;
-                if call == 2 {
+                if call == 2 && self.breaks {
                     m.outputs[0][0][0] ^= 1;
                 }
                 Ok(m)
@@ -176,11 +199,22 @@ impl Measurer for Flaky {
     }
 
     fn runner(&self) -> &'static str {
-        "host"
+        self.runner
     }
 
     fn unit(&self) -> &'static str {
         "nanoseconds"
+    }
+}
+
+/// Eight model-guided trials with seed 1, one at a time (so the calls come in the order of
+/// the candidates).
+fn one_at_a_time() -> TuneOptions {
+    TuneOptions {
+        trials: 8,
+        seed: 1,
+        parallel: 1,
+        strategy: Strategy::Model,
     }
 }
 
@@ -190,18 +224,9 @@ impl Measurer for Flaky {
 fn failing_candidates_are_recorded_and_skipped() {
     let target = minnow_targets::find("host").unwrap();
     let tasks = tasks("hello_world", &target);
-    let flaky = Flaky {
-        host: HostMeasurer::default(),
-        calls: AtomicUsize::new(0),
-    };
+    let flaky = Flaky::breaking();
     let mut db = SqliteDb::in_memory().unwrap();
-    // One at a time, so the calls come in the order of the candidates.
-    let options = TuneOptions {
-        trials: 8,
-        seed: 1,
-        parallel: 1,
-        strategy: Strategy::Model,
-    };
+    let options = one_at_a_time();
     let result = tune_with(&tasks, &target, &flaky, &mut db, options);
     let records = db.all().unwrap();
     let status: Vec<Status> = records.iter().map(|r| r.status).collect();
@@ -240,28 +265,6 @@ fn failing_candidates_are_recorded_and_skipped() {
     assert!(best.iter().all(|b| !bad.contains(&b.schedule)));
 }
 
-/// A measurer that counts the candidates it runs, on the host.
-#[derive(Default)]
-struct Counting {
-    host: HostMeasurer,
-    calls: AtomicUsize,
-}
-
-impl Measurer for Counting {
-    fn measure(&self, build: &Build) -> Result<Measurement, MeasureError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.host.measure(build)
-    }
-
-    fn runner(&self) -> &'static str {
-        "board"
-    }
-
-    fn unit(&self) -> &'static str {
-        "nanoseconds"
-    }
-}
-
 /// With a pre-screen, the candidates it finds hanging, wrong or crashing are recorded with
 /// that status for the board's runner, their message naming the pre-screen, and never reach
 /// the board; the rest are measured on the board as without one.
@@ -269,22 +272,14 @@ impl Measurer for Counting {
 fn a_prescreen_keeps_failing_candidates_off_the_board() {
     let target = minnow_targets::find("host").unwrap();
     let tasks = tasks("hello_world", &target);
-    let flaky = Flaky {
-        host: HostMeasurer::default(),
-        calls: AtomicUsize::new(0),
-    };
-    let board = Counting::default();
+    let flaky = Flaky::breaking();
+    let board = Flaky::counting("board");
     let screen = Prescreen {
         target: &target,
         measurer: &flaky,
     };
     let mut db = SqliteDb::in_memory().unwrap();
-    let options = TuneOptions {
-        trials: 8,
-        seed: 1,
-        parallel: 1,
-        strategy: Strategy::Model,
-    };
+    let options = one_at_a_time();
     tune_screened(&tasks, &target, &board, Some(screen), &mut db, options);
     let records = db.all().unwrap();
     assert_eq!(records.len(), 8);
