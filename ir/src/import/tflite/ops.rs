@@ -40,6 +40,21 @@ struct OpCx<'a> {
     inputs: Vec<Option<TensorId>>,
 }
 
+/// The window of a convolution's options `o` (CONV_2D's and DEPTHWISE_CONV_2D's tables are
+/// distinct types with the same fields).
+macro_rules! conv_window {
+    ($importer:expr, $cx:expr, $o:expr) => {
+        $importer.window(
+            $cx,
+            $o.padding(),
+            $o.stride_h(),
+            $o.stride_w(),
+            $o.dilation_h_factor(),
+            $o.dilation_w_factor(),
+        )
+    };
+}
+
 impl<'a> ImportCx<'a> {
     /// Translates every operator of the subgraph, in file order.
     pub(super) fn import_operators(&mut self) -> Result<(), Error> {
@@ -162,14 +177,7 @@ impl<'a> ImportCx<'a> {
     /// The convolution.
     fn conv2d(&mut self, cx: &mut OpCx<'a>) -> Result<Op, Error> {
         let o: schema::Conv2DOptions = self.options(cx, opt::CONV_2D)?;
-        let window = self.window(
-            cx,
-            o.padding(),
-            o.stride_h(),
-            o.stride_w(),
-            o.dilation_h_factor(),
-            o.dilation_w_factor(),
-        )?;
+        let window = conv_window!(self, cx, o)?;
         Ok(Op::Conv2d {
             weights: crate::WeightLayout::Bytes,
             window,
@@ -180,14 +188,7 @@ impl<'a> ImportCx<'a> {
     /// The depthwise convolution.
     fn depthwise_conv2d(&mut self, cx: &mut OpCx<'a>) -> Result<Op, Error> {
         let o: schema::DepthwiseConv2DOptions = self.options(cx, opt::DEPTHWISE_CONV_2D)?;
-        let window = self.window(
-            cx,
-            o.padding(),
-            o.stride_h(),
-            o.stride_w(),
-            o.dilation_h_factor(),
-            o.dilation_w_factor(),
-        )?;
+        let window = conv_window!(self, cx, o)?;
         // Like TFLite Micro, take the multiplier from the shapes: old converters wrote 0 or 1.
         let in_c = *self.shape(cx, 0).last().unwrap_or(&1);
         let out_c = *self.shape(cx, 1).last().unwrap_or(&1);
