@@ -11,17 +11,22 @@
 //! build apply.
 //!
 //! ```no_run
-//! # fn demo(graph: &minnow_ir::Graph, target: &minnow_targets::Target) -> Result<(), Box<dyn std::error::Error>> {
+//! # use minnow_ir::Graph;
+//! # use minnow_targets::Target;
+//! # fn demo(graph: &Graph, target: &Target) -> Result<(), Box<dyn std::error::Error>> {
 //! use minnow_autotune::compile::lower;
 //! use minnow_autotune::task::extract_tasks;
 //! let lowered = lower(graph, "kws", target, minnow_passes::patch::Patching::Off)?;
 //! // extract_tasks marks each task (placement::mark) for a 10,048-byte arena.
 //! let tasks = extract_tasks(&lowered, target, Some(10_048))?;
-//! let kept: Vec<&str> = tasks.iter().filter(|t| t.keep_in_place).map(|t| t.layer.as_str()).collect();
+//! let kept = tasks.iter().filter(|t| t.keep_in_place).map(|t| t.layer.as_str());
+//! println!("in place: {:?}", kept.collect::<Vec<_>>());
 //! # Ok(()) }
 //! ```
 
-use crate::compile::{channels_outermost, schedule_lowered, CompileError, Lowered, Schedules};
+use crate::compile::{
+    channels_outermost, default_schedule, schedule_lowered, CompileError, Lowered, Schedules,
+};
 use crate::task::Task;
 use minnow_targets::Target;
 use std::collections::HashSet;
@@ -62,7 +67,11 @@ pub fn mark(
         {
             continue;
         }
-        let Some(tiled) = task.default_schedule(target, &lowered.tilings) else {
+        // The tiler's nest: a task's default is channels outermost already where its first
+        // step's operands are apart.
+        let (r, tilings) = (&task.reduction, &lowered.tilings);
+        let Some(tiled) = default_schedule(r, target, task.widenable, task.winograd, tilings)
+        else {
             continue;
         };
         let Some(apart) = channels_outermost(&task.reduction, &tiled) else {

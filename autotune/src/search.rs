@@ -10,13 +10,12 @@
 //! already: the untuned build runs it so where the plan keeps the op's operands apart, and
 //! it often wins where the default runs in place too); then it and the default with their
 //! split reduce loops unrolled deeper ([`Candidates::deeper_unrolls`]), then both nests'
-//! other loop orders
-//! ([`Candidates::loop_orders`]), which the analytic cost ranks alike and local edits reach
-//! only in several steps, and those unrolled deeper. Each new best puts its own loop orders
-//! and deeper unrolls first. With [`Strategy::Random`], candidates are drawn uniformly.
-//! Candidates are distinct schedules: two genomes naming the same schedule are one
-//! candidate. A task that must keep its default's in-place loop order under an arena budget
-//! ([`Task::keep_in_place`]) proposes no other.
+//! other loop orders ([`Candidates::loop_orders`]), which the analytic cost ranks alike and
+//! local edits reach only in several steps, and those unrolled deeper. Each new best puts
+//! its own loop orders and deeper unrolls first. With [`Strategy::Random`], candidates are
+//! drawn uniformly. Candidates are distinct schedules: two genomes naming the same schedule
+//! are one candidate. A task that must keep its default's in-place loop order under an
+//! arena budget ([`Task::keep_in_place`]) proposes no other.
 
 use crate::candidate::{Candidates, Genome};
 use crate::compile::pixels_in_order_outside_channels;
