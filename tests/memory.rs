@@ -99,6 +99,30 @@ fn kws_runs_its_layers_over_their_inputs() {
     assert_eq!(got[0], golden("kws", "output_0.bin"));
 }
 
+/// kws's chain of in-place layers would drift down the arena by each layer's lag (2,048
+/// bytes over its four blocks: a 10,048-byte arena for 8,696 bytes alive); run from the end
+/// down, every other one ends above its input instead (`DirectionAlternation`), and the
+/// arena shrinks while the plan checks and the JIT on it still gives the golden bytes.
+#[test]
+fn kws_alternates_its_layers_direction_to_keep_its_chain_in_place() {
+    let bytes = std::fs::read(model_path("kws")).unwrap();
+    let graph = minnow_ir::import::tflite::import(&bytes, "kws").unwrap();
+    let target = minnow_targets::find("cortex-m4").unwrap();
+    let compiled = compile(&graph, "kws", &target, Patching::Off, Schedules::Default).unwrap();
+    let (program, plan) = (&compiled.program, &compiled.plan);
+    let above = plan.shared.iter().flatten().filter(|p| p.above).count();
+    let down = program
+        .steps
+        .iter()
+        .filter(|s| program.funcs[s.func].name.ends_with("_down"));
+    assert!(above >= 2 && down.count() >= above, "{:?}", plan.shared);
+    assert!(plan.arena_bytes <= 9_200, "arena {}", plan.arena_bytes);
+    check(program, plan).unwrap();
+    let mut jit = JitProgram::compile(program, plan).unwrap();
+    let got = jit.run(&[golden("kws", "input_0.bin")]).unwrap();
+    assert_eq!(got[0], golden("kws", "output_0.bin"));
+}
+
 /// Schedules `model` for `target` with the space point `pick` chooses per step, plans its
 /// arena (lagged outputs where the scheduled loops allow) and runs golden vector 0 through the
 /// JIT on that arena.

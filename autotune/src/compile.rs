@@ -10,7 +10,7 @@ use minnow_ir::loops::{IndexReassociation, Program};
 use minnow_ir::{Graph, TensorKind, WeightLayout};
 use minnow_passes::constants::ConstantMerger;
 use minnow_passes::graph::{GraphRewriter, RewriteReport};
-use minnow_passes::memory::{ArenaPlan, MemoryPlanner};
+use minnow_passes::memory::{ArenaPlan, DirectionAlternation, MemoryPlanner};
 use minnow_passes::order::{OrderReport, StepOrderer};
 use minnow_passes::patch::{PatchReport, Patcher, Patching};
 use minnow_schedules::{
@@ -202,13 +202,15 @@ pub fn schedule_lowered(
         _ => &none,
     };
     let choose = |i: usize, r: &Reduction, s: &Space| explicit(i, r, s).or_else(|| tiled(i, r));
-    let ((program, order, plan), channels_outer) = match schedules {
+    let ((mut program, order, plan), channels_outer) = match schedules {
         Schedules::Naive => (schedule_and_plan(program, target, &naive)?, Vec::new()),
         _ if !crate::cost::machine(target).winograd => {
             channels_outer_where_apart(program, target, explicit, &tiled)?
         }
         _ => (schedule_and_plan(program, target, &choose)?, Vec::new()),
     };
+    // Chains of ops in place, every other one run from the end down where that plans less.
+    let plan = DirectionAlternation.run(&mut program, &MemoryPlanner::default(), plan);
     Ok(Scheduled {
         rewrite,
         patch,

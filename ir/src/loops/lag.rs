@@ -1,6 +1,7 @@
 //! [`output_lag`]: how far below one of its inputs a function's output may start in memory, so
 //! that the two share bytes (in-place execution of a convolution, a depthwise convolution or a
-//! pooling) and no element of the input is overwritten before the function's last read of it.
+//! pooling) and no element of the input is overwritten before the function's last read of it;
+//! [`output_lead`]: how far above the input's end the output may end instead.
 //!
 //! The function's loops are expanded into time steps, two levels of serial or unrolled loops
 //! deep from every statement (up to [`MAX_STEPS`] steps; beyond that a loop is one step).
@@ -55,6 +56,21 @@ type Range = (i64, i64);
 /// never writes a byte of the input before its last read of it. `None` when an index of
 /// either buffer cannot be bounded (it depends on loaded data or an intrinsic).
 pub fn output_lag(func: &Func, input: BufId, output: BufId) -> Option<usize> {
+    bound(func, input, output, false)
+}
+
+/// The least bytes by which `output`'s last byte must lie above `input`'s last byte so that
+/// `func` never writes a byte of the input before its last read of it: [`output_lag`] seen
+/// from the buffers' ends, small where `func` runs through its buffers from the end down
+/// (an output placed above its input, the mirror image of a lagged one). `None` as for
+/// [`output_lag`].
+pub fn output_lead(func: &Func, input: BufId, output: BufId) -> Option<usize> {
+    bound(func, input, output, true)
+}
+
+/// [`output_lag`], or with `from_end` [`output_lead`]: the element indices counted from the
+/// buffers' ends.
+fn bound(func: &Func, input: BufId, output: BufId, from_end: bool) -> Option<usize> {
     let mut walk = Walk {
         input,
         output,
@@ -75,6 +91,10 @@ pub fn output_lag(func: &Func, input: BufId, output: BufId) -> Option<usize> {
     let clamp = |r: Option<Range>, len: i64| {
         r.map(|(lo, hi)| (lo.max(0), hi.min(len - 1)))
             .filter(|(lo, hi)| lo <= hi)
+            .map(|(lo, hi)| match from_end {
+                true => (len - 1 - hi, len - 1 - lo),
+                false => (lo, hi),
+            })
     };
     let mut lag = 0i64;
     let mut lowest_read_after: Option<i64> = None;

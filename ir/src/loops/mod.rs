@@ -36,6 +36,7 @@ pub mod lag;
 mod program;
 mod reassociate;
 pub mod reduction;
+mod reverse;
 mod text;
 mod verify;
 pub mod visit;
@@ -45,6 +46,7 @@ pub use expr::{BinOp, Expr, UnOp};
 pub use intrinsic::Intrinsic;
 pub use program::{ArgPlace, Program, Slot, SlotId, SlotKind, Step, StepArg};
 pub use reassociate::IndexReassociation;
+pub use reverse::LoopReversal;
 pub use verify::VerifyError;
 
 use crate::types::DType;

@@ -4,7 +4,7 @@
 
 use super::place::{Block, Unit};
 use super::{LiveSet, SharedArgs};
-use minnow_ir::loops::lag::output_lag;
+use minnow_ir::loops::lag::{output_lag, output_lead};
 use minnow_ir::loops::{Access, BufId, BufferKind, Program, SlotId, SlotKind, Step};
 use std::collections::{BTreeSet, HashMap};
 
@@ -35,11 +35,16 @@ pub(super) enum Sharing<'a> {
         cap: usize,
         /// Steps whose output never joins its input's group.
         broken: &'a BTreeSet<usize>,
+        /// Functions that run through their buffers from the end down
+        /// ([`minnow_ir::loops::LoopReversal`]): their outputs may also end above their
+        /// inputs ([`output_lead`]).
+        reversed: &'a BTreeSet<usize>,
     },
 }
 
-/// Lags already computed, by function and parameter pair.
-pub(super) type Lags = HashMap<(usize, usize, usize), Option<usize>>;
+/// Lags (below) and leads (above) already computed, by function, parameter pair and
+/// direction.
+pub(super) type Lags = HashMap<(usize, usize, usize, bool), Option<usize>>;
 
 impl Groups {
     /// The groups of `program`, with offsets within groups multiples of `alignment`.
@@ -63,7 +68,7 @@ impl Groups {
         let none = BTreeSet::new();
         let (cap, broken) = match sharing {
             Sharing::Declared => (usize::MAX, &none),
-            Sharing::Lagged { cap, broken } => (cap, broken),
+            Sharing::Lagged { cap, broken, .. } => (cap, broken),
         };
         for (k, step) in program.steps.iter().enumerate() {
             let pair = groups.sharing(program, k, &group_of, alignment, sharing, lags);
@@ -76,9 +81,7 @@ impl Groups {
                 let joined = joined.and_then(|p| {
                     let g = group_of[step.args[p.input].0]?;
                     let input = step.args[p.input];
-                    groups
-                        .join(program, g, input, *a, p.lag, cap)
-                        .then_some((g, p))
+                    groups.join(program, g, input, *a, p, cap).then_some((g, p))
                 });
                 match joined {
                     Some((g, p)) => {
@@ -122,12 +125,14 @@ impl Groups {
                     input: i,
                     output: o,
                     lag: 0,
+                    above: false,
                 });
             }
         }
-        if matches!(sharing, Sharing::Declared) {
-            return None;
-        }
+        let reversed = match sharing {
+            Sharing::Declared => return None,
+            Sharing::Lagged { reversed, .. } => reversed,
+        };
         let params: Vec<(usize, Access)> = program.funcs[step.func]
             .params()
             .filter_map(|(_, d)| match d.kind {
@@ -143,51 +148,68 @@ impl Groups {
         let mut best: Option<SharedArgs> = None;
         for i in with(Access::Read).filter(|i| dies(*i)) {
             for o in with(Access::Write).filter(|o| fresh(*o)) {
-                let key = (step.func, i, o);
-                let lag = *lags
-                    .entry(key)
-                    .or_insert_with(|| lag_of(program, step, i, o));
-                let Some(lag) = lag.map(|l| l.div_ceil(alignment) * alignment) else {
-                    continue;
-                };
-                let overlaps = lag < program.slot(step.args[o]).bytes();
-                if overlaps && best.is_none_or(|b| lag < b.lag) {
-                    best = Some(SharedArgs {
-                        input: i,
-                        output: o,
-                        lag,
-                    });
+                for above in [false, true] {
+                    if above && !reversed.contains(&step.func) {
+                        continue;
+                    }
+                    let lag =
+                        *lags
+                            .entry((step.func, i, o, above))
+                            .or_insert_with(|| match above {
+                                true => lead_of(program, step, i, o),
+                                false => lag_of(program, step, i, o),
+                            });
+                    let Some(lag) = lag.map(|l| l.div_ceil(alignment) * alignment) else {
+                        continue;
+                    };
+                    let overlaps = lag < program.slot(step.args[o]).bytes();
+                    if overlaps && best.is_none_or(|b| lag < b.lag) {
+                        best = Some(SharedArgs {
+                            input: i,
+                            output: o,
+                            lag,
+                            above,
+                        });
+                    }
                 }
             }
         }
         best
     }
 
-    /// Adds `output` to group `g`, `lag` bytes below its member `input`, unless the group
-    /// would then span more than `cap` bytes.
+    /// Adds `output` to group `g` as `pair` places it against its member `input` (`lag` bytes
+    /// below its start, or ending `lag` bytes above its end), unless the group would then
+    /// span more than `cap` bytes.
     fn join(
         &mut self,
         program: &Program,
         g: usize,
         input: SlotId,
         output: SlotId,
-        lag: usize,
+        pair: SharedArgs,
         cap: usize,
     ) -> bool {
         let members = &mut self.members[g];
-        let at = members.iter().find(|(s, _)| *s == input).map_or(0, |m| m.1);
-        let shift = lag.saturating_sub(at);
-        let top = |s: SlotId, offset: usize| offset + shift + program.slot(s).bytes();
+        let at = members.iter().find(|(s, _)| *s == input).map_or(0, |m| m.1) as i64;
+        let bytes = |s: SlotId| program.slot(s).bytes() as i64;
+        let lag = pair.lag as i64;
+        let wanted = match pair.above {
+            true => at + bytes(input) + lag - bytes(output),
+            false => at - lag,
+        };
+        // The group starts at its lowest member: an output placed below it moves the rest up.
+        let shift = (-wanted).max(0);
+        let top = |s: SlotId, offset: usize| offset as i64 + shift + bytes(s);
         let span = members.iter().map(|(s, o)| top(*s, *o)).max().unwrap_or(0);
-        let span = span.max(at + shift - lag + program.slot(output).bytes());
+        let span = span.max(wanted + shift + bytes(output)) as usize;
         if span > cap {
             self.refused = Some(self.refused.map_or(span, |r| r.min(span)));
             return false;
         }
         for m in members.iter_mut() {
-            m.1 += shift;
+            m.1 += shift as usize;
         }
-        members.push((output, at + shift - lag));
+        members.push((output, (wanted + shift) as usize));
         true
     }
 
@@ -259,8 +281,25 @@ pub(super) fn in_arena(program: &Program, slot: SlotId) -> bool {
 
 /// The lag of step `step`'s output parameter `o` below its input parameter `i`, in bytes.
 pub(super) fn lag_of(program: &Program, step: &Step, i: usize, o: usize) -> Option<usize> {
+    bound_of(program, step, i, o, output_lag)
+}
+
+/// The lead of step `step`'s output parameter `o`'s end above its input parameter `i`'s end,
+/// in bytes.
+pub(super) fn lead_of(program: &Program, step: &Step, i: usize, o: usize) -> Option<usize> {
+    bound_of(program, step, i, o, output_lead)
+}
+
+/// `bound` of step `step`'s function for its parameters `i` and `o`.
+fn bound_of(
+    program: &Program,
+    step: &Step,
+    i: usize,
+    o: usize,
+    bound: fn(&minnow_ir::loops::Func, BufId, BufId) -> Option<usize>,
+) -> Option<usize> {
     let func = &program.funcs[step.func];
     let param = |p: usize| func.params().nth(p).map(|(id, _)| id);
     let (input, output): (BufId, BufId) = (param(i)?, param(o)?);
-    output_lag(func, input, output)
+    bound(func, input, output)
 }

@@ -22,12 +22,14 @@
 //! a cap on every group's span, then breaks of single chains where they shrink the arena,
 //! stop the drift where it costs more than the overlap saves.
 
+mod alternate;
 mod groups;
 mod place;
 
+pub use alternate::DirectionAlternation;
 pub use place::{place, place_units, Block, Unit};
 
-use groups::{in_arena, lag_of, Groups, Lags, Sharing};
+use groups::{in_arena, lag_of, lead_of, Groups, Lags, Sharing};
 use minnow_ir::loops::{Program, SlotId, SlotKind};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -42,8 +44,12 @@ pub struct SharedArgs {
     pub input: usize,
     /// The output parameter.
     pub output: usize,
-    /// The output starts at least this many bytes below the input (0: in place).
+    /// The output starts at least this many bytes below the input (0: in place), or, where
+    /// `above`, ends at least this many bytes above the input's end.
     pub lag: usize,
+    /// The output lies above its input ([`minnow_ir::loops::lag::output_lead`]: a function
+    /// that runs through its buffers from the end down) rather than below it.
+    pub above: bool,
 }
 
 /// Where every arena-resident slot of a program lives.
@@ -117,11 +123,19 @@ impl MemoryPlanner {
     /// step at a time wherever that shrinks the arena ([`MemoryPlanner::break_chains`]). The
     /// smallest arena wins (the declared pairs on a tie, which leave the compiler more freedom).
     pub fn run(&self, program: &Program) -> ArenaPlan {
+        self.run_reversed(program, &BTreeSet::new())
+    }
+
+    /// [`MemoryPlanner::run`], the outputs of the `reversed` functions (indices into
+    /// [`Program::funcs`], run from the end down) also placed above their inputs where that
+    /// overlaps them more ([`DirectionAlternation`]).
+    pub fn run_reversed(&self, program: &Program, reversed: &BTreeSet<usize>) -> ArenaPlan {
         let mut lags = Lags::new();
         let unbroken = BTreeSet::new();
         let lagged = |cap| Sharing::Lagged {
             cap,
             broken: &unbroken,
+            reversed,
         };
         let (declared, _) = self.plan(program, Sharing::Declared, &mut lags);
         // Caps from the least span a lagged group can have, each next one the smallest span
@@ -148,7 +162,7 @@ impl MemoryPlanner {
             cap = refused;
         }
         let (lagged, cap) = best;
-        let lagged = self.break_chains(program, lagged, cap, &mut lags);
+        let lagged = self.break_chains(program, lagged, (cap, reversed), &mut lags);
         if lagged.arena_bytes < declared.arena_bytes {
             lagged
         } else {
@@ -167,7 +181,7 @@ impl MemoryPlanner {
         &self,
         program: &Program,
         mut plan: ArenaPlan,
-        cap: usize,
+        (cap, reversed): (usize, &BTreeSet<usize>),
         lags: &mut Lags,
     ) -> ArenaPlan {
         let mut broken = BTreeSet::new();
@@ -184,7 +198,11 @@ impl MemoryPlanner {
                 tried += 1;
                 let mut more = broken.clone();
                 more.insert(k);
-                let sharing = Sharing::Lagged { cap, broken: &more };
+                let sharing = Sharing::Lagged {
+                    cap,
+                    broken: &more,
+                    reversed,
+                };
                 let (candidate, _) = self.plan(program, sharing, lags);
                 if candidate.arena_bytes <= plan.arena_bytes {
                     (plan, broken) = (candidate, more);
@@ -294,6 +312,12 @@ fn vouched(
             };
             if step.in_place == Some((p.input, p.output)) && p.lag == 0 {
                 return i == o;
+            }
+            if p.above {
+                let bytes = |a: usize| program.slot(step.args[a]).bytes();
+                let (i_end, o_end) = (i + bytes(p.input), o + bytes(p.output));
+                return lead_of(program, step, p.input, p.output)
+                    .is_some_and(|lead| i_end + lead <= o_end);
             }
             lag_of(program, step, p.input, p.output).is_some_and(|lag| o + lag <= i)
         })
