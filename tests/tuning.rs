@@ -207,6 +207,17 @@ impl Measurer for Flaky {
     }
 }
 
+/// Asserts that the second to fourth records are the timeout, the wrong bytes and the crash
+/// of [`Flaky::breaking`].
+fn assert_broken_by_flaky(records: &[Record]) {
+    let status: Vec<Status> = records.iter().map(|r| r.status).collect();
+    assert_eq!(
+        status[1..4],
+        [Status::Timeout, Status::Wrong, Status::Failed],
+        "{records:#?}"
+    );
+}
+
 /// Eight model-guided trials with seed 1, one at a time (so the calls come in the order of
 /// the candidates).
 fn one_at_a_time() -> TuneOptions {
@@ -229,12 +240,7 @@ fn failing_candidates_are_recorded_and_skipped() {
     let options = one_at_a_time();
     let result = tune_with(&tasks, &target, &flaky, &mut db, options);
     let records = db.all().unwrap();
-    let status: Vec<Status> = records.iter().map(|r| r.status).collect();
-    assert_eq!(
-        status[1..4],
-        [Status::Timeout, Status::Wrong, Status::Failed],
-        "{records:#?}"
-    );
+    assert_broken_by_flaky(&records);
     for r in &records[1..4] {
         assert!(r.figure.is_none() && r.message.is_some(), "{r:?}");
     }
@@ -283,12 +289,7 @@ fn a_prescreen_keeps_failing_candidates_off_the_board() {
     tune_screened(&tasks, &target, &board, Some(screen), &mut db, options);
     let records = db.all().unwrap();
     assert_eq!(records.len(), 8);
-    let status: Vec<Status> = records.iter().map(|r| r.status).collect();
-    assert_eq!(
-        status[1..4],
-        [Status::Timeout, Status::Wrong, Status::Failed],
-        "{records:#?}"
-    );
+    assert_broken_by_flaky(&records);
     for r in &records[1..4] {
         let message = r.message.as_deref().unwrap_or_default();
         assert!(message.contains("failed the host pre-screen"), "{r:?}");
