@@ -10,9 +10,9 @@
 //! the way that brings the chain nearer where it started, then plans again; the new program
 //! is kept only if its arena is smaller.
 
-use super::{ArenaPlan, MemoryPlanner};
-use minnow_ir::loops::lag::output_lead;
-use minnow_ir::loops::{BufId, LoopReversal, Program};
+use super::groups::pair_bound;
+use super::{ArenaPlan, MemoryPlanner, SharedArgs};
+use minnow_ir::loops::{Func, LoopReversal, Program};
 use std::collections::{BTreeSet, HashMap};
 
 /// The pass.
@@ -56,19 +56,17 @@ fn alternated(program: &Program, plan: &ArenaPlan) -> Option<(Program, BTreeSet<
             continue;
         };
         let bytes = |a: usize| program.slot(step.args[a]).bytes() as i64;
-        let forward = match pair.above {
-            true => bytes(pair.input) + pair.lag as i64 - bytes(pair.output),
-            false => -(pair.lag as i64),
-        };
+        let moved = |p: SharedArgs| p.output_start(bytes(p.input), bytes(p.output));
+        let forward = moved(pair);
         let down = match step.reduction {
-            Some(_) if !pair.above => reversal(program, step.func, pair.input, pair.output),
+            Some(_) if !pair.above => reversal(program, step.func, pair),
             _ => None,
         };
         let Some((func, lead)) = down else {
             drift += forward;
             continue;
         };
-        let backward = bytes(pair.input) + lead as i64 - bytes(pair.output);
+        let backward = moved(lead);
         if (drift + backward).abs() >= (drift + forward).abs() {
             drift += forward;
             continue;
@@ -84,18 +82,16 @@ fn alternated(program: &Program, plan: &ArenaPlan) -> Option<(Program, BTreeSet<
     (!funcs.is_empty()).then_some((out, funcs))
 }
 
-/// Function `f` of `program` reversed, named anew, with the lead of its output parameter
-/// `o` above its input parameter `i`.
-fn reversal(
-    program: &Program,
-    f: usize,
-    i: usize,
-    o: usize,
-) -> Option<(minnow_ir::loops::Func, usize)> {
+/// Function `f` of `program` reversed, named anew, and `pair` as it would then be: its
+/// output ending the least distance above its input.
+fn reversal(program: &Program, f: usize, pair: SharedArgs) -> Option<(Func, SharedArgs)> {
     let mut func = LoopReversal.run(&program.funcs[f])?;
     func.name = format!("{}_down", func.name);
-    let param = |p: usize| func.params().nth(p).map(|(id, _)| id);
-    let (input, output): (BufId, BufId) = (param(i)?, param(o)?);
-    let lead = output_lead(&func, input, output)?;
-    Some((func, lead))
+    let lead = pair_bound(&func, pair.input, pair.output, true)?;
+    let above = SharedArgs {
+        lag: lead,
+        above: true,
+        ..pair
+    };
+    Some((func, above))
 }

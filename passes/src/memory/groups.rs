@@ -5,7 +5,7 @@
 use super::place::{Block, Unit};
 use super::{LiveSet, SharedArgs};
 use minnow_ir::loops::lag::{output_lag, output_lead};
-use minnow_ir::loops::{Access, BufId, BufferKind, Program, SlotId, SlotKind, Step};
+use minnow_ir::loops::{Access, BufId, BufferKind, Func, Program, SlotId, SlotKind, Step};
 use std::collections::{BTreeSet, HashMap};
 
 /// Arena slots grouped by shared storage, with the steps each slot is used by.
@@ -152,13 +152,9 @@ impl Groups {
                     if above && !reversed.contains(&step.func) {
                         continue;
                     }
-                    let lag =
-                        *lags
-                            .entry((step.func, i, o, above))
-                            .or_insert_with(|| match above {
-                                true => lead_of(program, step, i, o),
-                                false => lag_of(program, step, i, o),
-                            });
+                    let lag = *lags
+                        .entry((step.func, i, o, above))
+                        .or_insert_with(|| pair_bound(&program.funcs[step.func], i, o, above));
                     let Some(lag) = lag.map(|l| l.div_ceil(alignment) * alignment) else {
                         continue;
                     };
@@ -192,11 +188,7 @@ impl Groups {
         let members = &mut self.members[g];
         let at = members.iter().find(|(s, _)| *s == input).map_or(0, |m| m.1) as i64;
         let bytes = |s: SlotId| program.slot(s).bytes() as i64;
-        let lag = pair.lag as i64;
-        let wanted = match pair.above {
-            true => at + bytes(input) + lag - bytes(output),
-            false => at - lag,
-        };
+        let wanted = at + pair.output_start(bytes(input), bytes(output));
         // The group starts at its lowest member: an output placed below it moves the rest up.
         let shift = (-wanted).max(0);
         let top = |s: SlotId, offset: usize| offset as i64 + shift + bytes(s);
@@ -279,27 +271,14 @@ pub(super) fn in_arena(program: &Program, slot: SlotId) -> bool {
     )
 }
 
-/// The lag of step `step`'s output parameter `o` below its input parameter `i`, in bytes.
-pub(super) fn lag_of(program: &Program, step: &Step, i: usize, o: usize) -> Option<usize> {
-    bound_of(program, step, i, o, output_lag)
-}
-
-/// The lead of step `step`'s output parameter `o`'s end above its input parameter `i`'s end,
-/// in bytes.
-pub(super) fn lead_of(program: &Program, step: &Step, i: usize, o: usize) -> Option<usize> {
-    bound_of(program, step, i, o, output_lead)
-}
-
-/// `bound` of step `step`'s function for its parameters `i` and `o`.
-fn bound_of(
-    program: &Program,
-    step: &Step,
-    i: usize,
-    o: usize,
-    bound: fn(&minnow_ir::loops::Func, BufId, BufId) -> Option<usize>,
-) -> Option<usize> {
-    let func = &program.funcs[step.func];
+/// How far `func`'s output parameter `o` must lie from its input parameter `i`, in bytes:
+/// its start below the input's start ([`output_lag`]), or where `above` its end above the
+/// input's end ([`output_lead`]).
+pub(super) fn pair_bound(func: &Func, i: usize, o: usize, above: bool) -> Option<usize> {
     let param = |p: usize| func.params().nth(p).map(|(id, _)| id);
     let (input, output): (BufId, BufId) = (param(i)?, param(o)?);
-    bound(func, input, output)
+    match above {
+        true => output_lead(func, input, output),
+        false => output_lag(func, input, output),
+    }
 }

@@ -29,7 +29,7 @@ mod place;
 pub use alternate::DirectionAlternation;
 pub use place::{place, place_units, Block, Unit};
 
-use groups::{in_arena, lag_of, lead_of, Groups, Lags, Sharing};
+use groups::{in_arena, pair_bound, Groups, Lags, Sharing};
 use minnow_ir::loops::{Program, SlotId, SlotKind};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -87,6 +87,17 @@ pub struct LiveSet {
     pub bytes: usize,
     /// The tensors alive, by name.
     pub tensors: Vec<String>,
+}
+
+impl SharedArgs {
+    /// Where the output starts relative to the input's start, for tensors of `input` and
+    /// `output` bytes: `lag` below it, or, where `above`, ending `lag` above the input's end.
+    fn output_start(&self, input: i64, output: i64) -> i64 {
+        match self.above {
+            true => input + self.lag as i64 - output,
+            false => -(self.lag as i64),
+        }
+    }
 }
 
 /// The memory planning pass.
@@ -313,12 +324,16 @@ fn vouched(
             if step.in_place == Some((p.input, p.output)) && p.lag == 0 {
                 return i == o;
             }
-            if p.above {
-                let bytes = |a: usize| program.slot(step.args[a]).bytes();
-                let (i_end, o_end) = (i + bytes(p.input), o + bytes(p.output));
-                return lead_of(program, step, p.input, p.output)
-                    .is_some_and(|lead| i_end + lead <= o_end);
-            }
-            lag_of(program, step, p.input, p.output).is_some_and(|lag| o + lag <= i)
+            let bytes = |a: usize| program.slot(step.args[a]).bytes() as i64;
+            let func = &program.funcs[step.func];
+            pair_bound(func, p.input, p.output, p.above).is_some_and(|bound| {
+                let least = SharedArgs { lag: bound, ..*p };
+                let start = least.output_start(bytes(p.input), bytes(p.output));
+                // Further below (or above) than the least distance is as safe.
+                match p.above {
+                    true => o as i64 >= i as i64 + start,
+                    false => o as i64 <= i as i64 + start,
+                }
+            })
         })
 }
