@@ -13,10 +13,10 @@
 //! other loop orders ([`Candidates::loop_orders`]), which the analytic cost ranks alike and
 //! local edits reach only in several steps, and those unrolled deeper. Each new best puts
 //! its own loop orders and deeper unrolls first, and the next batch opens with the first of
-//! them whatever the draw. With [`Strategy::Random`], candidates are
-//! drawn uniformly. Candidates are distinct schedules: two genomes naming the same schedule
-//! are one candidate. A task that must keep its default's in-place loop order under an
-//! arena budget ([`Task::keep_in_place`]) proposes no other.
+//! them whatever the draw. With [`Strategy::Random`], candidates are drawn uniformly.
+//! Candidates are distinct schedules: two genomes naming the same schedule are one
+//! candidate. A task that must keep its default's in-place loop order under an arena budget
+//! ([`Task::keep_in_place`]) proposes no other.
 
 use crate::candidate::{Candidates, Genome};
 use crate::compile::pixels_in_order_outside_channels;
@@ -275,6 +275,11 @@ impl<'t> TaskSearch<'t> {
         if !std::mem::take(&mut self.new_best) {
             return None;
         }
+        self.next_warm()
+    }
+
+    /// The next unseen genome of [`Self::warm_start`], taken off it.
+    fn next_warm(&mut self) -> Option<Genome> {
         while let Some(g) = self.warm_start.pop() {
             if self.unseen(&g) {
                 return Some(g);
@@ -287,10 +292,8 @@ impl<'t> TaskSearch<'t> {
     /// the best few measured genomes (or of the default): a step of hill climbing, which the
     /// model does not filter.
     fn climb(&mut self, rng: &mut impl Rng) -> Option<Genome> {
-        while let Some(g) = self.warm_start.pop() {
-            if self.unseen(&g) {
-                return Some(g);
-            }
+        if let Some(g) = self.next_warm() {
+            return Some(g);
         }
         let parents = self.parents();
         let top = CLIMB_FROM.min(parents.len() - 1);
