@@ -222,7 +222,7 @@ impl Model {
                 .0
             }
         };
-        minnow_autotune::apply::check_budget(&compiled, options.max_arena)?;
+        minnow_autotune::apply::check_budget(&compiled.program, &compiled.plan, options.max_arena)?;
         Ok(artifact(&compiled, options.emit))
     }
 }

@@ -93,22 +93,12 @@ pub enum ApplyError {
     },
 }
 
-/// Fails with [`ApplyError::OverBudget`] if `compiled`'s arena exceeds `budget`.
-pub fn check_budget(compiled: &Compiled, budget: Option<usize>) -> Result<(), ApplyError> {
-    within(&compiled.program, &compiled.plan, budget)
-}
-
-/// Fails with [`ApplyError::OverBudget`] if `scheduled`'s arena exceeds `budget`: `tune`
-/// checks the untuned build before any trial, not after the last.
-pub fn check_scheduled_budget(
-    scheduled: &Scheduled,
+/// Fails with [`ApplyError::OverBudget`] if the arena `plan` gives `program` exceeds `budget`.
+pub fn check_budget(
+    program: &Program,
+    plan: &ArenaPlan,
     budget: Option<usize>,
 ) -> Result<(), ApplyError> {
-    within(&scheduled.program, &scheduled.plan, budget)
-}
-
-/// Fails with [`ApplyError::OverBudget`] if `plan`'s arena exceeds `budget`.
-fn within(program: &Program, plan: &ArenaPlan, budget: Option<usize>) -> Result<(), ApplyError> {
     match budget {
         Some(budget) if plan.arena_bytes > budget => Err(ApplyError::OverBudget {
             model: program.name.clone(),
@@ -263,7 +253,7 @@ fn fit_budget(
         chosen.retain(|i, _| !fell_back.contains(i));
         compiled = build(&chosen)?;
     }
-    within(&compiled.program, &compiled.plan, Some(budget))?;
+    check_budget(&compiled.program, &compiled.plan, Some(budget))?;
     // A workload set aside early may not have been one that needed the bytes.
     for steps in aside.into_iter().rev() {
         let mut trial = chosen.clone();

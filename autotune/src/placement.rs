@@ -25,14 +25,15 @@
 //! ```
 
 use crate::compile::{
-    channels_outermost, default_schedule, schedule_lowered, CompileError, Lowered, Schedules,
+    channels_outermost, default_schedule, schedule_lowered, CompileError, Lowered, Scheduled,
+    Schedules,
 };
 use crate::task::Task;
 use minnow_targets::Target;
 use std::collections::HashSet;
 
-/// Sets every task's [`Task::channels_outer`] from the untuned build of `lowered` on
-/// `target` and, with a budget of `max_arena` bytes, its [`Task::keep_in_place`]: a task
+/// Sets every task's [`Task::channels_outer`] from `untuned`, the untuned build of `lowered`
+/// on `target`, and, with a budget of `max_arena` bytes, its [`Task::keep_in_place`]: a task
 /// with a step the untuned build runs in place keeps in place if the build with its steps
 /// apart (their default's output channels outermost, all else untuned) plans more than the
 /// budget. A task whose default has no such order (Winograd pairs) is left free: the build
@@ -40,10 +41,10 @@ use std::collections::HashSet;
 pub fn mark(
     tasks: &mut [Task],
     lowered: &Lowered,
+    untuned: &Scheduled,
     target: &Target,
     max_arena: Option<usize>,
 ) -> Result<(), CompileError> {
-    let untuned = schedule_lowered(lowered.clone(), target, Schedules::Default)?;
     for task in tasks.iter_mut() {
         task.channels_outer = untuned.channels_outer.contains(&task.layer);
     }

@@ -4,7 +4,10 @@
 //! Steps whose workloads are identical (a model's repeated blocks, or the same layer shape in
 //! two models) share one task and one [`WorkloadKey`], so they share tuning records.
 
-use crate::compile::{channels_outermost, default_schedule, workload, CompileError, Lowered};
+use crate::compile::{
+    channels_outermost, default_schedule, schedule_lowered, workload, CompileError, Lowered,
+    Scheduled, Schedules,
+};
 use crate::tilings::Tilings;
 use minnow_ir::loops::interp::ProgramInterp;
 use minnow_ir::loops::reduction::{Epilogue, PerChannel, Reduction};
@@ -114,8 +117,20 @@ pub fn extract_tasks(
     target: &Target,
     max_arena: Option<usize>,
 ) -> Result<Vec<Task>, CompileError> {
+    let untuned = schedule_lowered(lowered.clone(), target, Schedules::Default)?;
+    extract_tasks_of(lowered, &untuned, target, max_arena)
+}
+
+/// [`extract_tasks`] for a caller that has already built the model untuned (`untuned`, from
+/// [`schedule_lowered`] with [`Schedules::Default`]), as `tune` does to check its budget.
+pub fn extract_tasks_of(
+    lowered: &Lowered,
+    untuned: &Scheduled,
+    target: &Target,
+    max_arena: Option<usize>,
+) -> Result<Vec<Task>, CompileError> {
     let mut tasks = group_tasks(&lowered.program, target);
-    crate::placement::mark(&mut tasks, lowered, target, max_arena)?;
+    crate::placement::mark(&mut tasks, lowered, untuned, target, max_arena)?;
     Ok(tasks)
 }
 

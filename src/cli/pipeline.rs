@@ -41,7 +41,7 @@ pub fn compile(
     let Some(path) = tuning_db else {
         let compiled =
             minnow_autotune::compile::compile(graph, name, target, patching, Schedules::Default)?;
-        check_budget(&compiled, max_arena)?;
+        check_budget(&compiled.program, &compiled.plan, max_arena)?;
         return Ok(compiled);
     };
     let db = open_existing_db(path)?;

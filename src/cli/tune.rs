@@ -5,7 +5,7 @@ use super::pipeline;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use minnow_autotune::apply::check_scheduled_budget;
+use minnow_autotune::apply::check_budget;
 use minnow_autotune::compile::{schedule_lowered, Schedules};
 use minnow_autotune::db::DEFAULT_PATH;
 use minnow_autotune::farm::{self, FarmMeasurer};
@@ -14,7 +14,7 @@ use minnow_autotune::measure::probe::ProbeMeasurer;
 use minnow_autotune::measure::qemu::QemuMeasurer;
 use minnow_autotune::measure::Measurer;
 use minnow_autotune::search::Strategy;
-use minnow_autotune::task::extract_tasks;
+use minnow_autotune::task::extract_tasks_of;
 use minnow_autotune::trial::Prescreen;
 use minnow_autotune::tuner::{Event, TuneOptions, TuneResult, Tuner, BATCH};
 use minnow_targets::Target;
@@ -113,11 +113,11 @@ pub fn tune(args: &TuneArgs) -> Result<()> {
     let graph = super::load_model(&args.model)?;
     let name = pipeline::model_name(&args.model, None);
     let lowered = minnow_autotune::compile::lower(&graph, &name, &target, args.patches)?;
-    if args.max_arena.is_some() {
-        let untuned = schedule_lowered(lowered.clone(), &target, Schedules::Default)?;
-        check_scheduled_budget(&untuned, args.max_arena)?;
-    }
-    let tasks = extract_tasks(&lowered, &target, args.max_arena)?;
+    // The untuned build: the budget is checked on it before any trial, and the tasks are
+    // placed by it.
+    let untuned = schedule_lowered(lowered.clone(), &target, Schedules::Default)?;
+    check_budget(&untuned.program, &untuned.plan, args.max_arena)?;
+    let tasks = extract_tasks_of(&lowered, &untuned, &target, args.max_arena)?;
     if tasks.is_empty() {
         bail!(
             "{} has no tunable layers (convolutions, depthwise convolutions, fully connected): its default build is already final",
@@ -229,13 +229,11 @@ fn prescreen(args: &TuneArgs, target: &Target) -> Result<Option<ScreenRunner>> {
 }
 
 impl Runner {
-    /// As `--runner` spells it.
-    fn name(self) -> &'static str {
-        match self {
-            Runner::Host => "host",
-            Runner::Qemu => "qemu",
-            Runner::Probe => "probe",
-        }
+    /// As `--runner` spells it (clap's name for the value, as `Engine::name` in `run`).
+    fn name(self) -> String {
+        self.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
     }
 }
 
