@@ -80,24 +80,47 @@ pub fn winograd_input(x: [i8; 2]) -> i32 {
 /// of [`winograd_input`], `x + w` holds `x0 + w1` low and `x1 + w0` high, and
 /// [`winograd_pair`] adds their product `x0 w0 + x1 w1 + x0 x1 + w0 w1`: two products for one
 /// multiply, the two cross terms subtracted once per output (the weights' in the bias, the
-/// inputs' per pixel). `None` unless the low half is in `[-127, 128]`, where every int8 `x0`
-/// keeps `|x0 + w1| <= 255` and the product exact, and the high half fits 16 bits.
+/// inputs' per pixel). The inputs are int8 plus `lift` (0 or 1, [`winograd_lift`]), so the
+/// low half `x0 + w1` stays in `[-255, 255]`, where the product is exact, for `w1` in
+/// `[-127 - lift, 128 - lift]`; `None` outside that, or if the high half leaves 16 bits.
 ///
 /// ```
 /// use minnow_ir::simd::{crossed, winograd_input, winograd_pair};
 /// let (x, w) = ([-128i8, 127], [-128i8, -127]);
-/// let word = i32::from_le_bytes(crossed(w, 0).unwrap());
+/// let word = i32::from_le_bytes(crossed(w, 0, 0).unwrap());
 /// let cross = -128 * 127 + -128 * -127;
 /// let acc = winograd_pair(winograd_input(x), word, 10);
 /// assert_eq!(acc - cross, 10 + -128 * -128 + 127 * -127);
-/// assert!(crossed([0, -128], 0).is_none());
+/// // A second weight of -128 pairs only with inputs lifted by one.
+/// assert!(crossed([0, -128], 0, 0).is_none());
+/// assert!(crossed([0, -128], 0, 1).is_some());
 /// ```
-pub fn crossed(values: [i8; 2], offset: i32) -> Option<[u8; 4]> {
+pub fn crossed(values: [i8; 2], offset: i32, lift: i32) -> Option<[u8; 4]> {
     let [w0, w1] = values.map(|v| i32::from(v) + offset);
-    if !(-127..=128).contains(&w1) || i16::try_from(w0).is_err() {
+    if !(-127 - lift..=128 - lift).contains(&w1) || i16::try_from(w0).is_err() {
         return None;
     }
     Some(w1.wrapping_add(w0.wrapping_mul(0x1_0000)).to_le_bytes())
+}
+
+/// The input lift Winograd pairs of these weights need ([`crossed`]): 0 unless a pair's
+/// second weight (`offset` added) is -128, then 1; `None` where an offset takes one out of
+/// `[-128, 128]` or the seconds span both ends, which no lift pairs exactly. `weights` are in
+/// pair order, each pair's first weight first.
+///
+/// ```
+/// use minnow_ir::simd::winograd_lift;
+/// assert_eq!(winograd_lift(&[-128, 5, 7, -127], 0), Some(0));
+/// assert_eq!(winograd_lift(&[5, -128], 0), Some(1));
+/// assert_eq!(winograd_lift(&[5, -128, 0, 127], 1), Some(0));
+/// assert_eq!(winograd_lift(&[0, 100], 100), None);
+/// ```
+pub fn winograd_lift(weights: &[i8], offset: i32) -> Option<i32> {
+    let seconds = weights.chunks_exact(2).map(|w| i32::from(w[1]) + offset);
+    let (low, high) = seconds.fold((i32::MAX, i32::MIN), |(lo, hi), w| (lo.min(w), hi.max(w)));
+    [0, 1]
+        .into_iter()
+        .find(|lift| low >= -127 - lift && high <= 128 - lift)
 }
 
 /// An `i32` holding `offset` in both 16-bit halves (the `a` operand of [`sxtab16`]).
@@ -150,18 +173,30 @@ mod tests {
 
     #[test]
     fn winograd_pairs_are_exact_on_every_int8_input() {
-        for w in [[-128i8, -127], [127, -127], [0, 127], [-1, 1], [5, -7]] {
-            let Some(word) = crossed(w, 0) else {
+        let weights = [
+            [-128i8, -127],
+            [127, -127],
+            [0, 127],
+            [-1, 1],
+            [5, -7],
+            [3, -128],
+        ];
+        for (w, lift) in weights.into_iter().flat_map(|w| [(w, 0), (w, 1)]) {
+            let Some(word) = crossed(w, 0, lift) else {
+                assert_eq!((w[1], lift), (-128, 0), "only an unlifted -128 is refused");
                 continue;
             };
             let word = i32::from_le_bytes(word);
             for x0 in -128..=127i8 {
                 for x1 in [-128i8, -1, 0, 1, 127] {
-                    let x = [x0, x1];
-                    let got = winograd_pair(winograd_input(x), word, 0);
-                    let (x0, x1) = (i32::from(x0), i32::from(x1));
+                    let (x0, x1) = (i32::from(x0) + lift, i32::from(x1) + lift);
+                    let got = winograd_pair(x0 + x1 * 0x1_0000, word, 0);
                     let (w0, w1) = (i32::from(w[0]), i32::from(w[1]));
-                    assert_eq!(got, x0 * w0 + x1 * w1 + x0 * x1 + w0 * w1, "{x:?} {w:?}");
+                    assert_eq!(
+                        got,
+                        x0 * w0 + x1 * w1 + x0 * x1 + w0 * w1,
+                        "{x0} {x1} {w:?}"
+                    );
                 }
             }
         }

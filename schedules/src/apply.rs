@@ -79,8 +79,8 @@ fn private_weight(program: &Program, index: usize, r: &Reduction) -> Option<Slot
 
 /// Whether step `index` may run `r` as Winograd's inner product on a core without SIMD: its
 /// weights and its bias table are constants only it reads (the weights are stored crossed,
-/// the bias takes their cross terms), and no weight is -128 (whose crossed word could
-/// overflow the exact range, [`simd::crossed`]).
+/// the bias takes their cross terms), int8 with no offset (a -128 is paired exactly by
+/// lifting the inputs, [`simd::winograd_lift`]).
 pub fn winograd_allowed(program: &Program, index: usize, r: &Reduction) -> bool {
     let bias = r
         .winograd_bias()
@@ -88,13 +88,10 @@ pub fn winograd_allowed(program: &Program, index: usize, r: &Reduction) -> bool 
     let Some(weights) = private_weight(program, index, r) else {
         return false;
     };
-    let SlotKind::Constant(bytes) = &program.slots[weights.0].kind else {
+    let SlotKind::Constant(_) = &program.slots[weights.0].kind else {
         return false;
     };
-    bias.is_some()
-        && r.weight.elem == ScalarType::I8
-        && r.weight.offset == 0
-        && bytes.iter().all(|b| *b != 0x80)
+    bias.is_some() && r.weight.elem == ScalarType::I8 && r.weight.offset == 0
 }
 
 /// The slot behind buffer `buf` of step `index`'s function, if it is a constant that only
@@ -143,19 +140,23 @@ fn pack_weight(
     if order.len() * size != bytes.len() {
         return Ok(None);
     }
+    let mut packed: Vec<u8> = order
+        .iter()
+        .flat_map(|old| bytes[old * size..(old + 1) * size].iter().copied())
+        .collect();
     let cross_terms = if nest.winograd {
+        let pairs: Vec<i8> = packed.iter().map(|b| *b as i8).collect();
+        r.input_lift = simd::winograd_lift(&pairs, r.weight.offset)
+            .ok_or("the weights, offset added, span more than Winograd pairs take")?;
         let weights: Vec<i8> = bytes.iter().map(|b| *b as i8).collect();
         let terms = r.cross_terms(nest, &weights);
         Some(terms.ok_or("the weights' cross terms have no single bias entry each")?)
     } else {
         None
     };
-    let mut packed: Vec<u8> = order
-        .iter()
-        .flat_map(|old| bytes[old * size..(old + 1) * size].iter().copied())
-        .collect();
     if nest.wide_weights {
-        packed = widened(&packed, size, r.lanes(nest), r.weight.offset)
+        let lanes = r.lanes(nest);
+        packed = widened(&packed, size, lanes, r.weight.offset, r.input_lift)
             .ok_or("the weights do not fit the SIMD lanes' 16-bit halves")?;
         r.weight.offset = 0;
     }
@@ -201,10 +202,10 @@ fn subtract_from_bias(
 }
 
 /// Packed int8 weights widened to the 16-bit halves the SIMD `lanes` multiply, `offset`
-/// added: pairs for [`Lanes::Pairs`], crossed pairs for [`Lanes::Winograd`], the unpacked
-/// words of four for the other forms. `None` where the elements are not bytes, do not fill
-/// whole lanes, or (crossed) leave the exact range.
-fn widened(packed: &[u8], size: usize, lanes: Lanes, offset: i32) -> Option<Vec<u8>> {
+/// added: pairs for [`Lanes::Pairs`], crossed pairs for [`Lanes::Winograd`] (for inputs
+/// lifted by `lift`), the unpacked words of four for the other forms. `None` where the
+/// elements are not bytes, do not fill whole lanes, or (crossed) leave the exact range.
+fn widened(packed: &[u8], size: usize, lanes: Lanes, offset: i32, lift: i32) -> Option<Vec<u8>> {
     let pairs = matches!(lanes, Lanes::Pairs | Lanes::Winograd);
     let per_word = if pairs { 2 } else { 4 };
     if size != 1 || packed.len() % per_word != 0 {
@@ -213,7 +214,7 @@ fn widened(packed: &[u8], size: usize, lanes: Lanes, offset: i32) -> Option<Vec<
     let chunks = packed.chunks_exact(per_word);
     Some(if lanes == Lanes::Winograd {
         let words: Option<Vec<[u8; 4]>> = chunks
-            .map(|w| simd::crossed([w[0] as i8, w[1] as i8], offset))
+            .map(|w| simd::crossed([w[0] as i8, w[1] as i8], offset, lift))
             .collect();
         words?.concat()
     } else if pairs {

@@ -58,53 +58,110 @@ proptest! {
     }
 }
 
+/// Schedules every op of `program` that may run as Winograd pairs (private weights and
+/// bias) under a pair-blocked schedule on rv32imac, the others by default: how many ran so,
+/// and how many of those are padded.
+fn schedule_winograd(program: &mut minnow_ir::loops::Program, model: &str) -> (usize, usize) {
+    use minnow_schedules::{winograd_allowed, Knobs, Primitive};
+    let allowed: Vec<bool> = (0..program.steps.len())
+        .map(|i| {
+            let r = program.steps[i].reduction.as_ref();
+            r.is_some_and(|r| winograd_allowed(program, i, r))
+        })
+        .collect();
+    let (chosen, padded) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    let choose = |step: usize, r: &Reduction, space: &Space| {
+        let k = Knobs {
+            channel_block: 2,
+            pixel_block: 1,
+            vectorize: false,
+            reduce_unroll: 1,
+            pairs: true,
+        };
+        if !allowed[step] || !space.choices().contains(&k) {
+            return None;
+        }
+        let mut schedule = space.schedule(&k);
+        schedule.steps.push(Primitive::WidenWeights);
+        schedule.steps.push(Primitive::WinogradPairs);
+        // A sum longer than the scratch block holds stays scalar.
+        let nest = schedule.apply(r).ok()?;
+        assert!(nest.winograd, "{model} step {step}");
+        chosen.set(chosen.get() + 1);
+        padded.set(padded.get() + usize::from(!r.guards.is_empty()));
+        Some(schedule)
+    };
+    let features = minnow_targets::find("rv32imac").unwrap().features;
+    schedule_program(program, &features, &choose).unwrap();
+    (chosen.get(), padded.get())
+}
+
 /// Every op that may run as Winograd pairs (private weights and bias) does so under a
 /// pair-blocked schedule, and the models still give the golden bytes: the crossed weights,
 /// the cross terms moved into the bias, and the scratch block's input words, padding and
 /// cross terms are exact (resnet8's 3x3 convolutions are padded).
 #[test]
 fn winograd_pairs_keep_the_golden_outputs() {
-    use minnow_schedules::{winograd_allowed, Knobs, Primitive};
     for model in ["ad01", "kws", "resnet8"] {
         let mut program = lowered(model);
-        let allowed: Vec<bool> = (0..program.steps.len())
-            .map(|i| {
-                let r = program.steps[i].reduction.as_ref();
-                r.is_some_and(|r| winograd_allowed(&program, i, r))
-            })
-            .collect();
-        let (chosen, padded) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
-        let choose = |step: usize, r: &Reduction, space: &Space| {
-            let k = Knobs {
-                channel_block: 2,
-                pixel_block: 1,
-                vectorize: false,
-                reduce_unroll: 1,
-                pairs: true,
-            };
-            if !allowed[step] || !space.choices().contains(&k) {
-                return None;
-            }
-            let mut schedule = space.schedule(&k);
-            schedule.steps.push(Primitive::WidenWeights);
-            schedule.steps.push(Primitive::WinogradPairs);
-            // A sum longer than the scratch block holds stays scalar.
-            let nest = schedule.apply(r).ok()?;
-            assert!(nest.winograd, "{model} step {step}");
-            chosen.set(chosen.get() + 1);
-            padded.set(padded.get() + usize::from(!r.guards.is_empty()));
-            Some(schedule)
-        };
-        let features = minnow_targets::find("rv32imac").unwrap().features;
-        schedule_program(&mut program, &features, &choose).unwrap();
-        assert!(chosen.get() > 0, "{model}: no op ran as Winograd pairs");
+        let (chosen, padded) = schedule_winograd(&mut program, model);
+        assert!(chosen > 0, "{model}: no op ran as Winograd pairs");
         if model == "resnet8" {
-            assert!(
-                padded.get() > 0,
-                "resnet8: no padded op ran as Winograd pairs"
-            );
+            assert!(padded > 0, "resnet8: no padded op ran as Winograd pairs");
         }
         assert_golden(&program, model, "Winograd pairs");
+    }
+}
+
+/// A weight of -128 as a pair's second lane (which the shared models happen not to have)
+/// still runs as Winograd pairs, the inputs lifted by one and the weights' sums taken out of
+/// the bias: kws and resnet8 (padded) with every seventh weight set to -128 give, scheduled
+/// so, the activations the same weights give under the reference nests.
+#[test]
+fn winograd_pairs_lift_the_inputs_for_weights_of_minus_128() {
+    use minnow_ir::loops::SlotKind;
+    for model in ["kws", "resnet8"] {
+        let bytes = std::fs::read(shared(&format!("models/{model}.tflite"))).unwrap();
+        let mut graph = minnow_ir::import::tflite::import(&bytes, model).unwrap();
+        // Before lowering, so that the biases the offsets fold into see the same weights.
+        let int8 = |t: &minnow_ir::Tensor| t.ty.dtype == minnow_ir::DType::I8;
+        let weights = graph.tensors().filter(|(_, t)| int8(t)).map(|(id, _)| id);
+        for id in weights.collect::<Vec<_>>() {
+            if let Some(data) = graph.tensor_mut(id).data.as_mut() {
+                data.iter_mut().step_by(7).for_each(|b| *b = 0x80);
+            }
+        }
+        let mut program = minnow_ir::lower::lower(&graph).unwrap();
+        let input = std::fs::read(shared(&format!("models/golden/{model}/input_0.bin"))).unwrap();
+        // Every activation, not only the output (softmax hides small errors).
+        let run = |p: &minnow_ir::loops::Program| {
+            p.verify().unwrap();
+            let mut interp = ProgramInterp::new(p).unwrap();
+            interp.run(std::slice::from_ref(&input)).unwrap();
+            let activations =
+                (0..p.slots.len()).filter(|s| !matches!(p.slots[*s].kind, SlotKind::Constant(_)));
+            let slot = |s| interp.slot_bytes(minnow_ir::loops::SlotId(s));
+            activations.map(slot).collect::<Vec<_>>()
+        };
+        let want = run(&program);
+        let (chosen, _) = schedule_winograd(&mut program, model);
+        let lifted = program
+            .steps
+            .iter()
+            .filter(|s| s.reduction.as_ref().is_some_and(|r| r.input_lift == 1))
+            .count();
+        assert!(
+            chosen > 0 && lifted > 0,
+            "{model}: {chosen} Winograd ops, {lifted} lifted"
+        );
+        let got = run(&program);
+        for (slot, (got, want)) in got.iter().zip(&want).enumerate() {
+            let wrong = got.iter().zip(want).filter(|(g, w)| g != w).count();
+            assert_eq!(
+                wrong, 0,
+                "{model}: activation {slot} has {wrong} wrong bytes"
+            );
+        }
     }
 }
 

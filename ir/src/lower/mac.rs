@@ -390,6 +390,7 @@ fn reduction(
         epilogue: parts.epilogue,
         residual: None,
         weight_layout: WeightLayout::Bytes,
+        input_lift: 0,
     }
 }
 

@@ -37,6 +37,7 @@
 //!     },
 //!     residual: None,
 //!     weight_layout: WeightLayout::Bytes,
+//!     input_lift: 0,
 //! };
 //! let tiling = LoopTiler::default().run(&r, Machine::cortex_m(true)).unwrap();
 //! // SMLADs along k: its innermost part is 4 vectorized lanes.

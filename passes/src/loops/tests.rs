@@ -55,6 +55,7 @@ fn fully_connected(units: usize, depth: usize, acc: ScalarType) -> Reduction {
         epilogue,
         residual: None,
         weight_layout: WeightLayout::Bytes,
+        input_lift: 0,
     }
 }
 

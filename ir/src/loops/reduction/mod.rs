@@ -253,6 +253,11 @@ pub struct Reduction {
     /// How the graph chose to store the weights ([`WeightLayout::Wide`]: the default schedule
     /// widens them, `Primitive::WidenWeights`, where they are a constant only this op reads).
     pub weight_layout: WeightLayout,
+    /// Added to every input element a Winograd scratch block holds (0, or 1 where a pair's
+    /// second weight is -128): it lifts int8 inputs to `[-127, 128]`, where a weight of -128
+    /// still pairs exactly ([`crate::simd::crossed`]). The weights' sum it adds to each output
+    /// is subtracted from the bias table with their cross terms ([`Reduction::cross_terms`]).
+    pub input_lift: i32,
 }
 
 /// One loop of a nest: `extent` iterations of one axis, the variable weighted by `stride`.

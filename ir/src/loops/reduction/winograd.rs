@@ -146,7 +146,8 @@ impl Reduction {
     }
 
     /// The weights' cross terms `Σ w0 w1` (offset added) per bias index, for pairs along the
-    /// lanes' axis of `nest`: what a Winograd nest's bias table loses. `weights` are the
+    /// lanes' axis of `nest`, and with [`Reduction::input_lift`] the sum of the weights times
+    /// the lift, `Σ (w0 w1 + lift (w0 + w1))`: what a Winograd nest's bias table loses. `weights` are the
     /// original int8 elements, in the operand's own index order. `None` if the channel
     /// depends on an axis the weights do not (each weight would count more than once) or an
     /// index falls outside `weights`.
@@ -168,7 +169,9 @@ impl Reduction {
         for _ in 0..total {
             if values[pair_axis] % 2 == 0 {
                 let first = w.index.value(&values);
-                let product = at(first)?.wrapping_mul(at(first + step)?);
+                let (w0, w1) = (at(first)?, at(first + step)?);
+                let lifted = self.input_lift.wrapping_mul(w0.wrapping_add(w1));
+                let product = w0.wrapping_mul(w1).wrapping_add(lifted);
                 let term = terms.entry(self.channel.value(&values)).or_insert(0);
                 *term = term.wrapping_add(product);
             }
@@ -254,7 +257,10 @@ impl super::build::Builder<'_> {
             (at, super::build::all_inside(&self.r.guards, &axes))
         });
         self.vars[n - 1] = None;
-        let load = |at: &Expr| Expr::load(self.r.input.buf, at.clone()).cast(ScalarType::I32);
+        let lift = self.r.input_lift;
+        let lifted = |x: Expr| if lift == 0 { x } else { x + Expr::i32(lift) };
+        let load =
+            |at: &Expr| lifted(Expr::load(self.r.input.buf, at.clone()).cast(ScalarType::I32));
         let (slot, pixel) = (self.slot(&scratch.loops), self.slot(&scratch.pixel_loops));
         let store = |f: &mut FuncBuilder, x0: Expr, x1: Expr| {
             let word = x0.clone() + x1.clone() * Expr::i32(0x1_0000);
@@ -263,8 +269,9 @@ impl super::build::Builder<'_> {
             f.store(bufs.cross, pixel.clone(), sum);
         };
         // A tap in the padding reads the input's zero point: with the offset folded into the
-        // bias, its products then sum to nothing, as TFLite's skipped taps do.
-        let pad = Expr::i32(-self.r.input.offset);
+        // bias, its products then sum to nothing, as TFLite's skipped taps do. Every element,
+        // padding too, is lifted; the bias has the lift's share taken out.
+        let pad = Expr::i32(lift - self.r.input.offset);
         let [(at0, inside0), (at1, inside1)] = taps;
         let Some(inside0) = inside0 else {
             return store(f, load(&at0), load(&at1));
