@@ -88,10 +88,8 @@ pub fn winograd_allowed(program: &Program, index: usize, r: &Reduction) -> bool 
     let Some(weights) = private_weight(program, index, r) else {
         return false;
     };
-    let SlotKind::Constant(_) = &program.slots[weights.0].kind else {
-        return false;
-    };
-    bias.is_some() && r.weight.elem == ScalarType::I8 && r.weight.offset == 0
+    let constant = matches!(program.slots[weights.0].kind, SlotKind::Constant(_));
+    constant && bias.is_some() && r.weight.elem == ScalarType::I8 && r.weight.offset == 0
 }
 
 /// The slot behind buffer `buf` of step `index`'s function, if it is a constant that only

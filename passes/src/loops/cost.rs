@@ -359,13 +359,8 @@ impl NestCost {
             .map(|o| ctx.loads[o] as f64 * (1.0 + f64::from(u8::from(self.offset[o]))))
             .sum();
         let operands = self.operand_registers(ctx) + 1;
-        self.with_registers(
-            ctx,
-            self.machine.mac + loads / region,
-            ACC_TRAFFIC,
-            operands,
-            1,
-        )
+        let instructions = self.machine.mac + loads / region;
+        self.with_registers(ctx, instructions, ACC_TRAFFIC, operands, 1, SPILL)
     }
 
     /// A 4-lane vectorized loop over `axis` around one multiply-accumulate, in `ctx`: four
@@ -390,13 +385,14 @@ impl NestCost {
             2 * ctx.loads[0].min(ctx.loads[1]) + 2
         };
         if self.reduce[axis] {
-            Some(self.with_registers(ctx, 2.0 + loads, ACC_TRAFFIC, operands, 1))
+            Some(self.with_registers(ctx, 2.0 + loads, ACC_TRAFFIC, operands, 1, SPILL))
         } else if ctx.reduce_above {
             let ctx = Context {
                 block: ctx.block * 4,
                 ..ctx
             };
-            Some(self.with_registers(ctx, 4.0 + loads, 4.0 * ACC_TRAFFIC, 4, 4))
+            let traffic = 4.0 * ACC_TRAFFIC;
+            Some(self.with_registers(ctx, 4.0 + loads, traffic, 4, 4, SPILL))
         } else {
             None
         }
@@ -442,7 +438,7 @@ impl NestCost {
         // instructions, vww 25.27 M to 24.79 M, kws and ad01 unchanged).
         let ctx = Context { rows: 1, ..ctx };
         let instructions = 4.0 + loads + fill;
-        Some(self.spilling(ctx, instructions, ACC_TRAFFIC, operands, 1, WINOGRAD_SPILL))
+        Some(self.with_registers(ctx, instructions, ACC_TRAFFIC, operands, 1, WINOGRAD_SPILL))
     }
 
     /// Registers the region's loaded operands hold, besides one for the product. Where the
@@ -464,28 +460,10 @@ impl NestCost {
     }
 
     /// `instructions` per execution of the innermost code, plus `acc_traffic` if the
-    /// accumulators live in memory, plus [`SPILL`] per register the block and `operands` need
-    /// beyond the machine's. `accumulators` is how many the code updates.
+    /// accumulators live in memory, plus `spill` instructions per register the block and
+    /// `operands` need beyond the machine's ([`SPILL`], or [`WINOGRAD_SPILL`]).
+    /// `accumulators` is how many the code updates.
     fn with_registers(
-        &self,
-        ctx: Context,
-        instructions: f64,
-        acc_traffic: f64,
-        operands: usize,
-        accumulators: usize,
-    ) -> Estimate {
-        self.spilling(
-            ctx,
-            instructions,
-            acc_traffic,
-            operands,
-            accumulators,
-            SPILL,
-        )
-    }
-
-    /// [`Self::with_registers`] at `spill` instructions per register short.
-    fn spilling(
         &self,
         ctx: Context,
         instructions: f64,

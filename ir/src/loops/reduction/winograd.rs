@@ -147,10 +147,10 @@ impl Reduction {
 
     /// The weights' cross terms `Σ w0 w1` (offset added) per bias index, for pairs along the
     /// lanes' axis of `nest`, and with [`Reduction::input_lift`] the sum of the weights times
-    /// the lift, `Σ (w0 w1 + lift (w0 + w1))`: what a Winograd nest's bias table loses. `weights` are the
-    /// original int8 elements, in the operand's own index order. `None` if the channel
-    /// depends on an axis the weights do not (each weight would count more than once) or an
-    /// index falls outside `weights`.
+    /// the lift, `Σ (w0 w1 + lift (w0 + w1))`: what a Winograd nest's bias table loses.
+    /// `weights` are the original int8 elements, in the operand's own index order. `None` if
+    /// the channel depends on an axis the weights do not (each weight would count more than
+    /// once) or an index falls outside `weights`.
     pub fn cross_terms(&self, nest: &LoopNest, weights: &[i8]) -> Option<Vec<(i64, i32)>> {
         let pair_axis = nest.loops.last()?.axis;
         let w = &self.weight;
