@@ -175,7 +175,8 @@ fn pick_records(
         let (key, _) = workload_key(r, weight_is_private(program, index), target);
         // A record whose schedule no longer applies (an older minnow's) is passed over, and
         // so is one of Winograd pairs for weights that cannot take them: the workload key
-        // names shapes, not weights, so another model's record may meet weights shared here.
+        // names shapes, not weights, so another model's record may meet weights that are
+        // shared with another op, or offset, here.
         let winograd = winograd_allowed(program, index, r);
         let valid = |rec: &&Record| {
             rec.schedule.apply(r).is_ok()

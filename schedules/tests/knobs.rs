@@ -15,11 +15,15 @@ fn shared(path: &str) -> PathBuf {
         .join(path)
 }
 
+/// `model` from the shared models, imported.
+fn imported(model: &str) -> minnow_ir::Graph {
+    let bytes = std::fs::read(shared(&format!("models/{model}.tflite"))).unwrap();
+    minnow_ir::import::tflite::import(&bytes, model).unwrap()
+}
+
 /// `model` from the shared models, lowered to loops.
 fn lowered(model: &str) -> minnow_ir::loops::Program {
-    let bytes = std::fs::read(shared(&format!("models/{model}.tflite"))).unwrap();
-    let graph = minnow_ir::import::tflite::import(&bytes, model).unwrap();
-    minnow_ir::lower::lower(&graph).unwrap()
+    minnow_ir::lower::lower(&imported(model)).unwrap()
 }
 
 /// Schedules `model` with the space point `pick` chooses per step and checks golden vector 0.
@@ -121,8 +125,7 @@ fn winograd_pairs_keep_the_golden_outputs() {
 fn winograd_pairs_lift_the_inputs_for_weights_of_minus_128() {
     use minnow_ir::loops::SlotKind;
     for model in ["kws", "resnet8"] {
-        let bytes = std::fs::read(shared(&format!("models/{model}.tflite"))).unwrap();
-        let mut graph = minnow_ir::import::tflite::import(&bytes, model).unwrap();
+        let mut graph = imported(model);
         // Before lowering, so that the biases the offsets fold into see the same weights.
         let int8 = |t: &minnow_ir::Tensor| t.ty.dtype == minnow_ir::DType::I8;
         let weights = graph.tensors().filter(|(_, t)| int8(t)).map(|(id, _)| id);
