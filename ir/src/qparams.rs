@@ -7,7 +7,8 @@
 //! plain data that the interpreter uses and that the lowering will emit as constants.
 
 use crate::fixedpoint::{
-    multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_i64, quantize_multiplier,
+    multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_i64,
+    multiply_by_quantized_multiplier_smaller_than_one_exp, quantize_multiplier,
 };
 use crate::op::Activation;
 use crate::types::{DType, TensorType};
@@ -198,6 +199,33 @@ pub struct AddParams {
     pub act_min: i32,
     /// Clamp bounds.
     pub act_max: i32,
+}
+
+impl AddParams {
+    /// Input `side` (0 or 1) of value `v` at the common scale: `(v + offset) << left_shift`
+    /// times the side's multiplier, as TFLite's `AddFunc` computes it before the sum.
+    pub fn scaled_input(&self, side: usize, v: i32) -> i32 {
+        let shifted = self.input_offsets[side]
+            .wrapping_add(v)
+            .wrapping_shl(self.left_shift as u32);
+        let (multiplier, shift) = self.input_scales[side];
+        multiply_by_quantized_multiplier_smaller_than_one_exp(shifted, multiplier, shift)
+    }
+
+    /// The sum of two scaled inputs ([`Self::scaled_input`]) rescaled to the output, with its
+    /// zero point added and clamped to the activation's range.
+    pub fn output_of(&self, sum: i32) -> i32 {
+        let (multiplier, shift) = self.output_scale;
+        multiply_by_quantized_multiplier_smaller_than_one_exp(sum, multiplier, shift)
+            .saturating_add(self.output_offset)
+            .clamp(self.act_min, self.act_max)
+    }
+
+    /// The 256 values [`Self::scaled_input`] takes on int8 inputs of `side`, from -128 up: the
+    /// table an int8 ADD looks its inputs up in instead of scaling them.
+    pub fn scaled_int8_inputs(&self, side: usize) -> Vec<i32> {
+        (-128..128).map(|v| self.scaled_input(side, v)).collect()
+    }
 }
 
 /// Derives [`AddParams`].

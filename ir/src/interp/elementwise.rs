@@ -7,7 +7,7 @@
 use super::{operand_type, output_type, Buffer, Kernel};
 use crate::fixedpoint::{
     calculate_input_radius, frexp, logistic, multiply_by_quantized_multiplier,
-    multiply_by_quantized_multiplier_smaller_than_one_exp, rounding_divide_by_pot, tanh,
+    rounding_divide_by_pot, tanh,
 };
 use crate::floatfn;
 use crate::graph::{Graph, Node};
@@ -184,23 +184,10 @@ fn broadcast_indices(a: &[usize], b: &[usize], out: &[usize]) -> (Vec<usize>, Ve
 /// TFLite's integer `AddFunc`.
 fn add_fn(p: AddParams) -> BinaryInt {
     Box::new(move |a, b| {
-        let scale = |v: i64, k: usize| {
-            let shifted =
-                ((p.input_offsets[k] as i64 + v) as i32).wrapping_shl(p.left_shift as u32);
-            multiply_by_quantized_multiplier_smaller_than_one_exp(
-                shifted,
-                p.input_scales[k].0,
-                p.input_scales[k].1,
-            )
-        };
-        let sum = scale(a, 0).wrapping_add(scale(b, 1));
-        let out = multiply_by_quantized_multiplier_smaller_than_one_exp(
-            sum,
-            p.output_scale.0,
-            p.output_scale.1,
-        );
-        out.saturating_add(p.output_offset)
-            .clamp(p.act_min, p.act_max) as i64
+        let sum = p
+            .scaled_input(0, a as i32)
+            .wrapping_add(p.scaled_input(1, b as i32));
+        p.output_of(sum) as i64
     })
 }
 

@@ -22,7 +22,9 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
             let (lo, hi) = qparams::activation_range(activation, &output)?;
             let combine: Box<dyn Fn(Expr, Expr) -> Expr> = if matches!(k.node.op, Op::Add { .. }) {
                 let p = qparams::add_params(&input, &other, &output, activation)?;
-                Box::new(move |a, b| quantized_add(&p, a, b))
+                let dtypes = [input.dtype, other.dtype];
+                let tables = add_tables(k, &p, dtypes, output.elements());
+                Box::new(move |a, b| quantized_add(&p, tables, a, b))
             } else {
                 mul(&input, &other, &output)?
             };
@@ -177,10 +179,11 @@ fn binary(
     output: &TensorType,
     value: &dyn Fn(Expr, Expr) -> Expr,
 ) {
+    let first = k.args.len();
     let (xa, xb) = (k.input("input1", 0), k.input("input2", 1));
     let out = k.output("output");
     if a.shape == output.shape && b.shape == output.shape {
-        k.allow_in_place(0, 2);
+        k.allow_in_place(first, first + 2);
         k.f.for_loop("i", output.elements(), |f, i| {
             f.store(
                 out,
@@ -218,9 +221,45 @@ pub(super) fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
         .collect()
 }
 
-/// TFLite's integer `AddFunc` of two widened elements, before the clamp.
-pub(crate) fn quantized_add(p: &qparams::AddParams, a: Expr, b: Expr) -> Expr {
+/// Output elements from which an int8 ADD looks its scaled inputs up in two tables of 256
+/// `i32`s ([`add_tables`], 2 KiB of flash) instead of computing them. Each lookup (an index
+/// and a load) replaces a 64-bit fixed-point multiply, about 10 instructions on RV32IM and 5
+/// on Cortex-M4, so from here the instructions saved per inference outweigh the flash at the
+/// compiler's price of 4 instructions a byte (`minnow_autotune::cost::FLASH_BYTE`).
+pub(crate) const ADD_TABLES_FROM_ELEMENTS: usize = 1024;
+
+/// The tables of an int8 ADD's scaled inputs ([`qparams::AddParams::scaled_int8_inputs`]),
+/// bound as constants of `k`, for [`quantized_add`]: `None` unless both operands (`dtypes`)
+/// are int8 and the op has at least [`ADD_TABLES_FROM_ELEMENTS`] outputs.
+pub(crate) fn add_tables(
+    k: &mut Kernel,
+    p: &qparams::AddParams,
+    dtypes: [DType; 2],
+    elements: usize,
+) -> Option<[BufId; 2]> {
+    if dtypes != [DType::I8; 2] || elements < ADD_TABLES_FROM_ELEMENTS {
+        return None;
+    }
+    let mut table = |side: usize| {
+        let name = format!("scaled_input{}", side + 1);
+        k.constant_i32(&name, &p.scaled_int8_inputs(side))
+    };
+    Some([table(0), table(1)])
+}
+
+/// TFLite's integer `AddFunc` of two widened elements, before the clamp. Each input is
+/// scaled to the common scale by arithmetic or, given `tables` ([`add_tables`]), looked up
+/// (the int8 value plus 128 is the index).
+pub(crate) fn quantized_add(
+    p: &qparams::AddParams,
+    tables: Option<[BufId; 2]>,
+    a: Expr,
+    b: Expr,
+) -> Expr {
     let scale = |v: Expr, k: usize| {
+        if let Some(tables) = tables {
+            return Expr::load(tables[k], v + Expr::i32(128));
+        }
         let shifted = (v + Expr::i32(p.input_offsets[k])) * Expr::i32(1 << p.left_shift);
         let (multiplier, shift) = p.input_scales[k];
         scaled(shifted, multiplier, shift)

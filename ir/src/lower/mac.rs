@@ -217,7 +217,13 @@ fn residual(
     let addend_param = k.args.len();
     let addend = k.input("addend", 3);
     k.allow_in_place(addend_param, output_param);
-    Ok(Some(Residual { addend, params }))
+    let dtypes = [mac_output.dtype, addend_type.dtype];
+    let tables = crate::lower::add_tables(k, &params, dtypes, sum_type.elements());
+    Ok(Some(Residual {
+        addend,
+        params,
+        tables,
+    }))
 }
 
 /// Sets the integer kernel's offsets, accumulator and requantizing epilogue.

@@ -26,7 +26,7 @@ mod svdf;
 mod tests;
 mod views;
 
-pub(crate) use elementwise::quantized_add;
+pub(crate) use elementwise::{add_tables, quantized_add};
 
 use crate::error::Error;
 use crate::graph::{Graph, Node, TensorId, TensorKind};

@@ -115,13 +115,15 @@ fn assert_lowered_matches(g: &Graph, feeds: &[Vec<u8>]) {
 
 /// A convolution or fully connected op with a fused residual ADD, against the two ops run one
 /// after the other by the interpreter.
-fn residual_add_case(mac: Op, activation: Activation, data: &[u8]) {
+/// The convolution's input and output are `side` pixels square.
+fn residual_add_case(mac: Op, activation: Activation, side: usize, data: &[u8]) -> Graph {
     let fc = matches!(mac, Op::FullyConnected { .. });
-    let (x_shape, w_shape, out_shape): (&[usize], &[usize], &[usize]) = if fc {
-        (&[2, 12], &[5, 12], &[2, 5])
+    let (x_shape, w_shape, out_shape): (Vec<usize>, &[usize], Vec<usize>) = if fc {
+        (vec![2, 12], &[5, 12], vec![2, 5])
     } else {
-        (&[1, 5, 5, 3], &[5, 3, 3, 3], &[1, 5, 5, 5])
+        (vec![1, side, side, 3], &[5, 3, 3, 3], vec![1, side, side, 5])
     };
+    let (x_shape, out_shape) = (&x_shape[..], &out_shape[..]);
     let mut g = Graph::new("residual");
     let x = g.add_input("x", ty(x_shape, DType::I8, 0.05, -3));
     let filter = per_channel(
@@ -150,6 +152,51 @@ fn residual_add_case(mac: Op, activation: Activation, data: &[u8]) {
         })
         .collect();
     assert_lowered_matches(&g, &feeds);
+    g
+}
+
+/// The constant slots of `g` lowered that hold an ADD's scaled-input tables.
+fn add_tables_of(g: &Graph) -> usize {
+    let program = lower(g).unwrap();
+    let tables = program.slots.iter().filter(|s| s.name.contains("scaled_input"));
+    tables.count()
+}
+
+/// An int8 ADD of at least `ADD_TABLES_FROM_ELEMENTS` outputs looks its scaled inputs up, and
+/// gives the interpreter's bytes on every pair of int8 values; a smaller one computes them. So
+/// does a residual ADD fused into a convolution.
+#[test]
+fn int8_adds_look_their_scaled_inputs_up_from_1024_elements() {
+    let add = |n: usize| {
+        let mut g = Graph::new("add");
+        let a = g.add_input("a", ty(&[n], DType::I8, 0.05, -3));
+        let b = g.add_input("b", ty(&[n], DType::I8, 0.11, 9));
+        let y = g.add_tensor("y", ty(&[n], DType::I8, 0.13, -7));
+        let op = Op::Add {
+            activation: Activation::Relu,
+        };
+        g.add_op(op, vec![Some(a), Some(b)], vec![y]).unwrap();
+        g.outputs.push(y);
+        g
+    };
+    let every_pair = add(1 << 16);
+    let feeds = [
+        (0..1 << 16).map(|i: usize| (i >> 8) as u8).collect(),
+        (0..1 << 16).map(|i: usize| i as u8).collect(),
+    ];
+    assert_lowered_matches(&every_pair, &feeds);
+    assert_eq!(add_tables_of(&every_pair), 2);
+    assert_eq!(add_tables_of(&add(super::elementwise::ADD_TABLES_FROM_ELEMENTS - 1)), 0);
+    let conv = Op::Conv2d {
+        weights: crate::WeightLayout::Bytes,
+        window: window(1, 1, Padding::Same),
+        activation: Activation::Relu,
+    };
+    let data = bytes(4096, 11);
+    let fused = residual_add_case(conv.clone(), Activation::None, 16, &data);
+    assert_eq!(add_tables_of(&fused), 2);
+    let small = residual_add_case(conv, Activation::None, 5, &data);
+    assert_eq!(add_tables_of(&small), 0);
 }
 
 fn conv_case(dtype: DType, window: Window, groups: usize, data: &[u8]) {
@@ -225,9 +272,9 @@ proptest! {
     #[test]
     fn conv_and_fully_connected_with_a_residual_add(data in vec(any::<u8>(), 64..512)) {
         let conv = Op::Conv2d { weights: crate::WeightLayout::Bytes, window: window(1, 1, Padding::Same), activation: Activation::Relu };
-        residual_add_case(conv, Activation::None, &data);
+        residual_add_case(conv, Activation::None, 5, &data);
         let fc = Op::FullyConnected { weights: crate::WeightLayout::Bytes, activation: Activation::None, keep_num_dims: false };
-        residual_add_case(fc, Activation::Relu, &data);
+        residual_add_case(fc, Activation::Relu, 5, &data);
     }
 
     #[test]

@@ -466,7 +466,7 @@ impl<'r> Builder<'r> {
                 let addend = Expr::load(r.addend, self.r.output_index.eval(axes));
                 let (a, b) = (value.cast(ScalarType::I32), addend.cast(ScalarType::I32));
                 let (lo, hi) = (r.params.act_min as i64, r.params.act_max as i64);
-                crate::lower::clamp_to(crate::lower::quantized_add(&r.params, a, b), lo, hi, elem)
+                crate::lower::clamp_to(crate::lower::quantized_add(&r.params, r.tables, a, b), lo, hi, elem)
             }
             Epilogue::Float { min, max } => {
                 let biased = match self.r.bias {

@@ -219,6 +219,9 @@ pub struct Residual {
     pub addend: BufId,
     /// The ADD's parameters; the op's value is its first input.
     pub params: crate::qparams::AddParams,
+    /// Tables of the two inputs' scaled values, where the ADD looks them up instead of
+    /// computing them (int8 operands of a large enough op).
+    pub tables: Option<[BufId; 2]>,
 }
 
 /// The compute definition of one multiply-accumulate op.
