@@ -6,7 +6,8 @@ use super::lower;
 use crate::graph::Graph;
 use crate::interp::Interpreter;
 use crate::loops::interp::ProgramInterp;
-use crate::loops::reduction::LoopNest;
+use crate::loops::reduction::{Loop, LoopNest};
+use crate::loops::ForKind;
 use crate::loops::FuncBuilder;
 use crate::op::{Activation, Op, Padding, Pooling, Window};
 use crate::types::{DType, Quant, TensorType};
@@ -121,7 +122,11 @@ fn residual_add_case(mac: Op, activation: Activation, side: usize, data: &[u8]) 
     let (x_shape, w_shape, out_shape): (Vec<usize>, &[usize], Vec<usize>) = if fc {
         (vec![2, 12], &[5, 12], vec![2, 5])
     } else {
-        (vec![1, side, side, 3], &[5, 3, 3, 3], vec![1, side, side, 5])
+        (
+            vec![1, side, side, 3],
+            &[5, 3, 3, 3],
+            vec![1, side, side, 5],
+        )
     };
     let (x_shape, out_shape) = (&x_shape[..], &out_shape[..]);
     let mut g = Graph::new("residual");
@@ -158,7 +163,10 @@ fn residual_add_case(mac: Op, activation: Activation, side: usize, data: &[u8]) 
 /// The constant slots of `g` lowered that hold an ADD's scaled-input tables.
 fn add_tables_of(g: &Graph) -> usize {
     let program = lower(g).unwrap();
-    let tables = program.slots.iter().filter(|s| s.name.contains("scaled_input"));
+    let tables = program
+        .slots
+        .iter()
+        .filter(|s| s.name.contains("scaled_input"));
     tables.count()
 }
 
@@ -186,7 +194,10 @@ fn int8_adds_look_their_scaled_inputs_up_from_1024_elements() {
     ];
     assert_lowered_matches(&every_pair, &feeds);
     assert_eq!(add_tables_of(&every_pair), 2);
-    assert_eq!(add_tables_of(&add(super::elementwise::ADD_TABLES_FROM_ELEMENTS - 1)), 0);
+    assert_eq!(
+        add_tables_of(&add(super::elementwise::ADD_TABLES_FROM_ELEMENTS - 1)),
+        0
+    );
     let conv = Op::Conv2d {
         weights: crate::WeightLayout::Bytes,
         window: window(1, 1, Padding::Same),
@@ -197,6 +208,67 @@ fn int8_adds_look_their_scaled_inputs_up_from_1024_elements() {
     assert_eq!(add_tables_of(&fused), 2);
     let small = residual_add_case(conv, Activation::None, 5, &data);
     assert_eq!(add_tables_of(&small), 0);
+}
+
+/// A padded axis split in two is partitioned at its outer loop, where it has borders at both
+/// ends: the interior tests no guard on it and so starts from the folded bias, and the results
+/// stay the interpreter's.
+#[test]
+fn split_padded_axes_partition_at_their_outer_loop() {
+    let mut g = Graph::new("split");
+    let x = g.add_input("x", ty(&[1, 2, 12, 4], DType::I8, 0.05, -3));
+    let filter = per_channel(&[1, 1, 3, 4], vec![0.02, 0.03, 0.01, 0.05], 3);
+    let w = g.add_constant("w", filter, bytes(12, 5));
+    let bias = ty(&[4], DType::I32, 1.0, 0);
+    let b = g.add_constant("b", bias, i32_bytes((0..4).map(|v| 90 * v - 120)));
+    let y = g.add_tensor("y", ty(&[1, 2, 12, 4], DType::I8, 0.08, 2));
+    let op = Op::DepthwiseConv2d {
+        weights: crate::WeightLayout::Bytes,
+        window: window(1, 1, Padding::Same),
+        depth_multiplier: 1,
+        activation: Activation::Relu,
+    };
+    g.add_op(op, vec![Some(x), Some(w), Some(b)], vec![y])
+        .unwrap();
+    g.outputs.push(y);
+    let feeds = vec![bytes(96, 3)];
+    let want = Interpreter::new(&g).unwrap().run(&feeds).unwrap();
+    let mut program = lower(&g).unwrap();
+    let step = program
+        .steps
+        .iter()
+        .position(|s| s.reduction.is_some())
+        .unwrap();
+    let r = program.steps[step].reduction.clone().unwrap();
+    let mut nest = r.default_nest();
+    let at = nest.loops.iter().position(|l| l.extent == 12).unwrap();
+    let axis = nest.loops[at].axis;
+    let split = |name: &str, extent, stride| Loop {
+        name: name.into(),
+        axis,
+        extent,
+        stride,
+        kind: ForKind::Serial,
+    };
+    nest.loops[at] = split("ox_o", 3, 4);
+    nest.loops.insert(at + 1, split("ox_i", 4, 1));
+    nest.partition_borders = true;
+    r.check(&nest).unwrap();
+    let func = program.steps[step].func;
+    let mut f = FuncBuilder::with_params_of(&program.funcs[func]);
+    r.build(&nest, &mut f).unwrap();
+    program.funcs[func] = f.finish();
+    program.verify().unwrap();
+    let text = program.funcs[func].to_string();
+    let body = &text[text.find('{').unwrap()..];
+    assert!(
+        body.contains("bias_interior["),
+        "no guard-free interior:\n{text}"
+    );
+    assert_eq!(
+        ProgramInterp::new(&program).unwrap().run(&feeds).unwrap(),
+        want
+    );
 }
 
 fn conv_case(dtype: DType, window: Window, groups: usize, data: &[u8]) {
