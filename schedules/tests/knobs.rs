@@ -63,9 +63,14 @@ proptest! {
 }
 
 /// Schedules every op of `program` that may run as Winograd pairs (private weights and
-/// bias) under a pair-blocked schedule on rv32imac, the others by default: how many ran so,
-/// and how many of those are padded.
-fn schedule_winograd(program: &mut minnow_ir::loops::Program, model: &str) -> (usize, usize) {
+/// bias) under a pair-blocked schedule of `pixel_block` pixels on rv32imac (or 1 where that
+/// does not divide), the others by default: how many ran so, how many of those are padded,
+/// and how many have a scratch block whose windows share words.
+fn schedule_winograd(
+    program: &mut minnow_ir::loops::Program,
+    model: &str,
+    pixel_block: usize,
+) -> (usize, usize, usize) {
     use minnow_schedules::{winograd_allowed, Knobs, Primitive};
     let allowed: Vec<bool> = (0..program.steps.len())
         .map(|i| {
@@ -74,15 +79,20 @@ fn schedule_winograd(program: &mut minnow_ir::loops::Program, model: &str) -> (u
         })
         .collect();
     let (chosen, padded) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    let shared = std::cell::Cell::new(0);
     let choose = |step: usize, r: &Reduction, space: &Space| {
-        let k = Knobs {
+        let knobs = |pixel_block| Knobs {
             channel_block: 2,
-            pixel_block: 1,
+            pixel_block,
             vectorize: false,
             reduce_unroll: 1,
             pairs: true,
         };
-        if !allowed[step] || !space.choices().contains(&k) {
+        let choices = space.choices();
+        let k = [knobs(pixel_block), knobs(1)]
+            .into_iter()
+            .find(|k| choices.contains(k))?;
+        if !allowed[step] {
             return None;
         }
         let mut schedule = space.schedule(&k);
@@ -92,26 +102,32 @@ fn schedule_winograd(program: &mut minnow_ir::loops::Program, model: &str) -> (u
         let nest = schedule.apply(r).ok()?;
         assert!(nest.winograd, "{model} step {step}");
         chosen.set(chosen.get() + 1);
+        shared.set(shared.get() + usize::from(r.winograd_scratch(&nest).shares_words()));
         padded.set(padded.get() + usize::from(!r.guards.is_empty()));
         Some(schedule)
     };
     let features = minnow_targets::find("rv32imac").unwrap().features;
     schedule_program(program, &features, &choose).unwrap();
-    (chosen.get(), padded.get())
+    (chosen.get(), padded.get(), shared.get())
 }
 
 /// Every op that may run as Winograd pairs (private weights and bias) does so under a
 /// pair-blocked schedule, and the models still give the golden bytes: the crossed weights,
 /// the cross terms moved into the bias, and the scratch block's input words, padding and
-/// cross terms are exact (resnet8's 3x3 convolutions are padded).
+/// cross terms are exact (resnet8's 3x3 convolutions are padded, and the windows of
+/// neighbouring pixels share scratch words, unblocked and blocked by two pixels).
 #[test]
 fn winograd_pairs_keep_the_golden_outputs() {
-    for model in ["ad01", "kws", "resnet8"] {
+    for (model, pixel_block) in [("ad01", 1), ("kws", 1), ("resnet8", 1), ("resnet8", 2)] {
         let mut program = lowered(model);
-        let (chosen, padded) = schedule_winograd(&mut program, model);
+        let (chosen, padded, shared) = schedule_winograd(&mut program, model, pixel_block);
         assert!(chosen > 0, "{model}: no op ran as Winograd pairs");
         if model == "resnet8" {
             assert!(padded > 0, "resnet8: no padded op ran as Winograd pairs");
+            assert!(
+                shared > 0,
+                "resnet8: no scratch block shares words between windows"
+            );
         }
         assert_golden(&program, model, "Winograd pairs");
     }
@@ -147,7 +163,7 @@ fn winograd_pairs_lift_the_inputs_for_weights_of_minus_128() {
             activations.map(slot).collect::<Vec<_>>()
         };
         let want = run(&program);
-        let (chosen, _) = schedule_winograd(&mut program, model);
+        let (chosen, _, _) = schedule_winograd(&mut program, model, 1);
         let lifted = program
             .steps
             .iter()

@@ -313,7 +313,7 @@ impl<'r> Builder<'r> {
                 let (Some((scratch, _)), Some(bufs)) = (&self.scratch, self.scratch_bufs()) else {
                     unreachable!("the scratch block is filled outside the reduce loops");
                 };
-                let x = Expr::load(bufs.words, self.slot(&scratch.loops));
+                let x = Expr::load(bufs.words, self.scratch_index(scratch));
                 let w = &self.r.weight;
                 let w = Expr::load_word(w.buf, self.index_times(w, &self.axes(), 2));
                 let args = vec![x, w, Expr::load(acc, slot.clone())];

@@ -22,6 +22,7 @@
 //! unrolled.
 
 mod build;
+mod scratch;
 pub mod winograd;
 
 use super::{BufId, Expr, ForKind, FuncBuilder, Intrinsic, ScalarType};

@@ -13,46 +13,16 @@
 //! `add`s, with one weight load per pair instead of two and the input read once per block.
 //!
 //! The scratch block holds the input words every loop inside [`Scratch::level`] reads: it is
-//! filled where the loops the input does not depend on (the output channels) begin, and each
-//! word then serves every channel. A padded reduction tests its guards there only: a tap in
+//! filled outside as many loops as fill the fewest words (the output channels' loops, and
+//! where neighbouring windows share words, the pixels' too), and each word then serves every
+//! channel and every window that reads it. A padded reduction tests its guards there only: a tap in
 //! the padding holds the input's zero point, whose products with the offset folded into the
 //! bias sum to nothing, so the multiply-accumulates test no bounds and need no border code.
 
 use super::{BufId, LoopNest, Reduction};
 use crate::loops::{Expr, ForKind, FuncBuilder, ScalarType};
 
-/// The most input words a scratch block may hold (4 KiB of stack).
-pub const SCRATCH_WORDS: usize = 1024;
-
-/// Where the input words of a Winograd nest are gathered, and how they are indexed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Scratch {
-    /// The nest position at which the block is filled: the outermost at which the block
-    /// fits [`SCRATCH_WORDS`], moved inwards past loops the input depends on, so that it is
-    /// filled outside as many output-channel loops as it can (at worst, at the accumulator
-    /// block).
-    pub level: usize,
-    /// The loops inside `level` that the input depends on (the lanes' loop aside), in nest
-    /// order: the block's index is their mixed radix, the innermost fastest.
-    pub loops: Vec<usize>,
-    /// Those of `loops` over spatial axes: the index of a pixel's input cross term.
-    pub pixel_loops: Vec<usize>,
-}
-
-impl Scratch {
-    /// Words of the block.
-    pub fn words(&self, nest: &LoopNest) -> usize {
-        self.loops.iter().map(|l| nest.loops[*l].extent).product()
-    }
-
-    /// Pixels of the block (one input cross term each).
-    pub fn pixels(&self, nest: &LoopNest) -> usize {
-        self.pixel_loops
-            .iter()
-            .map(|l| nest.loops[*l].extent)
-            .product()
-    }
-}
+pub use super::scratch::{Scratch, ScratchDim, SCRATCH_WORDS};
 
 impl Reduction {
     /// Whether Winograd pairs can run along reduce `axis`: an `i32` sum of int8 operands that
@@ -64,44 +34,6 @@ impl Reduction {
             && [&self.input, &self.weight]
                 .iter()
                 .all(|o| o.elem == ScalarType::I8 && o.index.coefficient(axis) != 0)
-    }
-
-    /// The scratch block of a Winograd nest.
-    pub fn winograd_scratch(&self, nest: &LoopNest) -> Scratch {
-        let n = nest.loops.len();
-        // A loop of one iteration varies nothing.
-        let depends = |l: usize| {
-            nest.loops[l].extent > 1 && self.input.index.coefficient(nest.loops[l].axis) != 0
-        };
-        let reads = |l: usize| self.input.index.coefficient(nest.loops[l].axis) != 0;
-        let first_reduce = (0..n)
-            .find(|l| self.axes[nest.loops[*l].axis].reduce)
-            .unwrap_or(n);
-        let words_inside = |p: usize| -> usize {
-            (p..n.saturating_sub(1))
-                .filter(|l| reads(*l))
-                .map(|l| nest.loops[l].extent)
-                .product()
-        };
-        // The outermost level whose block fits, then inwards past the loops the input
-        // depends on: hoisting the fill over them saves nothing.
-        let mut level = (0..first_reduce)
-            .find(|p| words_inside(*p) <= SCRATCH_WORDS)
-            .unwrap_or(first_reduce);
-        while level < first_reduce && depends(level) {
-            level += 1;
-        }
-        let loops: Vec<usize> = (level..n.saturating_sub(1)).filter(|l| reads(*l)).collect();
-        let pixel_loops = loops
-            .iter()
-            .copied()
-            .filter(|l| !self.axes[nest.loops[*l].axis].reduce)
-            .collect();
-        Scratch {
-            level,
-            loops,
-            pixel_loops,
-        }
     }
 
     /// The bias table the code of an unguarded nest starts its sums from (with the input
@@ -136,7 +68,7 @@ impl Reduction {
             return Err("Winograd pairs need the weights widened (stored crossed)".into());
         }
         self.winograd_bias_ready()?;
-        let words = self.winograd_scratch(nest).words(nest);
+        let words = self.winograd_scratch(nest).words();
         if words > SCRATCH_WORDS {
             return Err(format!(
                 "the Winograd scratch block would hold {words} words, more than {SCRATCH_WORDS}"
@@ -198,28 +130,35 @@ pub(super) struct ScratchBufs {
 }
 
 impl super::build::Builder<'_> {
-    /// The scratch block: each pixel's cross term zeroed, then every input pair the loops
-    /// inside the block's level read, as a word, with its cross term added.
+    /// The scratch block: every input pair its dimensions index, as a word, with its cross
+    /// term `x0 x1` summed per pixel, or where windows share words, per position of the
+    /// pixels' dimensions and then into each pixel's ([`Self::sum_cross`]).
     pub(super) fn fill_scratch(&mut self, f: &mut FuncBuilder, scratch: &Scratch) -> ScratchBufs {
-        let nest = self.nest;
-        let words = f.local("winograd_input", ScalarType::I32, scratch.words(nest));
-        let pixels = scratch.pixels(nest);
+        let words = f.local("winograd_input", ScalarType::I32, scratch.words());
+        let pixels = scratch.pixels(self.nest);
         let cross = f.local("winograd_cross", ScalarType::I32, pixels);
-        f.for_kind("pixel", pixels, ForKind::Serial, |f, p| {
-            f.store(cross, p, Expr::i32(0));
-        });
-        let bufs = ScratchBufs { words, cross };
-        // Pixels outermost, so that a pixel's cross term is summed in a register.
-        let reduce = scratch
-            .loops
-            .iter()
-            .filter(|l| !scratch.pixel_loops.contains(l));
-        let order: Vec<usize> = scratch.pixel_loops.iter().chain(reduce).copied().collect();
-        self.fill_over(f, &order, scratch, bufs);
-        bufs
+        let (sums, count) = match scratch.shares_words() {
+            true => {
+                let count = scratch.summed_words();
+                (f.local("winograd_sums", ScalarType::I32, count), count)
+            }
+            false => (cross, pixels),
+        };
+        zero(f, sums, count);
+        // The summed dimensions outermost, so that each sum is kept in a register.
+        let summed = scratch.summed_dims();
+        let rest = (0..scratch.dims.len()).filter(|d| !summed.contains(d));
+        let order: Vec<usize> = summed.iter().copied().chain(rest).collect();
+        let filling = ScratchBufs { words, cross: sums };
+        self.fill_over(f, &order, scratch, filling);
+        if scratch.shares_words() {
+            self.sum_cross(f, scratch, sums, cross);
+        }
+        ScratchBufs { words, cross }
     }
 
-    /// The fill's loops `order` (short ones unrolled), then one input pair.
+    /// The fill's dimensions `order` (short ones unrolled), then one input pair. A dimension's
+    /// index is its unit loop's variable, its other loops' at 0.
     fn fill_over(
         &mut self,
         f: &mut FuncBuilder,
@@ -227,21 +166,81 @@ impl super::build::Builder<'_> {
         scratch: &Scratch,
         bufs: ScratchBufs,
     ) {
-        if let Some((&l, rest)) = order.split_first() {
-            let extent = self.nest.loops[l].extent;
-            let name = format!("{}_fill", self.nest.loops[l].name);
-            let kind = match extent {
-                ..=4 => ForKind::Unrolled,
-                _ => ForKind::Serial,
-            };
-            f.for_kind(&name, extent, kind, |f, v| {
-                self.vars[l] = Some(v);
-                self.fill_over(f, rest, scratch, bufs);
-            });
-            self.vars[l] = None;
-            return;
+        let Some((&d, rest)) = order.split_first() else {
+            return self.fill_pair(f, scratch, bufs);
+        };
+        let dim = &scratch.dims[d];
+        let unit = dim.terms.iter().find(|(_, m)| *m == 1).map(|(l, _)| *l);
+        let unit = unit.expect("a dimension has a loop of multiplier 1");
+        for (l, _) in &dim.terms {
+            self.vars[*l] = Some(Expr::i32(0));
         }
-        self.fill_pair(f, scratch, bufs);
+        let name = format!("{}_fill", self.nest.loops[unit].name);
+        f.for_kind(&name, dim.extent, fill_kind(dim.extent), |f, v| {
+            self.vars[unit] = Some(v);
+            self.fill_over(f, rest, scratch, bufs);
+        });
+        for (l, _) in &dim.terms {
+            self.vars[*l] = None;
+        }
+    }
+
+    /// Each pixel's cross term from the per-position sums `sums`: those its window covers,
+    /// summed into `cross`.
+    fn sum_cross(&mut self, f: &mut FuncBuilder, scratch: &Scratch, sums: BufId, cross: BufId) {
+        zero(f, cross, scratch.pixels(self.nest));
+        let summed = scratch.summed_dims();
+        let terms = summed.iter().flat_map(|d| scratch.dims[*d].terms.iter());
+        let window = terms
+            .map(|(l, _)| *l)
+            .filter(|l| !scratch.pixel_loops.contains(l));
+        let order: Vec<usize> = scratch.pixel_loops.iter().copied().chain(window).collect();
+        self.over_loops(f, &order, &mut |b, f| {
+            let pixel = b.slot(&scratch.pixel_loops);
+            let position = Expr::load(sums, b.dims_index(scratch, &summed));
+            f.store(cross, pixel.clone(), Expr::load(cross, pixel) + position);
+        });
+    }
+
+    /// The loops `order` over their whole extents (short ones unrolled), around `body`.
+    fn over_loops(
+        &mut self,
+        f: &mut FuncBuilder,
+        order: &[usize],
+        body: &mut dyn FnMut(&Self, &mut FuncBuilder),
+    ) {
+        let Some((&l, rest)) = order.split_first() else {
+            return body(self, f);
+        };
+        let extent = self.nest.loops[l].extent;
+        let name = format!("{}_cross", self.nest.loops[l].name);
+        f.for_kind(&name, extent, fill_kind(extent), |f, v| {
+            self.vars[l] = Some(v);
+            self.over_loops(f, rest, body);
+        });
+        self.vars[l] = None;
+    }
+
+    /// The index of the block's dimensions `dims` at the current loop variables: their mixed
+    /// radix, the last fastest.
+    pub(super) fn dims_index(&self, scratch: &Scratch, dims: &[usize]) -> Expr {
+        let mut index = Expr::i32(0);
+        for d in dims {
+            let dim = &scratch.dims[*d];
+            let mut value = Expr::i32(0);
+            for (l, m) in &dim.terms {
+                let v = self.vars[*l].clone().expect("loop bound");
+                value = value + v * Expr::idx(*m);
+            }
+            index = index * Expr::idx(dim.extent) + value;
+        }
+        index
+    }
+
+    /// The block's word index at the current loop variables.
+    pub(super) fn scratch_index(&self, scratch: &Scratch) -> Expr {
+        let all: Vec<usize> = (0..scratch.dims.len()).collect();
+        self.dims_index(scratch, &all)
     }
 
     /// The input pair at the current loop variables: its word and its cross term, with the
@@ -261,7 +260,11 @@ impl super::build::Builder<'_> {
         let lifted = |x: Expr| if lift == 0 { x } else { x + Expr::i32(lift) };
         let load =
             |at: &Expr| lifted(Expr::load(self.r.input.buf, at.clone()).cast(ScalarType::I32));
-        let (slot, pixel) = (self.slot(&scratch.loops), self.slot(&scratch.pixel_loops));
+        let summed = scratch.summed_dims();
+        let (slot, pixel) = (
+            self.scratch_index(scratch),
+            self.dims_index(scratch, &summed),
+        );
         let store = |f: &mut FuncBuilder, x0: Expr, x1: Expr| {
             let word = x0.clone() + x1.clone() * Expr::i32(0x1_0000);
             f.store(bufs.words, slot.clone(), word);
@@ -305,4 +308,19 @@ impl super::build::Builder<'_> {
             Expr::load(tap, Expr::i32(1)),
         );
     }
+}
+
+/// How the fill's loops run: unrolled up to 4 iterations.
+fn fill_kind(extent: usize) -> ForKind {
+    match extent {
+        ..=4 => ForKind::Unrolled,
+        _ => ForKind::Serial,
+    }
+}
+
+/// `buf[0..len] = 0`.
+fn zero(f: &mut FuncBuilder, buf: BufId, len: usize) {
+    f.for_kind("pixel", len, ForKind::Serial, |f, p| {
+        f.store(buf, p, Expr::i32(0));
+    });
 }
