@@ -15,9 +15,9 @@
 //! The scratch block holds the input words every loop inside [`Scratch::level`] reads: it is
 //! filled outside as many loops as fill the fewest words (the output channels' loops, and
 //! where neighbouring windows share words, the pixels' too), and each word then serves every
-//! channel and every window that reads it. A padded reduction tests its guards there only: a tap in
-//! the padding holds the input's zero point, whose products with the offset folded into the
-//! bias sum to nothing, so the multiply-accumulates test no bounds and need no border code.
+//! channel and every window that reads it. A padded reduction tests its guards there only: a
+//! tap in the padding holds the input's zero point, whose products with the offset folded into
+//! the bias sum to nothing, so the multiply-accumulates test no bounds and need no border code.
 
 use super::{BufId, LoopNest, Reduction};
 use crate::loops::{Expr, ForKind, FuncBuilder, ScalarType};
@@ -137,12 +137,11 @@ impl super::build::Builder<'_> {
         let words = f.local("winograd_input", ScalarType::I32, scratch.words());
         let pixels = scratch.pixels(self.nest);
         let cross = f.local("winograd_cross", ScalarType::I32, pixels);
-        let (sums, count) = match scratch.shares_words() {
-            true => {
-                let count = scratch.summed_words();
-                (f.local("winograd_sums", ScalarType::I32, count), count)
-            }
-            false => (cross, pixels),
+        let (sums, count) = if scratch.shares_words() {
+            let count = scratch.summed_words();
+            (f.local("winograd_sums", ScalarType::I32, count), count)
+        } else {
+            (cross, pixels)
         };
         zero(f, sums, count);
         // The summed dimensions outermost, so that each sum is kept in a register.
