@@ -226,6 +226,26 @@ impl AddParams {
     pub fn scaled_int8_inputs(&self, side: usize) -> Vec<i32> {
         (-128..128).map(|v| self.scaled_input(side, v)).collect()
     }
+
+    /// The `(multiplier, shift, rounding)` of the sum's rescaling and output zero point as one
+    /// 32-bit high multiply ([`crate::fixedpoint::multiply_by_quantized_multiplier_high_mul`])
+    /// for int8 inputs, where that is exact: the two scaled inputs' largest sizes sum below
+    /// [`crate::fixedpoint::HIGH_MUL_ACC_LIMIT`], and the output scale has the high-shift form
+    /// with a rounding constant that fits.
+    pub fn int8_high_mul_output(&self) -> Option<(i32, i32, i32)> {
+        let largest = |side| {
+            let values = self.scaled_int8_inputs(side).into_iter();
+            values.map(|v| (v as i64).abs()).max().unwrap_or(0)
+        };
+        if largest(0) + largest(1) >= crate::fixedpoint::HIGH_MUL_ACC_LIMIT {
+            return None;
+        }
+        let (multiplier, shift) = self.output_scale;
+        let high = crate::fixedpoint::high_shift_of(multiplier, shift)?;
+        let rounding = crate::fixedpoint::high_shift_rounding(high, self.output_offset)?;
+        let (shift, rounding) = crate::fixedpoint::high_mul_form(high, rounding)?;
+        Some((multiplier, shift, rounding))
+    }
 }
 
 /// Derives [`AddParams`].

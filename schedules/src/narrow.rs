@@ -27,60 +27,80 @@ impl NarrowRequantization {
     /// and every channel's constants allow; leaves it as it is otherwise (also when it already
     /// has that form). Returns whether it rewrote `r`.
     pub fn run(program: &mut Program, index: usize, r: &mut Reduction) -> bool {
-        let Epilogue::Quantized {
-            scale: Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset,
-            shift,
-            rounding: Some(rounding),
-            ..
-        } = r.epilogue
-        else {
-            return false;
-        };
-        if r.acc != ScalarType::I32 || !accumulators_fit(program, index, r) {
-            return false;
-        }
-        let (Some(shifts), Some(roundings)) = (
-            values(program, index, shift),
-            values(program, index, rounding),
-        ) else {
-            return false;
-        };
-        let empty = shifts.is_empty() || roundings.is_empty();
-        if empty || (shifts.len() != roundings.len() && shifts.len() != 1 && roundings.len() != 1) {
-            return false;
-        }
-        let channels = shifts.len().max(roundings.len());
-        let at = |v: &[i32], c: usize| v[c.min(v.len() - 1)];
-        let forms: Option<Vec<(i32, i32)>> = (0..channels)
-            .map(|c| fixedpoint::high_mul_form(at(&shifts, c), at(&roundings, c)))
-            .collect();
-        let Some(forms) = forms else {
-            return false;
-        };
-        let new_shift: Vec<i32> = forms.iter().map(|f| f.0).collect();
-        let new_rounding: Vec<i32> = forms.iter().map(|f| f.1).collect();
-        // Both destinations are found before either is written.
-        let (Some(shift_to), Some(rounding_to)) = (
-            destination(program, index, shift, &new_shift),
-            destination(program, index, rounding, &new_rounding),
-        ) else {
-            return false;
-        };
-        let shift = write(program, shift_to, &new_shift);
-        let rounding = write(program, rounding_to, &new_rounding);
-        if let Epilogue::Quantized {
-            scale,
-            shift: s,
-            rounding: rd,
-            ..
-        } = &mut r.epilogue
-        {
-            *scale = Intrinsic::MultiplyByQuantizedMultiplierHighMul;
-            *s = shift;
-            *rd = Some(rounding);
-        }
-        true
+        let residual = narrow_residual(r);
+        requantization(program, index, r) || residual
     }
+}
+
+/// Gives a fused residual ADD whose inputs are int8 (looked up in tables) the high-multiply
+/// rescaling of its sum, where that is exact
+/// ([`minnow_ir::qparams::AddParams::int8_high_mul_output`]). Returns whether it did.
+fn narrow_residual(r: &mut Reduction) -> bool {
+    let Some(residual) = &mut r.residual else {
+        return false;
+    };
+    let narrow = !residual.high_mul_output
+        && residual.tables.is_some()
+        && residual.params.int8_high_mul_output().is_some();
+    residual.high_mul_output |= narrow;
+    narrow
+}
+
+/// The requantization's part of [`NarrowRequantization::run`].
+fn requantization(program: &mut Program, index: usize, r: &mut Reduction) -> bool {
+    let Epilogue::Quantized {
+        scale: Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset,
+        shift,
+        rounding: Some(rounding),
+        ..
+    } = r.epilogue
+    else {
+        return false;
+    };
+    if r.acc != ScalarType::I32 || !accumulators_fit(program, index, r) {
+        return false;
+    }
+    let (Some(shifts), Some(roundings)) = (
+        values(program, index, shift),
+        values(program, index, rounding),
+    ) else {
+        return false;
+    };
+    let empty = shifts.is_empty() || roundings.is_empty();
+    if empty || (shifts.len() != roundings.len() && shifts.len() != 1 && roundings.len() != 1) {
+        return false;
+    }
+    let channels = shifts.len().max(roundings.len());
+    let at = |v: &[i32], c: usize| v[c.min(v.len() - 1)];
+    let forms: Option<Vec<(i32, i32)>> = (0..channels)
+        .map(|c| fixedpoint::high_mul_form(at(&shifts, c), at(&roundings, c)))
+        .collect();
+    let Some(forms) = forms else {
+        return false;
+    };
+    let new_shift: Vec<i32> = forms.iter().map(|f| f.0).collect();
+    let new_rounding: Vec<i32> = forms.iter().map(|f| f.1).collect();
+    // Both destinations are found before either is written.
+    let (Some(shift_to), Some(rounding_to)) = (
+        destination(program, index, shift, &new_shift),
+        destination(program, index, rounding, &new_rounding),
+    ) else {
+        return false;
+    };
+    let shift = write(program, shift_to, &new_shift);
+    let rounding = write(program, rounding_to, &new_rounding);
+    if let Epilogue::Quantized {
+        scale,
+        shift: s,
+        rounding: rd,
+        ..
+    } = &mut r.epilogue
+    {
+        *scale = Intrinsic::MultiplyByQuantizedMultiplierHighMul;
+        *s = shift;
+        *rd = Some(rounding);
+    }
+    true
 }
 
 /// Whether every finished accumulator of `r` is below the high-multiply form's limit: its bias

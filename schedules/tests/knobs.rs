@@ -247,6 +247,15 @@ fn scaled_with(program: &minnow_ir::loops::Program, scale: Intrinsic) -> usize {
     scales.filter(|s| *s == scale).count()
 }
 
+/// How many of `program`'s fused residual ADDs rescale their sum by a high multiply.
+fn residual_high_muls(program: &minnow_ir::loops::Program) -> usize {
+    let residuals = program
+        .steps
+        .iter()
+        .filter_map(|s| s.reduction.as_ref()?.residual.as_ref());
+    residuals.filter(|r| r.high_mul_output).count()
+}
+
 /// On a core without a 64-bit multiply-accumulate, every requantization in the offset form
 /// takes the high-multiply form (these models' accumulators stay far below 2^29), and the
 /// models still give the golden bytes; with SMLAL (Cortex-M4) none does. keyword_scrambled's
@@ -280,6 +289,74 @@ fn high_multiply_requantization_keeps_the_golden_outputs() {
             "{model}: {narrowed} of {quantized}"
         );
         assert_golden(&program, model, "high-multiply requantization");
+    }
+}
+
+/// A convolution of 16x16 pixels with a fused residual ADD: int8 operands of 2,048 outputs,
+/// so the ADD looks its scaled inputs up.
+fn conv_with_residual_add() -> minnow_ir::Graph {
+    use minnow_ir::op::{Activation, Op, Padding, Window};
+    use minnow_ir::{DType, Quant, TensorType};
+    let ty = |shape: &[usize], dtype, scale, zero_point| TensorType {
+        shape: shape.to_vec(),
+        dtype,
+        quant: Some(Quant::PerTensor { scale, zero_point }),
+    };
+    let mut g = minnow_ir::Graph::new("residual");
+    let x = g.add_input("x", ty(&[1, 16, 16, 4], DType::I8, 0.05, -3));
+    let weights = (0..288).map(|i| (i * 37 % 251) as u8).collect();
+    let w = g.add_constant("w", ty(&[8, 3, 3, 4], DType::I8, 0.02, 0), weights);
+    let bias = (0..8i32)
+        .flat_map(|c| (100 * c - 350).to_le_bytes())
+        .collect();
+    let b = g.add_constant("b", ty(&[8], DType::I32, 0.001, 0), bias);
+    let addend = g.add_input("addend", ty(&[1, 16, 16, 8], DType::I8, 0.07, 4));
+    let y = g.add_tensor("y", ty(&[1, 16, 16, 8], DType::I8, 0.09, -6));
+    let window = Window {
+        stride_h: 1,
+        stride_w: 1,
+        dilation_h: 1,
+        dilation_w: 1,
+        padding: Padding::Same,
+    };
+    let conv = Op::Conv2d {
+        weights: minnow_ir::WeightLayout::Bytes,
+        window,
+        activation: Activation::Relu,
+    };
+    let op = Op::ResidualAdd {
+        mac: Box::new(conv),
+        mac_output: ty(&[1, 16, 16, 8], DType::I8, 0.04, 2),
+        activation: Activation::None,
+    };
+    let args = vec![Some(x), Some(w), Some(b), Some(addend)];
+    g.add_op(op, args, vec![y]).unwrap();
+    g.outputs.push(y);
+    g
+}
+
+/// On a core without a 64-bit multiply-accumulate a fused residual ADD of int8 operands
+/// rescales its sum by a high multiply (the scaled inputs' sizes sum below 2^29), with the
+/// reference interpreter's results on every input tried; with SMLAL (Cortex-M4) it does not.
+#[test]
+fn residual_adds_rescale_by_a_high_multiply_without_smlal() {
+    let g = conv_with_residual_add();
+    let feeds: Vec<Vec<u8>> = [1024usize, 2048]
+        .iter()
+        .map(|n| (0..*n).map(|i| (i * 131 % 256) as u8).collect())
+        .collect();
+    let want = minnow_ir::interp::Interpreter::new(&g)
+        .unwrap()
+        .run(&feeds)
+        .unwrap();
+    for (target, narrowed) in [("rv32imac", 1), ("cortex-m4", 0)] {
+        let mut program = minnow_ir::lower::lower(&g).unwrap();
+        let features = minnow_targets::find(target).unwrap().features;
+        schedule_program(&mut program, &features, &|_, _, _| None).unwrap();
+        assert_eq!(residual_high_muls(&program), narrowed, "{target}");
+        program.verify().unwrap();
+        let got = ProgramInterp::new(&program).unwrap().run(&feeds).unwrap();
+        assert_eq!(got, want, "{target}");
     }
 }
 

@@ -24,7 +24,7 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
                 let p = qparams::add_params(&input, &other, &output, activation)?;
                 let dtypes = [input.dtype, other.dtype];
                 let tables = add_tables(k, &p, dtypes, output.elements());
-                Box::new(move |a, b| quantized_add(&p, tables, a, b))
+                Box::new(move |a, b| quantized_add(&p, tables, false, a, b))
             } else {
                 mul(&input, &other, &output)?
             };
@@ -249,10 +249,13 @@ pub(crate) fn add_tables(
 
 /// TFLite's integer `AddFunc` of two widened elements, before the clamp. Each input is
 /// scaled to the common scale by arithmetic or, given `tables` ([`add_tables`]), looked up
-/// (the int8 value plus 128 is the index).
+/// (the int8 value plus 128 is the index); with `high_mul_output`, where
+/// [`qparams::AddParams::int8_high_mul_output`] has a form, the sum is rescaled by one 32-bit
+/// high multiply.
 pub(crate) fn quantized_add(
     p: &qparams::AddParams,
     tables: Option<[BufId; 2]>,
+    high_mul_output: bool,
     a: Expr,
     b: Expr,
 ) -> Expr {
@@ -265,6 +268,12 @@ pub(crate) fn quantized_add(
         scaled(shifted, multiplier, shift)
     };
     let sum = scale(a, 0) + scale(b, 1);
+    let narrow = p.int8_high_mul_output().filter(|_| high_mul_output);
+    if let Some((multiplier, shift, rounding)) = narrow {
+        let args = [multiplier, shift, rounding].map(Expr::i32);
+        let intrinsic = Intrinsic::MultiplyByQuantizedMultiplierHighMul;
+        return Expr::call(intrinsic, std::iter::once(sum).chain(args).collect());
+    }
     let (multiplier, shift) = p.output_scale;
     scaled(sum, multiplier, shift) + Expr::i32(p.output_offset)
 }

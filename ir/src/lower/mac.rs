@@ -223,6 +223,7 @@ fn residual(
         addend,
         params,
         tables,
+        high_mul_output: false,
     }))
 }
 

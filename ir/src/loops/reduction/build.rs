@@ -491,7 +491,7 @@ impl<'r> Builder<'r> {
                 let (a, b) = (value.cast(ScalarType::I32), addend.cast(ScalarType::I32));
                 let (lo, hi) = (r.params.act_min as i64, r.params.act_max as i64);
                 crate::lower::clamp_to(
-                    crate::lower::quantized_add(&r.params, r.tables, a, b),
+                    crate::lower::quantized_add(&r.params, r.tables, r.high_mul_output, a, b),
                     lo,
                     hi,
                     elem,
