@@ -221,10 +221,13 @@ impl AddParams {
             .clamp(self.act_min, self.act_max)
     }
 
-    /// The 256 values [`Self::scaled_input`] takes on int8 inputs of `side`, from -128 up: the
-    /// table an int8 ADD looks its inputs up in instead of scaling them.
+    /// The 256 values [`Self::scaled_input`] takes on int8 inputs of `side`, indexed by the
+    /// input's byte (0 to 127, then -128 to -1): the table an int8 ADD looks its inputs up in
+    /// instead of scaling them, whose index is then the byte zero-extended.
     pub fn scaled_int8_inputs(&self, side: usize) -> Vec<i32> {
-        (-128..128).map(|v| self.scaled_input(side, v)).collect()
+        (0..=255u8)
+            .map(|b| self.scaled_input(side, b as i8 as i32))
+            .collect()
     }
 
     /// The `(multiplier, shift, rounding)` of the sum's rescaling and output zero point as one

@@ -3,7 +3,7 @@
 //! following its TFLite Micro kernel.
 
 use super::{clamp_to, for_each_coord, int_range, linear_index, load_i32, scaled, strides, Kernel};
-use crate::fixedpoint::{calculate_input_radius, frexp, quantize_multiplier};
+use crate::fixedpoint::{calculate_input_radius, frexp, high_shift_rounding, quantize_multiplier};
 use crate::loops::{BufId, Expr, Intrinsic, ScalarType};
 use crate::op::Op;
 use crate::qparams;
@@ -249,7 +249,8 @@ pub(crate) fn add_tables(
 
 /// TFLite's integer `AddFunc` of two widened elements, before the clamp. Each input is
 /// scaled to the common scale by arithmetic or, given `tables` ([`add_tables`]), looked up
-/// (the int8 value plus 128 is the index); with `high_mul_output`, where
+/// (the int8 value's byte is the index: a zero-extending load, or `uxtb`); with
+/// `high_mul_output`, where
 /// [`qparams::AddParams::int8_high_mul_output`] has a form, the sum is rescaled by one 32-bit
 /// high multiply.
 pub(crate) fn quantized_add(
@@ -261,7 +262,7 @@ pub(crate) fn quantized_add(
 ) -> Expr {
     let scale = |v: Expr, k: usize| {
         if let Some(tables) = tables {
-            return Expr::load(tables[k], v + Expr::i32(128));
+            return Expr::load(tables[k], v & Expr::i32(0xff));
         }
         let shifted = (v + Expr::i32(p.input_offsets[k])) * Expr::i32(1 << p.left_shift);
         let (multiplier, shift) = p.input_scales[k];
@@ -275,7 +276,17 @@ pub(crate) fn quantized_add(
         return Expr::call(intrinsic, std::iter::once(sum).chain(args).collect());
     }
     let (multiplier, shift) = p.output_scale;
-    scaled(sum, multiplier, shift) + Expr::i32(p.output_offset)
+    // The high-shift form takes the zero point into its rounding constant where it fits.
+    let high = crate::fixedpoint::high_shift_of(multiplier, shift);
+    let offset = high.and_then(|h| Some((h, high_shift_rounding(h, p.output_offset)?)));
+    match offset {
+        Some((high, rounding)) => {
+            let args = [multiplier, high, rounding].map(Expr::i32);
+            let intrinsic = Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset;
+            Expr::call(intrinsic, std::iter::once(sum).chain(args).collect())
+        }
+        None => scaled(sum, multiplier, shift) + Expr::i32(p.output_offset),
+    }
 }
 
 /// TFLite's integer `MulElementwise`.
