@@ -243,11 +243,20 @@ impl AddParams {
         if largest(0) + largest(1) >= crate::fixedpoint::HIGH_MUL_ACC_LIMIT {
             return None;
         }
+        let (multiplier, high, rounding) = self.output_high_shift()?;
+        let (shift, rounding) = crate::fixedpoint::high_mul_form(high, rounding)?;
+        Some((multiplier, shift, rounding))
+    }
+
+    /// The `(multiplier, high_shift, rounding)` of the sum's rescaling with the output zero
+    /// point folded into the rounding constant
+    /// ([`crate::fixedpoint::multiply_by_quantized_multiplier_high_shift_offset`]), where the
+    /// output scale has that form and the constant fits.
+    pub fn output_high_shift(&self) -> Option<(i32, i32, i32)> {
         let (multiplier, shift) = self.output_scale;
         let high = crate::fixedpoint::high_shift_of(multiplier, shift)?;
         let rounding = crate::fixedpoint::high_shift_rounding(high, self.output_offset)?;
-        let (shift, rounding) = crate::fixedpoint::high_mul_form(high, rounding)?;
-        Some((multiplier, shift, rounding))
+        Some((multiplier, high, rounding))
     }
 }
 

@@ -24,8 +24,9 @@ pub struct NarrowRequantization;
 impl NarrowRequantization {
     /// Gives step `index`'s reduction `r` the high-multiply requantization, rewriting its shift
     /// and rounding (a table only this step reads, or a single value), where every accumulator
-    /// and every channel's constants allow; leaves it as it is otherwise (also when it already
-    /// has that form). Returns whether it rewrote `r`.
+    /// and every channel's constants allow, and its fused residual ADD the high-multiply
+    /// rescaling of its sum where that is exact; leaves each as it is otherwise (also when it
+    /// already has that form). Returns whether it rewrote `r`.
     pub fn run(program: &mut Program, index: usize, r: &mut Reduction) -> bool {
         let residual = narrow_residual(r);
         requantization(program, index, r) || residual
@@ -39,11 +40,11 @@ fn narrow_residual(r: &mut Reduction) -> bool {
     let Some(residual) = &mut r.residual else {
         return false;
     };
-    let narrow = !residual.high_mul_output
-        && residual.tables.is_some()
-        && residual.params.int8_high_mul_output().is_some();
-    residual.high_mul_output |= narrow;
-    narrow
+    if residual.high_mul_output.is_some() || residual.tables.is_none() {
+        return false;
+    }
+    residual.high_mul_output = residual.params.int8_high_mul_output();
+    residual.high_mul_output.is_some()
 }
 
 /// The requantization's part of [`NarrowRequantization::run`].

@@ -253,7 +253,7 @@ fn residual_high_muls(program: &minnow_ir::loops::Program) -> usize {
         .steps
         .iter()
         .filter_map(|s| s.reduction.as_ref()?.residual.as_ref());
-    residuals.filter(|r| r.high_mul_output).count()
+    residuals.filter(|r| r.high_mul_output.is_some()).count()
 }
 
 /// On a core without a 64-bit multiply-accumulate, every requantization in the offset form

@@ -3,7 +3,7 @@
 //! following its TFLite Micro kernel.
 
 use super::{clamp_to, for_each_coord, int_range, linear_index, load_i32, scaled, strides, Kernel};
-use crate::fixedpoint::{calculate_input_radius, frexp, high_shift_rounding, quantize_multiplier};
+use crate::fixedpoint::{calculate_input_radius, frexp, quantize_multiplier};
 use crate::loops::{BufId, Expr, Intrinsic, ScalarType};
 use crate::op::Op;
 use crate::qparams;
@@ -24,7 +24,7 @@ pub(super) fn lower(k: &mut Kernel) -> Result<(), String> {
                 let p = qparams::add_params(&input, &other, &output, activation)?;
                 let dtypes = [input.dtype, other.dtype];
                 let tables = add_tables(k, &p, dtypes, output.elements());
-                Box::new(move |a, b| quantized_add(&p, tables, false, a, b))
+                Box::new(move |a, b| quantized_add(&p, tables, None, a, b))
             } else {
                 mul(&input, &other, &output)?
             };
@@ -249,14 +249,14 @@ pub(crate) fn add_tables(
 
 /// TFLite's integer `AddFunc` of two widened elements, before the clamp. Each input is
 /// scaled to the common scale by arithmetic or, given `tables` ([`add_tables`]), looked up
-/// (the int8 value's byte is the index: a zero-extending load, or `uxtb`); with
-/// `high_mul_output`, where
-/// [`qparams::AddParams::int8_high_mul_output`] has a form, the sum is rescaled by one 32-bit
-/// high multiply.
+/// (the int8 value's byte is the index: a zero-extending load, or `uxtb`). The sum is
+/// rescaled by one 32-bit high multiply given `high_mul_output`
+/// ([`qparams::AddParams::int8_high_mul_output`]), else in the high-shift form with the zero
+/// point in its rounding constant where that exists.
 pub(crate) fn quantized_add(
     p: &qparams::AddParams,
     tables: Option<[BufId; 2]>,
-    high_mul_output: bool,
+    high_mul_output: Option<(i32, i32, i32)>,
     a: Expr,
     b: Expr,
 ) -> Expr {
@@ -269,24 +269,25 @@ pub(crate) fn quantized_add(
         scaled(shifted, multiplier, shift)
     };
     let sum = scale(a, 0) + scale(b, 1);
-    let narrow = p.int8_high_mul_output().filter(|_| high_mul_output);
-    if let Some((multiplier, shift, rounding)) = narrow {
-        let args = [multiplier, shift, rounding].map(Expr::i32);
-        let intrinsic = Intrinsic::MultiplyByQuantizedMultiplierHighMul;
-        return Expr::call(intrinsic, std::iter::once(sum).chain(args).collect());
-    }
-    let (multiplier, shift) = p.output_scale;
-    // The high-shift form takes the zero point into its rounding constant where it fits.
-    let high = crate::fixedpoint::high_shift_of(multiplier, shift);
-    let offset = high.and_then(|h| Some((h, high_shift_rounding(h, p.output_offset)?)));
-    match offset {
-        Some((high, rounding)) => {
-            let args = [multiplier, high, rounding].map(Expr::i32);
-            let intrinsic = Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset;
-            Expr::call(intrinsic, std::iter::once(sum).chain(args).collect())
-        }
-        None => scaled(sum, multiplier, shift) + Expr::i32(p.output_offset),
-    }
+    let (intrinsic, form) = match high_mul_output {
+        Some(form) => (Intrinsic::MultiplyByQuantizedMultiplierHighMul, Some(form)),
+        None => (
+            Intrinsic::MultiplyByQuantizedMultiplierHighShiftOffset,
+            p.output_high_shift(),
+        ),
+    };
+    let Some(form) = form else {
+        let (multiplier, shift) = p.output_scale;
+        return scaled(sum, multiplier, shift) + Expr::i32(p.output_offset);
+    };
+    let (multiplier, shift, rounding) = form;
+    let args = [
+        sum,
+        Expr::i32(multiplier),
+        Expr::i32(shift),
+        Expr::i32(rounding),
+    ];
+    Expr::call(intrinsic, args.to_vec())
 }
 
 /// TFLite's integer `MulElementwise`.

@@ -223,7 +223,7 @@ fn residual(
         addend,
         params,
         tables,
-        high_mul_output: false,
+        high_mul_output: None,
     }))
 }
 

@@ -223,10 +223,10 @@ pub struct Residual {
     /// Tables of the two inputs' scaled values, where the ADD looks them up instead of
     /// computing them (int8 operands of a large enough op).
     pub tables: Option<[BufId; 2]>,
-    /// The sum is rescaled by one 32-bit high multiply
-    /// ([`crate::qparams::AddParams::int8_high_mul_output`]); set for cores without a 64-bit
-    /// multiply-accumulate where that is exact.
-    pub high_mul_output: bool,
+    /// The `(multiplier, shift, rounding)` by which the sum is rescaled in one 32-bit high
+    /// multiply ([`crate::qparams::AddParams::int8_high_mul_output`]); set for cores without a
+    /// 64-bit multiply-accumulate where that is exact.
+    pub high_mul_output: Option<(i32, i32, i32)>,
 }
 
 /// The compute definition of one multiply-accumulate op.

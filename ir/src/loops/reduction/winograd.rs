@@ -137,13 +137,13 @@ impl super::build::Builder<'_> {
         let words = f.local("winograd_input", ScalarType::I32, scratch.words());
         let pixels = scratch.pixels(self.nest);
         let cross = f.local("winograd_cross", ScalarType::I32, pixels);
-        let (sums, count) = if scratch.shares_words() {
-            let count = scratch.summed_words();
-            (f.local("winograd_sums", ScalarType::I32, count), count)
+        // Unshared, the summed dimensions are the pixel loops: the sums are the cross terms.
+        let sums = if scratch.shares_words() {
+            f.local("winograd_sums", ScalarType::I32, scratch.summed_words())
         } else {
-            (cross, pixels)
+            cross
         };
-        zero(f, sums, count);
+        zero(f, sums, scratch.summed_words());
         // The summed dimensions outermost, so that each sum is kept in a register.
         let summed = scratch.summed_dims();
         let rest = (0..scratch.dims.len()).filter(|d| !summed.contains(d));
