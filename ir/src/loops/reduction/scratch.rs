@@ -192,9 +192,7 @@ impl Reduction {
         dims.sort_by_key(innermost);
         dims
     }
-}
 
-impl Reduction {
     /// Whether a reduce loop among `terms` directly encloses a spatial one of them in `nest`:
     /// the code then walks the shared words along the window loop, and gcc carries them
     /// between its iterations in registers, which spills accumulators (measured in one run on
