@@ -43,13 +43,16 @@ fn vww_in_bands_on_the_boards_gives_the_golden_output_in_a_smaller_arena() {
         if name == "cortex-m4" {
             assert!(banded.plan.arena_bytes < quick, "{name}: {quick}");
         }
-        // Placement leaves at most 2% above the most bytes alive at once: the tall group
+        // Placement leaves at most 3% above the most bytes alive at once: the tall group
         // of the stage output and the outputs lagged below it, placed after the bands'
-        // short-lived tensors (`place_units`' deferred orders), sits over them.
+        // short-lived tensors (`place_units`' deferred orders), sits over them. (It was
+        // within 2% until the tiler priced the input words that channels unrolled outside a
+        // reduction hold: M4's pointwise layers in the bands took new nests and lags, 8.8%
+        // fewer instructions, and the arena went from 19,760 to 20,040 bytes, 2.3% above.)
         let peak = banded.plan.peak_live_bytes();
         let arena = banded.plan.arena_bytes;
         assert!(
-            arena * 50 <= peak * 51,
+            arena * 100 <= peak * 103,
             "{name}: arena {arena}, live peak {peak}"
         );
         assert_eq!(

@@ -247,9 +247,12 @@ impl TilingSpace {
 }
 
 /// The analytic estimate of any nest of `r` on `machine`, epilogue included (for comparing
-/// the extracted nest with others).
+/// the extracted nest with others), with its weights widened if `nest` widens them.
 pub fn estimate_nest(r: &Reduction, machine: Machine, nest: &LoopNest) -> Estimate {
-    let cost = NestCost::new(r, machine);
+    let cost = match nest.wide_weights {
+        true => NestCost::new(r, machine).widened(),
+        false => NestCost::new(r, machine),
+    };
     let mut estimate = NestExtractor::price(&cost, &choice_of(nest));
     estimate.instructions += cost.epilogue();
     estimate

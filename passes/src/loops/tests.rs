@@ -193,3 +193,69 @@ fn overlapping_taps_are_loaded_once() {
         "4 pixels of 3 taps read 6 inputs and 3 weights"
     );
 }
+
+/// Channels unrolled outside an unrolled reduce loop share the reduction's every input word:
+/// with widened weights the region holds all their halves, where the same block inside the
+/// reduce loop holds one word's; the extracted nest puts the block inside.
+#[test]
+fn channels_outside_the_reduction_hold_its_input_words() {
+    // out[p][c] = Σ_k x[p][k] * w[c][k]: a 1x1 convolution of 8 pixels, 8 channels, depth 16.
+    let mut r = fully_connected(8, 16, ScalarType::I32);
+    r.axes.insert(
+        0,
+        Axis {
+            name: "p".into(),
+            extent: 8,
+            reduce: false,
+        },
+    );
+    r.input.index = Affine::of(&[(0, 16), (2, 1)]);
+    r.weight.index = Affine::of(&[(1, 16), (2, 1)]);
+    r.channel = Affine::of(&[(1, 1)]);
+    r.output_index = Affine::of(&[(0, 8), (1, 1)]);
+    let machine = Machine::cortex_m(true);
+    let looped = |loops: &[(usize, usize, usize, ForKind)]| LoopNest {
+        loops: loops
+            .iter()
+            .map(|(axis, extent, stride, kind)| Loop {
+                name: String::new(),
+                axis: *axis,
+                extent: *extent,
+                stride: *stride,
+                kind: *kind,
+            })
+            .collect(),
+        wide_weights: true,
+        ..nest(&[])
+    };
+    let (serial, unrolled) = (ForKind::Serial, ForKind::Unrolled);
+    let lanes = ForKind::Vectorized { lanes: 4 };
+    let outer = [(0, 4, 2, serial), (1, 4, 2, serial)];
+    let (p, c, k_o, k_i) = (
+        (0, 2, 1, unrolled),
+        (1, 2, 1, unrolled),
+        (2, 4, 4, unrolled),
+        (2, 4, 1, lanes),
+    );
+    let block_outside = looped(&[outer[0], outer[1], p, c, k_o, k_i]);
+    let block_inside = looped(&[outer[0], outer[1], k_o, p, c, k_i]);
+    r.check(&block_outside).unwrap();
+    r.check(&block_inside).unwrap();
+    let outside = estimate_nest(&r, machine, &block_outside);
+    let inside = estimate_nest(&r, machine, &block_inside);
+    assert!(outside.registers > machine.registers, "{outside:?}");
+    assert!(
+        outside.registers > inside.registers,
+        "{outside:?} {inside:?}"
+    );
+    assert!(outside.instructions > inside.instructions);
+    let best = LoopTiler::default()
+        .space(&r)
+        .best_widened(&r, machine)
+        .unwrap();
+    let first_reduce = best.nest.loops.iter().position(|l| l.axis == 2).unwrap();
+    let channels_outside = best.nest.loops[..first_reduce]
+        .iter()
+        .any(|l| l.axis == 1 && l.kind == unrolled);
+    assert!(!channels_outside, "{:?}", best.nest);
+}
