@@ -190,7 +190,9 @@ fn group_tasks(program: &Program, target: &Target) -> Vec<Task> {
 /// they have in the model: the tensors they read and write live in the arena (as a model's
 /// intermediate tensors do, which decides how the compiler addresses them), copied in from
 /// the program's inputs before them and out to its outputs after them; constants and state
-/// stay what they are. Every step reads the first one's inputs. Two steps of one workload
+/// stay what they are; a step may write over the operand it writes over in the model (its
+/// `in_place` pairing), so the planner places it as the model's does, which decides whether
+/// the compiler may take its input as `restrict`. Every step reads the first one's inputs. Two steps of one workload
 /// compile to identical functions, which the compiler folds into one called twice, as it
 /// does in the model; one step alone gets its constants propagated into it. The first
 /// multiply-accumulate step is the task ([`task_step`]). Also returns, for each input of
@@ -271,7 +273,6 @@ pub fn standalone(program: &Program, indices: &[usize]) -> (Program, Vec<SlotId>
         p.steps.push(Step {
             func: p.funcs.len() - 1,
             args,
-            in_place: None,
             ..step
         });
     }
