@@ -192,11 +192,11 @@ fn group_tasks(program: &Program, target: &Target) -> Vec<Task> {
 /// the program's inputs before them and out to its outputs after them; constants and state
 /// stay what they are; a step may write over the operand it writes over in the model (its
 /// `in_place` pairing), so the planner places it as the model's does, which decides whether
-/// the compiler may take its input as `restrict`. Every step reads the first one's inputs. Two steps of one workload
-/// compile to identical functions, which the compiler folds into one called twice, as it
-/// does in the model; one step alone gets its constants propagated into it. The first
-/// multiply-accumulate step is the task ([`task_step`]). Also returns, for each input of
-/// the new program, the slot of `program` it stands for.
+/// the compiler may take its input as `restrict`. Every step reads the first one's inputs.
+/// Two steps of one workload compile to identical functions, which the compiler folds into
+/// one called twice, as it does in the model; one step alone gets its constants propagated
+/// into it. The first multiply-accumulate step is the task ([`task_step`]). Also returns,
+/// for each input of the new program, the slot of `program` it stands for.
 pub fn standalone(program: &Program, indices: &[usize]) -> (Program, Vec<SlotId>) {
     let mut p = Program {
         name: "minnow_task".into(),

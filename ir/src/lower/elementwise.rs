@@ -281,13 +281,8 @@ pub(crate) fn quantized_add(
         return scaled(sum, multiplier, shift) + Expr::i32(p.output_offset);
     };
     let (multiplier, shift, rounding) = form;
-    let args = [
-        sum,
-        Expr::i32(multiplier),
-        Expr::i32(shift),
-        Expr::i32(rounding),
-    ];
-    Expr::call(intrinsic, args.to_vec())
+    let args = [multiplier, shift, rounding].map(Expr::i32);
+    Expr::call(intrinsic, std::iter::once(sum).chain(args).collect())
 }
 
 /// TFLite's integer `MulElementwise`.

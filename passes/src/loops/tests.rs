@@ -61,15 +61,24 @@ fn fully_connected(units: usize, depth: usize, acc: ScalarType) -> Reduction {
 
 /// A nest given as `(axis, extent, stride)` loops, all serial.
 fn nest(loops: &[(usize, usize, usize)]) -> LoopNest {
+    let serial: Vec<_> = loops
+        .iter()
+        .map(|&(axis, extent, stride)| (axis, extent, stride, ForKind::Serial))
+        .collect();
+    kinded_nest(&serial)
+}
+
+/// A nest given as `(axis, extent, stride, kind)` loops.
+fn kinded_nest(loops: &[(usize, usize, usize, ForKind)]) -> LoopNest {
     LoopNest {
         loops: loops
             .iter()
-            .map(|(axis, extent, stride)| Loop {
+            .map(|&(axis, extent, stride, kind)| Loop {
                 name: String::new(),
-                axis: *axis,
-                extent: *extent,
-                stride: *stride,
-                kind: ForKind::Serial,
+                axis,
+                extent,
+                stride,
+                kind,
             })
             .collect(),
         wide_weights: false,
@@ -215,18 +224,8 @@ fn channels_outside_the_reduction_hold_its_input_words() {
     r.output_index = Affine::of(&[(0, 8), (1, 1)]);
     let machine = Machine::cortex_m(true);
     let looped = |loops: &[(usize, usize, usize, ForKind)]| LoopNest {
-        loops: loops
-            .iter()
-            .map(|(axis, extent, stride, kind)| Loop {
-                name: String::new(),
-                axis: *axis,
-                extent: *extent,
-                stride: *stride,
-                kind: *kind,
-            })
-            .collect(),
         wide_weights: true,
-        ..nest(&[])
+        ..kinded_nest(loops)
     };
     let (serial, unrolled) = (ForKind::Serial, ForKind::Unrolled);
     let lanes = ForKind::Vectorized { lanes: 4 };
